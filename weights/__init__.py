@@ -1,5 +1,32 @@
 """Checkpoints: the catalog, resumable verified downloads and strict loading. Imports nothing of tam's."""
 
+from weights.catalog import CATALOG, WeightEntry
+from weights.download import (
+    ChecksumMismatch,
+    DownloadError,
+    VerifyResult,
+    WeightsError,
+    catalog,
+    download,
+    locate,
+    verify,
+    weights_dir,
+)
 from weights.load import CheckpointMismatch, load_checkpoint, load_strict
 
-__all__ = ["CheckpointMismatch", "load_checkpoint", "load_strict"]
+__all__ = [
+    "CATALOG",
+    "CheckpointMismatch",
+    "ChecksumMismatch",
+    "DownloadError",
+    "VerifyResult",
+    "WeightEntry",
+    "WeightsError",
+    "catalog",
+    "download",
+    "load_checkpoint",
+    "load_strict",
+    "locate",
+    "verify",
+    "weights_dir",
+]

@@ -1,0 +1,483 @@
+"""The ``tam`` command: the same stages as the web page, for scripts and batches.
+
+Errors are one line on stderr and a non-zero exit code; a traceback only with ``TAM_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from editor.errors import InputError, OutputError, TamError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Track anything in a video, then remove it.")
+weights_app = typer.Typer(no_args_is_help=True, help="List, download and verify model checkpoints.")
+app.add_typer(weights_app, name="weights")
+
+console = Console(stderr=True)
+log = logging.getLogger("tam")
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
+BACKEND_HELP = "auto: the neural models when their checkpoints are present, else classical"
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+@contextlib.contextmanager
+def stage(description: str) -> Iterator:
+    """A rich progress bar for one stage; yields a ``progress(done, total)`` callback."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def parse_xy(text: str, what: str = "--point") -> tuple[float, float]:
+    parts = text.replace(" ", "").split(",")
+    try:
+        x, y = (float(p) for p in parts)
+    except ValueError:
+        raise InputError(f"{what} {text!r} is not X,Y (two numbers, e.g. {what} 320,180)") from None
+    return x, y
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    parts = text.replace(" ", "").split(",")
+    try:
+        x0, y0, x1, y1 = (float(p) for p in parts)
+    except ValueError:
+        raise InputError(f"--box {text!r} is not X0,Y0,X1,Y1 (four numbers)") from None
+    return x0, y0, x1, y1
+
+
+def check_output(path: Path, suffixes: set[str] | None = VIDEO_SUFFIXES) -> Path:
+    """Fail before any work when the result could not be written."""
+    path = Path(path)
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise InputError(f"output {path.name!r}: use one of {', '.join(sorted(suffixes))}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder")
+    return path
+
+
+def object_prompts(points: list[str], negs: list[str], box: str | None, frame: int):
+    from editor.pipeline import ObjectPrompt
+
+    return [
+        ObjectPrompt(
+            frame=frame,
+            points=tuple(parse_xy(p) for p in points),
+            negatives=tuple(parse_xy(p, "--neg") for p in negs),
+            box=parse_box(box) if box else None,
+        )
+    ]
+
+
+def open_for(source: Path, project: Path | None, working: int):
+    from editor.pipeline import open_project
+
+    with stage("decode") as progress:
+        proj = open_project(source, project, working_short_side=working, progress=progress)
+    console.print(
+        f"project {proj.root}: {proj.num_frames} frames, {proj.native_size[0]}x{proj.native_size[1]} "
+        f"at {float(proj.fps):.3f} fps, working size {proj.working_size[0]}x{proj.working_size[1]}"
+    )
+    return proj
+
+
+def run_tracking(proj, prompts, backend: str, refine: str):
+    from editor.pipeline import track
+
+    with stage("track") as progress:
+        report = track(proj, prompts, backend=backend, refine=refine, progress=progress)
+    console.print(
+        f"tracked objects {report.object_ids} with {report.segmenter} + {report.propagator} on {report.device}"
+        + (f"; SAM refined {len(report.refined)} frames" if report.refined else "")
+    )
+    for obj in report.empty_objects:
+        console.print(f"[yellow]warning: object {obj} has no pixels in any frame[/]")
+    return report
+
+
+def import_mask_input(proj, masks: Path) -> None:
+    """``--masks``: a DAVIS folder (the full mask sequence) or one image applied to every frame."""
+    from editor.masks_io import import_masks, load_single_mask
+
+    if masks.is_dir():
+        import_masks(proj, masks, as_keyframes=False)
+    elif masks.is_file():
+        label = load_single_mask(masks, tuple(proj.working_size))
+        if not label.any():
+            raise InputError(f"mask image {masks} is empty (all black); white marks what to remove")
+        for i in range(proj.num_frames):
+            proj.masks[i] = label
+    else:
+        raise InputError(f"--masks {masks} does not exist: give a folder of PNG masks or one mask image")
+
+
+# ----------------------------------------------------------------------------------------------- commands
+
+Input = Annotated[Path, typer.Argument(help="a video file or a folder of numbered frames (DAVIS layout)")]
+Points = Annotated[list[str], typer.Option("--point", help="positive click X,Y in video pixels (repeatable)")]
+Negs = Annotated[list[str], typer.Option("--neg", help="negative click X,Y (repeatable)")]
+Box = Annotated[str | None, typer.Option("--box", help="box X0,Y0,X1,Y1 around the object")]
+Frame = Annotated[int, typer.Option("--frame", help="the frame the clicks are on")]
+Backend = Annotated[str, typer.Option("--backend", help=BACKEND_HELP)]
+ProjectDir = Annotated[Path | None, typer.Option("--project", help="project folder (default: a cache folder)")]
+Working = Annotated[int, typer.Option("--working-size", help="short side of the working frames")]
+Refine = Annotated[str, typer.Option("--refine", help="SAM refinement of unsure frames: auto, off, always")]
+
+
+@app.command()
+def remove(
+    source: Input,
+    output: Annotated[Path, typer.Option("-o", "--output", help="the clip without the object (.mp4, .mov...)")],
+    point: Points = [],  # noqa: B006 (typer reads the default)
+    neg: Negs = [],  # noqa: B006
+    box: Box = None,
+    frame: Frame = 0,
+    masks: Annotated[Path | None, typer.Option("--masks", help="remove what these masks cover instead")] = None,
+    backend: Backend = "auto",
+    refine: Refine = "auto",
+    project: ProjectDir = None,
+    working_size: Working = 480,
+    crf: Annotated[int, typer.Option("--crf", help="H.264 quality: lower is better (18 ~ visually lossless)")] = 18,
+) -> None:
+    """Click an object (or give masks), track it through the clip and remove it, keeping the sound."""
+    from editor.compose import RemoveEdit
+    from editor.pipeline import inpaint, render
+
+    check_output(output)
+    if masks is None and not point and box is None:
+        raise InputError("say what to remove: --point X,Y (a click on the object), --box, or --masks DIR|IMAGE")
+    prompts = None if masks is not None else object_prompts(point, neg, box, frame)
+    proj = open_for(source, project, working_size)
+    if masks is not None:
+        import_mask_input(proj, masks)
+    else:
+        run_tracking(proj, prompts, backend, refine)
+    with stage("remove") as progress:
+        report = inpaint(proj, backend=backend, progress=progress)
+    console.print(f"removal with {report.backend} on {report.device}" + (" (already done)" if report.skipped else ""))
+    with stage("render") as progress:
+        out = render(proj, output, RemoveEdit(), crf=crf, progress=progress)
+    console.print(f"[green]wrote {out}[/]")
+
+
+@app.command()
+def track(
+    source: Input,
+    masks_out: Annotated[Path, typer.Option("--masks-out", help="folder for the PNG label maps")],
+    point: Points = [],  # noqa: B006
+    neg: Negs = [],  # noqa: B006
+    box: Box = None,
+    frame: Frame = 0,
+    backend: Backend = "auto",
+    refine: Refine = "auto",
+    project: ProjectDir = None,
+    working_size: Working = 480,
+) -> None:
+    """Click an object and write its mask on every frame (palette PNGs named like the frames)."""
+    from editor.export import export_davis
+
+    if masks_out.exists() and not masks_out.is_dir():
+        raise OutputError(f"--masks-out {masks_out} is a file; give a folder")
+    check_output(masks_out / "x", suffixes=None) if masks_out.exists() else check_output(masks_out, suffixes=None)
+    prompts = object_prompts(point, neg, box, frame)
+    proj = open_for(source, project, working_size)
+    run_tracking(proj, prompts, backend, refine)
+    out = export_davis(proj, masks_out)
+    console.print(f"[green]wrote {proj.num_frames} masks to {out}[/]")
+
+
+@app.command()
+def edit(
+    project: Annotated[Path, typer.Argument(help="a project folder (from tam track/remove --project)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="the edited clip")],
+    replace: Annotated[Path | None, typer.Option("--replace", help="image or clip put in the object's place")] = None,
+    fit: Annotated[str, typer.Option("--fit", help="replacement fit: contain, cover, stretch")] = "contain",
+    clip_to_mask: Annotated[bool, typer.Option("--clip-to-mask", help="cut the replacement to the mask")] = False,
+    blur: Annotated[bool, typer.Option("--blur", help="blur the object")] = False,
+    pixelate: Annotated[bool, typer.Option("--pixelate", help="pixelate the object")] = False,
+    strength: Annotated[float | None, typer.Option("--strength", help="blur sigma / pixel size")] = None,
+    background: Annotated[str | None, typer.Option("--background", help="IMAGE, CLIP, #RRGGBB or 'blur'")] = None,
+    splash: Annotated[bool, typer.Option("--splash", help="objects in colour, the rest grey")] = False,
+    remove_: Annotated[bool, typer.Option("--remove", help="remove the objects (inpaint first)")] = False,
+    objects: Annotated[list[int], typer.Option("--object", help="object id to edit (default: all)")] = [],  # noqa: B006
+    backend: Backend = "auto",
+    crf: Annotated[int, typer.Option("--crf", help="H.264 quality")] = 18,
+) -> None:
+    """Replace, blur, pixelate, swap the background of, colour-splash or remove the tracked objects."""
+    from editor import compose
+    from editor.pipeline import inpaint, render
+    from editor.store import Project
+
+    check_output(output)
+    chosen = [name for name, on in (("replace", replace), ("blur", blur), ("pixelate", pixelate),
+                                    ("background", background), ("splash", splash), ("remove", remove_)) if on]
+    if len(chosen) != 1:
+        raise InputError("choose exactly one edit: --replace, --blur, --pixelate, --background, --splash or --remove")
+    proj = Project.open(project)
+    ids = tuple(objects) or None
+    if replace is not None:
+        if fit not in ("contain", "cover", "stretch"):
+            raise InputError(f"--fit {fit!r}: use contain, cover or stretch")
+        if not replace.is_file():
+            raise InputError(f"--replace {replace} does not exist")
+        spec = compose.ReplaceEdit(source=replace, object_ids=ids, fit=fit, clip_to_mask=clip_to_mask)
+    elif blur or pixelate:
+        mode = "blur" if blur else "pixelate"
+        kwargs = {"strength": strength} if strength else {}
+        spec = compose.BlurEdit(object_ids=ids, mode=mode, **kwargs)
+    elif background is not None:
+        spec = compose.BackgroundEdit(background=background, object_ids=ids)
+    elif splash:
+        spec = compose.SplashEdit(object_ids=ids)
+    else:
+        spec = compose.RemoveEdit(object_ids=ids)
+    if isinstance(spec, compose.RemoveEdit) or (isinstance(spec, compose.ReplaceEdit)):
+        with stage("remove") as progress:
+            report = inpaint(proj, ids, backend=backend, progress=progress)
+        console.print(f"removal with {report.backend} on {report.device}")
+    with stage("render") as progress:
+        out = render(proj, output, spec, crf=crf, progress=progress)
+    console.print(f"[green]wrote {out}[/]")
+
+
+@app.command("export")
+def export_cmd(
+    project: Annotated[Path, typer.Argument(help="a project folder")],
+    fmt: Annotated[str, typer.Option("--format", help="davis, coco, alpha, rgba or overlay")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="output file or folder")],
+    objects: Annotated[list[int], typer.Option("--object", help="object id (default: all)")] = [],  # noqa: B006
+) -> None:
+    """Export the masks: DAVIS PNGs, COCO RLE JSON, alpha mattes, RGBA cut-outs or an overlay preview."""
+    from editor import export
+    from editor.store import Project
+
+    formats = ("davis", "coco", "alpha", "rgba", "overlay")
+    if fmt not in formats:
+        raise InputError(f"--format {fmt!r}: use one of {', '.join(formats)}")
+    proj = Project.open(project)
+    if not any(i in proj.masks for i in range(proj.num_frames)):
+        raise InputError(f"{project} has no masks yet: run tam track first")
+    ids = list(objects) or None
+    with stage(f"export {fmt}"):
+        if fmt == "davis":
+            out = export.export_davis(proj, output)
+        elif fmt == "coco":
+            out = export.export_coco(proj, check_output(output, {".json"}))
+        elif fmt == "alpha":
+            out = export.export_alpha(proj, output, ids)
+        elif fmt == "rgba":
+            out = export.export_rgba(proj, output, ids)
+        else:
+            out = export.export_overlay(proj, check_output(output))
+    console.print(f"[green]wrote {out}[/]")
+
+
+@app.command("import-masks")
+def import_masks_cmd(
+    source: Input,
+    masks_dir: Annotated[Path, typer.Argument(help="a folder of PNG masks (DAVIS layout)")],
+    project: Annotated[Path, typer.Option("--project", help="the project folder to fill")],
+    keyframes: Annotated[bool, typer.Option("--keyframes", help="sparse masks: propagate them")] = False,
+    backend: Backend = "auto",
+    working_size: Working = 480,
+) -> None:
+    """Import masks as the project's mask sequence, or as keyframes that are then propagated."""
+    from editor.masks_io import import_masks
+    from editor.pipeline import open_session
+
+    proj = open_for(source, project, working_size)
+    if not keyframes:
+        kf = import_masks(proj, masks_dir, as_keyframes=False)
+        console.print(f"[green]imported {len(kf)} masks into {proj.root}[/]")
+        return
+    session = open_session(proj, backend)
+    session.reset_state()
+    kf = import_masks(proj, masks_dir, as_keyframes=True, session=session)
+    with stage("track") as progress:
+        n = sum(1 for _ in session.propagate(progress=progress))
+    console.print(f"[green]imported {len(kf)} keyframes and propagated {n} frames in {proj.root}[/]")
+
+
+@app.command()
+def sample(
+    output: Annotated[Path, typer.Option("-o", "--output", help="where to write the sample clip")] = Path(
+        "sample.mp4"
+    ),
+) -> None:
+    """Write the bundled synthetic sample clip (a moving object over a moving textured background, with sound)."""
+    from editor.sample import write_sample_video
+
+    s = write_sample_video(check_output(output, {".mp4", ".mov", ".mkv"}))
+    console.print(f"[green]wrote {output}[/]: {len(s.frames)} frames {s.size[0]}x{s.size[1]}; the object is at "
+                  f"--point {s.click[0]},{s.click[1]} on frame 0")
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("-o", "--output", help="the cleaned sample")] = Path("sample_removed.mp4"),
+    backend: Backend = "auto",
+) -> None:
+    """The whole job on the bundled sample: write it, click the object, track, remove, measure."""
+    from editor.compose import RemoveEdit
+    from editor.metrics import iou, psnr
+    from editor.pipeline import inpaint, render
+    from editor.sample import write_sample_video
+
+    check_output(output)
+    src = output.with_name(output.stem + "_input.mp4")
+    s = write_sample_video(src)
+    console.print(f"sample written to {src} ({len(s.frames)} frames, object at {s.click})")
+    proj = open_for(src, output.with_name(output.stem + "_project"), 480)
+    run_tracking(proj, object_prompts([f"{s.click[0]},{s.click[1]}"], [], None, 0), backend, "auto")
+    with stage("remove") as progress:
+        report = inpaint(proj, backend=backend, progress=progress)
+    console.print(f"removal with {report.backend} on {report.device}")
+    with stage("render") as progress:
+        render(proj, output, RemoveEdit(), progress=progress)
+    ious = [iou(proj.masks[i] > 0, s.masks[i]) for i in range(len(s.frames))]
+    holes = [psnr(proj.inpainted[i], s.background[i], mask=s.masks[i]) for i in range(len(s.frames))]
+    table = Table(title="tam demo on the synthetic sample")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("mask IoU (mean over frames)", f"{sum(ious) / len(ious):.3f}")
+    table.add_row("PSNR inside the object vs the true background (dB)", f"{sum(holes) / len(holes):.2f}")
+    Console().print(table)
+    console.print(f"[green]wrote {output}[/]")
+
+
+@app.command("app")
+def app_cmd(
+    port: Annotated[int, typer.Option("--port")] = 8501,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+) -> None:
+    """Start the web page (Streamlit)."""
+    import subprocess
+
+    page = Path(__file__).resolve().parents[1] / "streamlit_app.py"
+    if not page.is_file():
+        raise InputError(f"the web page {page} is missing; run tam app from a checkout of tam")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(port),
+           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    raise typer.Exit(subprocess.call(cmd))
+
+
+@weights_app.command("list")
+def weights_list() -> None:
+    """The checkpoints tam knows, and which are installed."""
+    import weights
+
+    table = Table(title=f"checkpoints in {weights.weights_dir()}")
+    for col in ("name", "file", "size", "installed", "licence", "for"):
+        table.add_column(col)
+    for name, item in weights.catalog().items():
+        size = f"{item.size / 1e6:.0f} MB" if item.size else "?"
+        table.add_row(name, item.filename, size, "yes" if weights.locate(name) else "no", item.licence, item.purpose)
+    Console().print(table)
+
+
+@weights_app.command("download")
+def weights_download(
+    names: Annotated[list[str], typer.Argument(help="checkpoint names (see tam weights list)")],
+    url: Annotated[str | None, typer.Option("--url", help="a mirror URL for a single checkpoint")] = None,
+) -> None:
+    """Download checkpoints (resumes, verifies, never leaves a half file under the final name)."""
+    import weights
+
+    if url and len(names) != 1:
+        raise InputError("--url works with exactly one checkpoint name")
+    for name in names:
+        with stage(f"download {name}") as progress:
+            path = weights.download(name, progress=progress, url=url)
+        console.print(f"[green]{name}: {path}[/]")
+
+
+@weights_app.command("verify")
+def weights_verify(names: Annotated[list[str], typer.Argument(help="names (default: all installed)")] = []) -> None:  # noqa: B006
+    """Check installed checkpoints' size and checksum."""
+    import weights
+
+    bad = 0
+    for name in names or list(weights.catalog()):
+        result = weights.verify(name)
+        if not result.present and not names:
+            continue
+        bad += not result.ok
+        colour = "green" if result.ok else "red"
+        console.print(f"[{colour}]{name}: {result.message}[/]")
+    if bad:
+        raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------------------------------ entry
+
+
+def main() -> None:
+    """Console entry point: user errors are one line, never a traceback."""
+    logging.basicConfig(
+        level=logging.INFO if os.environ.get("TAM_QUIET") is None else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_time=False, show_path=False)],
+    )
+    debug = bool(os.environ.get("TAM_DEBUG"))
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (TamError, RuntimeError, ValueError, OSError) as exc:
+        if debug:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not isinstance(exc, TamError):
+            message = f"{message} ({type(exc).__name__}; set TAM_DEBUG=1 for details)"
+        console.print(f"[red]error:[/] {message}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        console.print("[yellow]cancelled[/]")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        if debug:
+            raise
+        console.print(f"[red]error:[/] unexpected {type(exc).__name__}: {exc} (set TAM_DEBUG=1 for the traceback)")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,290 @@
+"""The whole job as a few calls: open a project, track objects, remove them, render the result.
+
+The CLI, the batch runner and the web page all go through these functions, so every entry point runs
+the same stages with the same resumable bookkeeping:
+
+    project = open_project("clip.mp4")
+    report = track(project, [ObjectPrompt(points=((420, 260),))])
+    inpaint(project)
+    render(project, "clean.mp4", RemoveEdit())
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from editor.compose import EditSpec, RemoveEdit
+from editor.errors import InputError, TamError
+from editor.store import Project, hash_inputs
+
+log = logging.getLogger("tam")
+
+Progress = Callable[[int, int], None]
+
+
+class BackendError(TamError):
+    """The requested backend cannot run here (no checkpoint, unknown name)."""
+
+
+def data_dir() -> Path:
+    """Where projects live by default: ``$TAM_DATA_DIR`` or ``~/.cache/tam/projects``."""
+    env = os.environ.get("TAM_DATA_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "tam" / "projects"
+
+
+def default_project_dir(source: str | Path) -> Path:
+    """A project folder keyed by the input's absolute path, so a second command continues the same work."""
+    source = Path(source).resolve()
+    key = hashlib.sha1(str(source).encode()).hexdigest()[:10]
+    return data_dir() / f"{source.stem or 'clip'}-{key}"
+
+
+def open_project(
+    source: str | Path,
+    project_dir: str | Path | None = None,
+    *,
+    working_short_side: int = 480,
+    progress: Progress | None = None,
+) -> Project:
+    """Open (or create, decoding the frames once) the project of a video file or a frame folder."""
+    source = Path(source)
+    if not source.exists():
+        raise InputError(f"input not found: {source} (give a video file or a folder of numbered frames)")
+    root = Path(project_dir) if project_dir is not None else default_project_dir(source)
+    return Project.open_or_create(root, source, working_short_side=working_short_side, progress=progress)
+
+
+# ----------------------------------------------------------------------------------------------- tracking
+
+
+@dataclass(frozen=True)
+class ObjectPrompt:
+    """Clicks and/or a box for one object on one frame, in the source's native pixels."""
+
+    frame: int = 0
+    points: tuple[tuple[float, float], ...] = ()
+    negatives: tuple[tuple[float, float], ...] = ()
+    box: tuple[float, float, float, float] | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.points and self.box is None:
+            raise InputError("an object needs at least one positive click (--point X,Y) or a box (--box X0,Y0,X1,Y1)")
+
+
+@dataclass
+class TrackReport:
+    """What the tracking stage did, for logs and the page."""
+
+    segmenter: str
+    propagator: str
+    device: str
+    object_ids: list[int]
+    frames_written: int
+    refined: dict[int, str] = field(default_factory=dict)
+    empty_objects: list[int] = field(default_factory=list)  # objects with no pixels in any frame
+
+
+def _to_working(project: Project, frame: int, xy: tuple[float, float]) -> tuple[float, float]:
+    (nw, nh), (ww, wh) = project.native_size, project.working_size
+    x, y = xy
+    if not (0 <= x < nw and 0 <= y < nh):
+        raise InputError(f"click ({x:g}, {y:g}) is outside frame {frame} ({nw}x{nh}); clicks are in video pixels")
+    return x * ww / nw, y * wh / nh
+
+
+def _check_frame(project: Project, frame: int) -> None:
+    if not 0 <= frame < project.num_frames:
+        raise InputError(f"frame {frame} does not exist: the clip has frames 0..{project.num_frames - 1}")
+
+
+def open_session(project: Project, backend: str = "auto", refine: str = "auto", device: str | None = None):
+    """The project's interactive tracking session with the chosen backends (see ``tracking.backends``)."""
+    from tracking.backends import BackendUnavailable, make_propagator_factory, make_segmenter
+    from tracking.refine import RefineConfig, Refiner
+    from tracking.session import TrackSession
+
+    if refine not in ("auto", "off", "always"):
+        raise InputError(f"unknown refine mode {refine!r}: use auto, off or always")
+    try:
+        segmenter = make_segmenter(backend, device=device)
+        factory = make_propagator_factory(backend, device=device)
+    except BackendUnavailable as exc:
+        raise BackendError(str(exc)) from exc
+    except ValueError as exc:
+        raise BackendError(str(exc)) from exc
+    refiner = Refiner(segmenter, RefineConfig(mode=refine))
+    return TrackSession(project.frames, project.masks, project.state_dir, segmenter, factory, refiner=refiner)
+
+
+def add_prompts(session, project: Project, objects: Sequence[ObjectPrompt]) -> list[int]:
+    """Add one new object per prompt to ``session``; returns the new object ids."""
+    ids = []
+    for prompt in objects:
+        _check_frame(project, prompt.frame)
+        obj = session.add_object(prompt.name)
+        ids.append(obj)
+        if prompt.box is not None:
+            x0, y0 = _to_working(project, prompt.frame, prompt.box[:2])
+            x1, y1 = _to_working(
+                project, prompt.frame, (min(prompt.box[2], project.native_size[0] - 1e-3),
+                                        min(prompt.box[3], project.native_size[1] - 1e-3))
+            )
+            if x1 <= x0 or y1 <= y0:
+                raise InputError(f"box {prompt.box} is empty: give X0,Y0,X1,Y1 with X1 > X0 and Y1 > Y0")
+            session.add_box(prompt.frame, obj, (x0, y0, x1, y1))
+        for xy in prompt.points:
+            session.add_click(prompt.frame, obj, *_to_working(project, prompt.frame, xy), positive=True)
+        for xy in prompt.negatives:
+            session.add_click(prompt.frame, obj, *_to_working(project, prompt.frame, xy), positive=False)
+        mask = session.frame_mask(prompt.frame)
+        if mask is None or not (mask == obj).any():
+            raise InputError(
+                f"the clicks on frame {prompt.frame} selected nothing for object {obj}; click inside the object"
+            )
+    return ids
+
+
+def track(
+    project: Project,
+    objects: Sequence[ObjectPrompt],
+    *,
+    backend: str = "auto",
+    refine: str = "auto",
+    device: str | None = None,
+    progress: Progress | None = None,
+) -> TrackReport:
+    """Segment each object from its prompts and propagate the masks through the whole clip.
+
+    Running the same prompts again on the same project continues (or skips) the earlier work; other
+    prompts start a new session.
+    """
+    if not objects:
+        raise InputError("nothing to track: give at least one --point or --box")
+    session = open_session(project, backend, refine, device)
+    wanted = hash_inputs("prompts", [repr(o) for o in objects], backend)
+    if project.stage_hash("prompts") != wanted:
+        session.reset_state()
+        project.masks.clear()
+        add_prompts(session, project, objects)
+        project.set_stage("prompts", {"objects": [repr(o) for o in objects], "backend": backend}, wanted)
+    seg, prop = session.segmenter, session.propagator_factory()
+    log.info("tracking with %s + %s on %s", seg.backend, prop.backend, prop.device)
+    written = sum(1 for _ in session.propagate(progress=progress))
+    ids = [o.id for o in session.objects]
+    present = set()
+    for i in range(project.num_frames):
+        m = project.masks[i]
+        if m is not None:
+            present.update(int(v) for v in np.unique(m) if v)
+    return TrackReport(
+        segmenter=seg.backend,
+        propagator=prop.backend,
+        device=str(prop.device),
+        object_ids=ids,
+        frames_written=written,
+        refined=dict(session.refined) if hasattr(session, "refined") else {},
+        empty_objects=[o for o in ids if o not in present],
+    )
+
+
+# ------------------------------------------------------------------------------------------------ removal
+
+
+@dataclass
+class InpaintReport:
+    backend: str
+    device: str
+    frames_filled: int
+    skipped: bool  # True when the stage was already current
+
+
+class _MaskView(Sequence[np.ndarray]):
+    """The union of some objects' masks per frame, read lazily from the project's mask store."""
+
+    def __init__(self, project: Project, object_ids: Sequence[int] | None) -> None:
+        self.project = project
+        self.ids = None if object_ids is None else np.asarray(sorted(object_ids), dtype=np.uint8)
+
+    def __len__(self) -> int:
+        return self.project.num_frames
+
+    def __getitem__(self, i):  # type: ignore[override]
+        labels = self.project.masks[i]
+        w, h = self.project.working_size
+        if labels is None:
+            return np.zeros((h, w), bool)
+        return labels > 0 if self.ids is None else np.isin(labels, self.ids)
+
+
+def masks_digest(project: Project) -> str:
+    """A hash of every mask file: the removal stage's input, besides the frames."""
+    h = hashlib.sha256()
+    for i in range(project.num_frames):
+        path = project.masks.path(i)
+        h.update(path.read_bytes() if path.is_file() else b"-")
+    return h.hexdigest()
+
+
+def inpaint(
+    project: Project,
+    object_ids: Sequence[int] | None = None,
+    *,
+    backend: str = "auto",
+    device: str | None = None,
+    progress: Progress | None = None,
+) -> InpaintReport:
+    """Fill the masked objects in every frame (``inpainted/``); resumes a killed run, skips a current one."""
+    from inpaint.backends import BackendUnavailable, make_inpainter
+
+    if not any(i in project.masks for i in range(project.num_frames)):
+        raise InputError("there are no masks to remove: track an object first (tam track / tam remove --point)")
+    try:
+        inpainter = make_inpainter(backend, device=device)
+    except (BackendUnavailable, ValueError) as exc:
+        raise BackendError(str(exc)) from exc
+    ids = None if object_ids is None else sorted(int(o) for o in object_ids)
+    settings = {"backend": inpainter.backend, "object_ids": ids}
+    digest = hash_inputs("inpaint", settings, masks_digest(project))
+    written = set(project.inpainted.written())
+    if project.stage_is_current("inpaint", digest) and len(written) == project.num_frames:
+        return InpaintReport(inpainter.backend, str(inpainter.device), 0, skipped=True)
+    if project.stage_hash("inpaint-started") != digest:
+        project.inpainted.clear()  # other masks or settings: earlier fills are stale
+        written = set()
+        project.set_stage("inpaint-started", settings, digest)
+    log.info("removing with %s on %s", inpainter.backend, inpainter.device)
+    count = 0
+
+    def sink(i: int, frame: np.ndarray) -> None:
+        nonlocal count
+        project.inpainted[i] = frame
+        count += 1
+
+    inpainter(project.frames, _MaskView(project, ids), sink, skip=frozenset(written), progress=progress)
+    missing = [i for i in range(project.num_frames) if i not in project.inpainted]
+    if missing:
+        raise TamError(f"the {inpainter.backend} fill left {len(missing)} frames unwritten (first: {missing[0]})")
+    project.set_stage("inpaint", settings, digest)
+    return InpaintReport(inpainter.backend, str(inpainter.device), count, skipped=False)
+
+
+def render(
+    project: Project,
+    out_path: str | Path,
+    edit: EditSpec | None = None,
+    *,
+    crf: int = 18,
+    progress: Progress | None = None,
+) -> Path:
+    """Write the edited clip at native size with the source's audio (atomically)."""
+    from editor import compose
+
+    return compose.render(project, Path(out_path), edit or RemoveEdit(), crf=crf, progress=progress)

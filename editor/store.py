@@ -1,0 +1,564 @@
+"""The project on disk: frames decoded once, masks, inpainted frames, meta.json with stage hashes.
+
+Layout (docs/architecture.md)::
+
+    project/
+      meta.json      source path + fingerprint, fps "num/den", frame count, native size, rotation, audio,
+                     working size, frame stems, stages {name: {settings, inputs_hash}}
+      frames/        <stem>.png at the working size (short side <= 480 by default, never upscaled)
+      masks/         <stem>.png palette label maps (DAVIS palette)
+      inpainted/     <stem>.png filled frames at the working size
+      prompts.json, session.json   owned by tracking.session
+      exports/
+
+Every file is written atomically (temp file in the same folder, then ``os.replace``), so a killed run leaves
+only complete files and the decode resumes where it stopped. The source is only ever read.
+
+Opening an existing project with another source (different fingerprint) or another working size raises
+:class:`ProjectError` rather than silently discarding the masks and results already there: the user picks a
+new project folder or deletes the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from editor.errors import InputError, ProjectError
+from editor.frames import FrameFolder, read_image
+
+Progress = Callable[[int, int], object]
+
+META_VERSION = 1
+_MB = 1 << 20
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def davis_palette() -> list[int]:
+    """The DAVIS / PASCAL VOC colour palette (256 RGB triplets, flattened): 1 red, 2 green, 3 yellow..."""
+    palette = []
+    for label in range(256):
+        r = g = b = 0
+        c = label
+        for shift in range(7, -1, -1):
+            r |= ((c >> 0) & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        palette.extend((r, g, b))
+    return palette
+
+
+_PALETTE = davis_palette()
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` via a temp file and ``os.replace``."""
+    _atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write an RGB (or gray) ``uint8`` image as PNG atomically, fast compression."""
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise InputError(f"images must be uint8 H x W (x 3), got {image.dtype} {image.shape}")
+    array = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ProjectError(f"could not encode {path.name} as PNG")
+    _atomic_write_bytes(path, buf.tobytes())
+
+
+def write_label_png(path: Path, labels: np.ndarray) -> None:
+    """Write a ``uint8`` label map as a palette PNG (DAVIS layout), atomically."""
+    labels = np.asarray(labels)
+    if labels.dtype == bool:
+        labels = labels.astype(np.uint8)
+    if labels.ndim != 2 or labels.dtype != np.uint8:
+        raise InputError(f"a label map must be uint8 H x W (0 = background), got {labels.dtype} {labels.shape}")
+    image = Image.fromarray(labels)  # mode L; putpalette turns it into P with the same indices
+    image.putpalette(_PALETTE)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.png", dir=path.parent)
+    os.close(fd)
+    try:
+        image.save(tmp, format="PNG", compress_level=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_label_png(path: Path) -> np.ndarray:
+    """Read a label map: palette PNG → indices; a gray/RGB binary 0/255 mask → label 1."""
+    with Image.open(path) as image:
+        if image.mode == "P":
+            return np.array(image, dtype=np.uint8)
+        gray = image.mode in ("L", "1", "I", "I;16")
+        array = np.array(image.convert("L"), dtype=np.uint8)
+    if gray and not set(np.unique(array).tolist()) <= {0, 255}:
+        return array  # already a gray label map (values 0..K)
+    return (array > 127).astype(np.uint8)
+
+
+def hash_inputs(*parts: Any) -> str:
+    """A stable sha256 over settings and inputs: dicts, lists, str, numbers, bytes, paths, numpy arrays."""
+    digest = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, np.ndarray):
+            digest.update(f"nd{value.dtype.str}{value.shape}".encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+        elif isinstance(value, bytes | bytearray):
+            digest.update(b"b" + bytes(value))
+        elif isinstance(value, dict):
+            digest.update(b"{")
+            for key in sorted(value, key=str):
+                feed(str(key))
+                feed(value[key])
+            digest.update(b"}")
+        elif isinstance(value, list | tuple):
+            digest.update(b"[")
+            for item in value:
+                feed(item)
+            digest.update(b"]")
+        elif isinstance(value, Path):
+            digest.update(b"p" + str(value).encode())
+        elif isinstance(value, Fraction):
+            digest.update(f"q{value.numerator}/{value.denominator}".encode())
+        else:
+            digest.update(f"{type(value).__name__}:{value!r};".encode())
+
+    for part in parts:
+        feed(part)
+    return digest.hexdigest()
+
+
+def fingerprint(source: Path) -> dict[str, Any]:
+    """Size, mtime and a hash of the first and last MB of a file (or of every frame name for a folder)."""
+    if source.is_dir():
+        folder = FrameFolder(source, check_sizes=False)
+        digest = hashlib.sha256()
+        total = 0
+        for path in folder.files:
+            stat = path.stat()
+            total += stat.st_size
+            digest.update(f"{path.name}:{stat.st_size};".encode())
+        for path in (folder.files[0], folder.files[-1]):
+            with open(path, "rb") as handle:
+                digest.update(handle.read(_MB))
+        return {"kind": "frames", "size": total, "count": len(folder), "hash": digest.hexdigest()}
+    stat = source.stat()
+    digest = hashlib.sha256()
+    with open(source, "rb") as handle:
+        digest.update(handle.read(_MB))
+        if stat.st_size > _MB:
+            handle.seek(max(_MB, stat.st_size - _MB))
+            digest.update(handle.read(_MB))
+    return {"kind": "video", "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "hash": digest.hexdigest()}
+
+
+def _same_source(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Same content: mtime alone may change (a copy), size and hash may not."""
+    keys = ("kind", "size", "hash", "count")
+    return all(old.get(k) == new.get(k) for k in keys)
+
+
+def working_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """Scale ``(width, height)`` so the short side is at most ``short_side``; never upscale."""
+    short = min(width, height)
+    if short <= short_side:
+        return width, height
+    scale = short_side / short
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+# ------------------------------------------------------------------------------------------ image stores
+
+
+class FrameStore(Sequence[np.ndarray]):
+    """The decoded frames, read lazily from ``frames/`` (RGB ``uint8``)."""
+
+    def __init__(self, folder: Path, stems: list[str]) -> None:
+        self.folder = folder
+        self.stems = stems
+
+    def path(self, index: int) -> Path:
+        return self.folder / f"{self.stems[index]}.png"
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"frame {index} is outside 0..{len(self) - 1}")
+        path = self.path(index)
+        if not path.is_file():
+            raise ProjectError(
+                f"frame {path.name} is missing from {self.folder}; reopen the project to decode it again"
+            )
+        return read_image(path)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(len(self)):
+            yield self[i]
+
+
+class ImageStore:
+    """Per-frame images on disk: ``store[i]`` (None when absent), ``store[i] = array`` (atomic), ``i in store``.
+
+    ``kind="labels"`` stores ``uint8`` label maps as palette PNGs; ``kind="rgb"`` stores RGB frames.
+    """
+
+    def __init__(self, folder: Path, stems: list[str], kind: str, size: tuple[int, int] | None = None) -> None:
+        if kind not in ("labels", "rgb"):
+            raise ValueError(f"kind must be 'labels' or 'rgb', got {kind!r}")
+        self.folder = folder
+        self.stems = stems
+        self.kind = kind
+        self.size = size
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, index: int) -> Path:
+        return self.folder / f"{self.stems[self._index(index)]}.png"
+
+    def _index(self, index: int) -> int:
+        if not isinstance(index, int | np.integer):
+            raise TypeError(f"frame index must be an int, got {type(index).__name__}")
+        index = int(index)
+        if index < 0:
+            index += len(self.stems)
+        if not 0 <= index < len(self.stems):
+            raise IndexError(f"frame {index} is outside 0..{len(self.stems) - 1}")
+        return index
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+    def __contains__(self, index: object) -> bool:
+        if not isinstance(index, int | np.integer) or not -len(self.stems) <= int(index) < len(self.stems):
+            return False
+        return self.path(int(index)).is_file()
+
+    def __getitem__(self, index: int) -> np.ndarray | None:
+        path = self.path(index)
+        if not path.is_file():
+            return None
+        return read_label_png(path) if self.kind == "labels" else read_image(path)
+
+    def __setitem__(self, index: int, array: np.ndarray) -> None:
+        path = self.path(index)
+        array = np.asarray(array)
+        if self.size is not None and (array.shape[1], array.shape[0]) != tuple(self.size):
+            raise InputError(
+                f"{self.folder.name}[{index}] must be {self.size[0]}x{self.size[1]} (the working size), "
+                f"got {array.shape[1]}x{array.shape[0]}"
+            )
+        if self.kind == "labels":
+            write_label_png(path, array)
+        else:
+            if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+                raise InputError(
+                    f"{self.folder.name} frames must be RGB uint8 H x W x 3, got {array.dtype} {array.shape}"
+                )
+            write_png(path, array)
+
+    def __delitem__(self, index: int) -> None:
+        self.path(index).unlink(missing_ok=True)
+
+    def written(self) -> list[int]:
+        """Indices of the frames present on disk."""
+        return [i for i in range(len(self.stems)) if self.path(i).is_file()]
+
+    def clear(self) -> None:
+        """Remove every stored image (and stray temp files)."""
+        for path in self.folder.iterdir():
+            if path.is_file() and path.suffix in (".png", ".tmp"):
+                path.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------- project
+
+
+class Project:
+    """A clip's working folder. Create with :meth:`open_or_create`, reopen with :meth:`open`."""
+
+    def __init__(self, root: Path, meta: dict[str, Any]) -> None:
+        self.root = root
+        self.meta = meta
+        self.frames_dir.mkdir(parents=True, exist_ok=True)
+        self.exports_dir.mkdir(parents=True, exist_ok=True)
+        size = self.working_size
+        self.frames = FrameStore(self.frames_dir, self.stems)
+        self.masks = ImageStore(self.root / "masks", self.stems, "labels", size)
+        self.inpainted = ImageStore(self.root / "inpainted", self.stems, "rgb", size)
+
+    # -- opening ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, root: str | Path) -> Project:
+        """Open an existing project folder (raises :class:`ProjectError` when it is not one)."""
+        root = Path(root)
+        meta_path = root / "meta.json"
+        if not meta_path.is_file():
+            raise ProjectError(f"{root} is not a tam project (no meta.json); create it from a video first")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ProjectError(f"{meta_path} is unreadable ({exc}); delete the project folder and start again") from exc
+        if meta.get("version") != META_VERSION:
+            raise ProjectError(f"{root} was made by another tam version; create a new project folder")
+        return cls(root, meta)
+
+    @classmethod
+    def open_or_create(
+        cls,
+        root: str | Path,
+        source: str | Path,
+        *,
+        working_short_side: int = 480,
+        fps: Fraction | None = None,
+        progress: Progress | None = None,
+    ) -> Project:
+        """Open the project at ``root`` for ``source`` (a video or a frame folder), decoding what is missing.
+
+        ``fps`` is used for a frame folder (default 24); a video's own rate always wins.
+        """
+        root = Path(root)
+        source = Path(source).resolve()
+        if working_short_side < 16:
+            raise InputError(f"working_short_side must be at least 16, got {working_short_side}")
+        if not source.exists():
+            raise InputError(f"source not found: {source} (give a video file or a folder of frames)")
+        print_fp = fingerprint(source)
+        if (root / "meta.json").is_file():
+            project = cls.open(root)
+            if not _same_source(project.meta["fingerprint"], print_fp):
+                raise ProjectError(
+                    f"{root} was made from {project.meta['source']}, not {source}; use another project folder "
+                    "or delete this one"
+                )
+            if project.meta["working_short_side"] != working_short_side:
+                raise ProjectError(
+                    f"{root} works at short side {project.meta['working_short_side']}, not {working_short_side}; "
+                    "use another project folder or delete this one"
+                )
+        else:
+            if root.exists() and not root.is_dir():
+                raise InputError(f"{root} is a file; the project needs a folder")
+            root.mkdir(parents=True, exist_ok=True)
+            meta = cls._describe(source, print_fp, working_short_side, fps)
+            atomic_write_json(root / "meta.json", meta)
+            project = cls(root, meta)
+        project._decode(source, progress)
+        return project
+
+    @staticmethod
+    def _describe(source: Path, print_fp: dict, short_side: int, fps: Fraction | None) -> dict[str, Any]:
+        if source.is_dir():
+            folder = FrameFolder(source)
+            rate = Fraction(fps) if fps else Fraction(24)
+            native = folder.size
+            stems = folder.stems
+            info = {"num_frames": len(folder), "rotation": 0, "has_audio": False, "codec": None, "is_vfr": False}
+        else:
+            from editor.video import probe
+
+            video = probe(source)
+            rate = video.fps
+            native = video.size
+            stems = [f"{i:05d}" for i in range(video.num_frames)]
+            info = {
+                "num_frames": video.num_frames,
+                "rotation": video.rotation,
+                "has_audio": video.has_audio,
+                "codec": video.codec,
+                "is_vfr": video.is_vfr,
+            }
+        work = working_size(native[0], native[1], short_side)
+        return {
+            "version": META_VERSION,
+            "source": str(source),
+            "fingerprint": print_fp,
+            "fps": f"{rate.numerator}/{rate.denominator}",
+            "native_size": list(native),
+            "working_size": list(work),
+            "working_short_side": short_side,
+            "frame_stems": stems,
+            "decoded": False,
+            "stages": {},
+            **info,
+        }
+
+    def _missing(self) -> list[int]:
+        present = {p.stem for p in self.frames_dir.glob("*.png") if not p.name.startswith(".")}
+        return [i for i, stem in enumerate(self.stems) if stem not in present]
+
+    def _decode(self, source: Path, progress: Progress | None) -> None:
+        missing = self._missing()
+        total = len(self.stems)
+        if not missing:
+            if not self.meta.get("decoded"):
+                self.meta["decoded"] = True
+                self._save_meta()
+            return
+        work = tuple(self.working_size)
+        done = total - len(missing)
+        todo = set(missing)
+        for stale in self.frames_dir.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        if source.is_dir():
+            folder = FrameFolder(source, check_sizes=False)
+            if folder.stems != self.stems:
+                raise ProjectError(f"the frames in {source} changed since {self.root} was made; use a new project")
+            frames: Iterator[tuple[int, np.ndarray]] = ((i, folder[i]) for i in missing)
+        else:
+            from editor.video import iter_frames
+
+            start = missing[0]
+            frames = enumerate(iter_frames(source, size=work, start=start), start=start)
+        for index, image in frames:
+            if index not in todo:
+                continue
+            if (image.shape[1], image.shape[0]) != work:
+                image = cv2.resize(image, work, interpolation=cv2.INTER_AREA)
+            write_png(self.frames.path(index), image)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        missing = self._missing()
+        if missing:
+            raise ProjectError(
+                f"decoding {source.name} stopped after {total - len(missing)} of {total} frames; "
+                "the source may be truncated"
+            )
+        self.meta["decoded"] = True
+        self._save_meta()
+
+    # -- properties ----------------------------------------------------------------------------------
+
+    @property
+    def frames_dir(self) -> Path:
+        return self.root / "frames"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def state_dir(self) -> Path:
+        """Where tracking keeps prompts.json and session.json."""
+        return self.root
+
+    @property
+    def prompts_path(self) -> Path:
+        return self.root / "prompts.json"
+
+    @property
+    def session_path(self) -> Path:
+        return self.root / "session.json"
+
+    @property
+    def source(self) -> Path:
+        return Path(self.meta["source"])
+
+    @property
+    def stems(self) -> list[str]:
+        return list(self.meta["frame_stems"])
+
+    @property
+    def fps(self) -> Fraction:
+        return Fraction(self.meta["fps"])
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.meta["num_frames"])
+
+    @property
+    def native_size(self) -> tuple[int, int]:
+        return tuple(self.meta["native_size"])  # type: ignore[return-value]
+
+    @property
+    def working_size(self) -> tuple[int, int]:
+        return tuple(self.meta["working_size"])  # type: ignore[return-value]
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self.meta["has_audio"])
+
+    @property
+    def rotation(self) -> int:
+        return int(self.meta["rotation"])
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    # -- stages --------------------------------------------------------------------------------------
+
+    def _save_meta(self) -> None:
+        atomic_write_json(self.root / "meta.json", self.meta)
+
+    def stage_hash(self, name: str) -> str | None:
+        """The inputs hash recorded for stage ``name``, or None."""
+        stage = self.meta["stages"].get(name)
+        return stage["inputs_hash"] if stage else None
+
+    def stage_settings(self, name: str) -> dict[str, Any] | None:
+        stage = self.meta["stages"].get(name)
+        return dict(stage["settings"]) if stage else None
+
+    def set_stage(self, name: str, settings: dict[str, Any], inputs_hash: str) -> None:
+        """Record that stage ``name`` ran with ``settings`` on inputs hashing to ``inputs_hash``."""
+        try:
+            json.dumps(settings)
+        except TypeError as exc:
+            raise InputError(f"stage settings for {name!r} must be JSON values: {exc}") from exc
+        self.meta["stages"][name] = {"settings": settings, "inputs_hash": inputs_hash}
+        self._save_meta()
+
+    def clear_stage(self, name: str) -> None:
+        if self.meta["stages"].pop(name, None) is not None:
+            self._save_meta()
+
+    def stage_is_current(self, name: str, inputs_hash: str) -> bool:
+        return self.stage_hash(name) == inputs_hash
+
+
+__all__ = [
+    "FrameStore",
+    "ImageStore",
+    "Project",
+    "atomic_write_json",
+    "davis_palette",
+    "fingerprint",
+    "hash_inputs",
+    "read_label_png",
+    "working_size",
+    "write_label_png",
+    "write_png",
+]

@@ -1,0 +1,633 @@
+"""tam's web page: upload a clip, click an object, track it, then remove, replace or blur it, keeping the sound.
+
+Run with ``streamlit run streamlit_app.py``. Projects live under ``$TAM_DATA_DIR`` (default
+``~/.cache/tam/projects``), one folder per upload; the page keeps the folder's id in the URL
+(``?project=<id>``), so a reload continues where it was and two tabs are two separate projects.
+``$TAM_BACKEND`` (auto | classical | neural) sets the default backend.
+
+The page is thin: every step is a call into ``editor`` (project, pipeline, compose, export, jobs) or
+``tracking`` (the interactive session); long steps run as background jobs (``editor.jobs``) whose progress
+is polled by a fragment, so the page stays responsive and a reload finds the job where it is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import streamlit as st
+from streamlit_image_coordinates import streamlit_image_coordinates
+
+from editor import compose, pipeline
+from editor.errors import TamError
+from editor.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobBusy, JobRunner, JobStatus
+from editor.store import Project
+
+VIDEO_TYPES = ["mp4", "mov", "m4v", "mkv", "webm", "avi"]
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp"]
+BACKENDS = ("auto", "classical", "neural")
+CLICK_KEY = "frame_click"  # the image component's session-state key (tests set it to simulate a click)
+MODES = ("Positive point", "Negative point", "Box (two corners)")
+EFFECTS = ("Remove", "Replace", "Blur", "Pixelate", "Swap background")
+_ID = re.compile(r"^[a-z0-9]{6,32}$")
+
+
+# ------------------------------------------------------------------------------------------- workspace
+
+
+class Workspace:
+    """The page's folder for one project: ``input/`` (the upload), ``project/`` (tam's project), ``jobs/``."""
+
+    def __init__(self, project_id: str) -> None:
+        self.id = project_id
+        self.root = pipeline.data_dir() / project_id
+        self.jobs = JobRunner(self.root)
+
+    @property
+    def input_dir(self) -> Path:
+        return self.root / "input"
+
+    @property
+    def project_dir(self) -> Path:
+        return self.root / "project"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def source(self) -> Path | None:
+        files = sorted(p for p in self.input_dir.glob("*") if p.is_file() and not p.name.startswith("."))
+        return files[0] if files else None
+
+    def project(self) -> Project | None:
+        """The decoded project, or None while it is still being decoded."""
+        meta = self.project_dir / "meta.json"
+        if not meta.is_file():
+            return None
+        project = Project.open(self.project_dir)
+        return project if project.meta.get("decoded") else None
+
+
+def _new_workspace() -> Workspace:
+    ws = Workspace(uuid.uuid4().hex[:12])
+    ws.input_dir.mkdir(parents=True, exist_ok=True)
+    return ws
+
+
+def _current_workspace() -> Workspace | None:
+    project_id = st.query_params.get("project")
+    if not project_id:
+        return None
+    if not _ID.match(project_id) or not (pipeline.data_dir() / project_id).is_dir():
+        st.query_params.clear()
+        st.warning(f"Project {project_id!r} was not found in {pipeline.data_dir()}; start a new one.")
+        return None
+    return Workspace(project_id)
+
+
+def _backend() -> str:
+    return st.session_state.get("backend") or os.environ.get("TAM_BACKEND", "auto")
+
+
+@st.cache_resource(max_entries=16, show_spinner="Loading the tracking models…")
+def _session(project_dir: str, backend: str) -> Any:
+    """One tracking session per project folder and backend, shared by the page's reruns and jobs."""
+    return pipeline.open_session(Project.open(project_dir), backend=backend)
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def _fail(exc: BaseException) -> None:
+    """Show an error as one readable line, never a traceback."""
+    if isinstance(exc, TamError | ValueError | OSError):
+        st.error(str(exc))
+    else:
+        st.error(f"Something went wrong: {type(exc).__name__}: {exc}")
+
+
+def _start_job(ws: Workspace, name: str, fn: Any, message: str) -> None:
+    try:
+        ws.jobs.start(name, fn, message=message)
+    except JobBusy as exc:
+        st.warning(str(exc))
+
+
+def _overlay(frame: np.ndarray, labels: np.ndarray | None, colours: dict[int, tuple[int, int, int]]) -> np.ndarray:
+    """The frame with each object's mask tinted in its colour and outlined."""
+    out = frame.copy()
+    if labels is None:
+        return out
+    for obj, colour in colours.items():
+        mask = labels == obj
+        if not mask.any():
+            continue
+        tint = np.asarray(colour, np.float32)
+        out[mask] = (0.45 * out[mask].astype(np.float32) + 0.55 * tint).astype(np.uint8)
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def _draw_prompts(image: np.ndarray, session: Any, frame: int, pending: tuple[float, float] | None) -> np.ndarray:
+    """Mark the prompts of this frame: green/red dots for clicks, rectangles for boxes, the pending corner."""
+    for p in session.state.prompts_at(frame):
+        if p.kind == "click" and p.point is not None:
+            centre = (int(round(p.point[0])), int(round(p.point[1])))
+            cv2.circle(image, centre, 5, (0, 220, 0) if p.positive else (230, 0, 0), -1, cv2.LINE_AA)
+            cv2.circle(image, centre, 5, (255, 255, 255), 1, cv2.LINE_AA)
+        elif p.kind == "box" and p.box is not None:
+            x0, y0, x1, y1 = (int(round(v)) for v in p.box)
+            cv2.rectangle(image, (x0, y0), (x1, y1), (255, 220, 0), 2)
+    if pending is not None:
+        cv2.drawMarker(image, (int(pending[0]), int(pending[1])), (255, 220, 0), cv2.MARKER_CROSS, 14, 2)
+    return image
+
+
+def _timeline(project: Project, session: Any, current: int) -> np.ndarray:
+    """A strip, one column per frame: tracked (grey), keyframe (blue), refined (orange), unsure (red)."""
+    n = project.num_frames
+    strip = np.full((1, n, 3), 40, np.uint8)
+    for i in project.masks.written():
+        strip[0, i] = (150, 150, 150)
+    for i in session.state.refined:
+        strip[0, i] = (255, 150, 0)
+    for i in _unsure_frames(session):
+        strip[0, i] = (220, 30, 30)
+    for i in session.keyframes:
+        strip[0, i] = (40, 110, 255)
+    width = max(480, n)
+    image = cv2.resize(strip, (width, 14), interpolation=cv2.INTER_NEAREST)
+    x = int((current + 0.5) * width / n)
+    cv2.line(image, (x, 0), (x, 13), (255, 255, 255), 2)
+    return image
+
+
+def _unsure_frames(session: Any) -> dict[int, Any]:
+    """Low-confidence frames the session recorded (refinement tried and kept the propagated mask), if any."""
+    return dict(getattr(session.state, "low_confidence", None) or {})
+
+
+def _download(path: Path, label: str, mime: str, key: str) -> None:
+    st.download_button(label, data=path.read_bytes(), file_name=path.name, mime=mime, key=key)
+
+
+# ------------------------------------------------------------------------------------------- jobs
+
+
+def _job_panel(ws: Workspace, names: tuple[str, ...]) -> JobStatus | None:
+    """Progress of the running job (polled), else the outcome of the last of ``names``; returns the running one."""
+    active = ws.jobs.active()
+    if active is not None and active.name in names:
+        _poll_job(ws, active.name)
+        return active
+    for name in names:
+        status = ws.jobs.status(name)
+        if status is None or status.state == DONE:
+            continue
+        if status.state in (FAILED, INTERRUPTED):
+            st.error(f"{name.capitalize()} stopped: {status.error}")
+        elif status.state == CANCELLED:
+            st.info(f"{name.capitalize()} was cancelled; run it again to continue where it stopped.")
+    return None
+
+
+@st.fragment(run_every=0.5)
+def _poll_job(ws: Workspace, name: str) -> None:
+    """Redrawn twice a second while the job runs; reruns the whole page once it is over."""
+    status = ws.jobs.status(name)
+    if status is None or not status.active:
+        st.rerun(scope="app")
+        return
+    label = status.message or name
+    counts = f" {status.done}/{status.total}" if status.total else ""
+    st.progress(status.fraction, text=f"{label}{counts} ({status.fraction:.0%})")
+    if st.button("Cancel", key=f"cancel-{name}"):
+        ws.jobs.cancel(name)
+        st.toast(f"Cancelling {name}…")
+
+
+# ------------------------------------------------------------------------------------------- sidebar
+
+
+def _status_panel() -> None:
+    import weights
+    from tracking import backends
+
+    st.sidebar.header("Models")
+    st.sidebar.selectbox(
+        "Backend",
+        BACKENDS,
+        index=BACKENDS.index(os.environ.get("TAM_BACKEND", "auto")),
+        key="backend",
+        help="auto: the neural models when their checkpoints are present, else the classical ones.",
+    )
+    try:
+        choice = backends.choose(_backend())
+    except (backends.BackendUnavailable, ValueError) as exc:
+        st.sidebar.error(str(exc))
+        return
+    inpainter = "e2fgvi_hq" if weights.locate("e2fgvi_hq") is not None else "classical fill"
+    if _backend() == "classical":
+        inpainter = "classical fill"
+    st.sidebar.markdown(
+        f"**Will run:** segmenter `{choice.segmenter.backend}`, propagator `{choice.propagator.backend}`, "
+        f"removal `{inpainter}` on `{choice.device}`"
+    )
+    rows = [f"| {'✅' if weights.locate(name) else '—'} | `{name}` |" for name in weights.catalog()]
+    st.sidebar.markdown("| | checkpoint |\n|---|---|\n" + "\n".join(rows))
+    st.sidebar.caption(
+        f"Checkpoints live in `{weights.weights_dir()}`. Download one with `tam weights download <name>` "
+        "(e.g. `tam weights download mobile_sam`). Without them the classical backends run."
+    )
+
+
+def _project_sidebar(ws: Workspace | None) -> None:
+    st.sidebar.header("Project")
+    if ws is None:
+        st.sidebar.caption("No project open.")
+        return
+    st.sidebar.caption(f"id `{ws.id}` · kept in the URL, so a reload continues here.")
+    if st.sidebar.button("New video", key="new-project"):
+        st.query_params.clear()
+        for key in list(st.session_state):
+            if key != "backend":
+                del st.session_state[key]
+        st.rerun()
+
+
+# ------------------------------------------------------------------------------------------- steps
+
+
+def _step_open() -> None:
+    st.subheader("1 · Video")
+    limit = st.get_option("server.maxUploadSize")
+    upload = st.file_uploader(
+        f"Upload a video ({', '.join(VIDEO_TYPES)}; up to {limit} MB)", type=VIDEO_TYPES, key="upload"
+    )
+    use_sample = st.button("Use the bundled sample clip", key="use-sample")
+    if upload is None and not use_sample:
+        return
+    ws = _new_workspace()
+    try:
+        if use_sample:
+            from editor.sample import write_sample_video
+
+            source = ws.input_dir / "sample.mp4"
+            write_sample_video(source, n_frames=int(os.environ.get("TAM_SAMPLE_FRAMES", "48")))
+        else:
+            name = Path(upload.name).name
+            if Path(name).suffix.lower().lstrip(".") not in VIDEO_TYPES:
+                raise TamError(f"{name} is not a video this page accepts ({', '.join(VIDEO_TYPES)}).")
+            source = ws.input_dir / re.sub(r"[^A-Za-z0-9._-]", "_", name)
+            source.write_bytes(upload.getbuffer())
+        from editor.video import probe
+
+        probe(source)  # a clear error now rather than half a project
+    except Exception as exc:  # noqa: BLE001 - shown to the user, the workspace is dropped
+        shutil.rmtree(ws.root, ignore_errors=True)
+        _fail(exc)
+        return
+    st.query_params["project"] = ws.id
+    _start_job(ws, "open", lambda ctx: _open(ws, ctx), "Decoding frames")
+    st.rerun()
+
+
+def _open(ws: Workspace, ctx: Any) -> dict[str, Any]:
+    project = pipeline.open_project(ws.source, ws.project_dir, progress=ctx)
+    return {"frames": project.num_frames}
+
+
+def _video_info(project: Project) -> None:
+    w, h = project.native_size
+    ww, wh = project.working_size
+    seconds = project.num_frames / float(project.fps)
+    cols = st.columns(4)
+    cols[0].metric("Length", f"{seconds:.2f} s", f"{project.num_frames} frames", delta_color="off")
+    cols[1].metric("Frame rate", f"{float(project.fps):.3g} fps")
+    cols[2].metric("Size", f"{w}×{h}", f"works at {ww}×{wh}", delta_color="off")
+    cols[3].metric("Audio", "yes" if project.has_audio else "none")
+
+
+def _objects_panel(session: Any) -> int | None:
+    """Object list, selection and 'add object'; returns the selected object id."""
+    objects = {o.id: o for o in session.objects}
+    with st.expander("Add an object", expanded=not objects):
+        c1, c2, c3 = st.columns([3, 1, 1])
+        name = c1.text_input("Name", value=f"object {len(objects) + 1}", key="new-object-name")
+        colour = c2.color_picker("Colour", value="#ff3c3c" if not objects else "#3cb4ff", key="new-object-colour")
+        if c3.button("Add", key="add-object"):
+            obj = session.add_object(name.strip() or None, compose.parse_colour(colour))
+            st.session_state["object"] = obj
+            st.rerun()
+    if not objects:
+        return None
+    ids = list(objects)
+    if st.session_state.get("object") not in ids:
+        st.session_state["object"] = ids[0]
+    selected = st.radio(
+        "Object to click",
+        ids,
+        key="object",
+        horizontal=True,
+        format_func=lambda o: f"{objects[o].name} (#{o})",
+    )
+    swatches = " ".join(f"<span style='color:rgb{tuple(objects[o].colour)}'>■</span> {objects[o].name}" for o in ids)
+    st.markdown(swatches, unsafe_allow_html=True)
+    return selected
+
+
+def _handle_click(session: Any, project: Project, frame: int, obj: int | None) -> None:
+    """Apply the click the image component reported (once per click; it keeps reporting the last one)."""
+    value = st.session_state.get(CLICK_KEY)
+    if not value or value.get("unix_time") == st.session_state.get("last-click"):
+        return
+    st.session_state["last-click"] = value.get("unix_time")
+    if obj is None:
+        obj = session.add_object(None)
+        st.session_state["object"] = obj
+    w, h = project.working_size
+    x = float(value["x"]) * w / max(1, float(value.get("width") or w))
+    y = float(value["y"]) * h / max(1, float(value.get("height") or h))
+    x, y = min(max(x, 0.0), w - 1e-3), min(max(y, 0.0), h - 1e-3)
+    mode = st.session_state.get("mode", MODES[0])
+    if mode == MODES[2]:
+        pending = st.session_state.get("box-start")
+        if pending is None or pending[0] != frame:
+            st.session_state["box-start"] = (frame, x, y)
+            return
+        st.session_state["box-start"] = None
+        x0, y0 = pending[1], pending[2]
+        box = (min(x0, x), min(y0, y), max(x0, x), max(y0, y))
+        if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+            raise TamError("That box is too small: click two opposite corners of the object.")
+        session.add_box(frame, obj, box)
+    else:
+        session.add_click(frame, obj, x, y, positive=mode == MODES[0])
+
+
+def _step_select(ws: Workspace, project: Project, session: Any, busy: bool) -> None:
+    st.subheader("2 · Select objects, track, fix")
+    obj = _objects_panel(session)
+    c1, c2 = st.columns([3, 2])
+    frame = c1.slider("Frame", 0, project.num_frames - 1, key="frame")
+    c2.radio("A click adds", MODES, key="mode", horizontal=True)
+    if busy:
+        st.info("Clicks are paused while a job runs.")
+    else:
+        try:
+            _handle_click(session, project, frame, obj)
+        except Exception as exc:  # noqa: BLE001 - a bad click is an error message, the page goes on
+            _fail(exc)
+    labels = session.frame_mask(frame)
+    colours = {o.id: tuple(o.colour) for o in session.objects}
+    pending = st.session_state.get("box-start")
+    corner = (pending[1], pending[2]) if pending and pending[0] == frame else None
+    image = _draw_prompts(_overlay(project.frames[frame], labels, colours), session, frame, corner)
+    streamlit_image_coordinates(image, key=CLICK_KEY, cursor="crosshair")
+    total = labels.size if labels is not None else 1
+    areas = [
+        f"{o.name}: {int((labels == o.id).sum()) if labels is not None else 0} px "
+        f"({100.0 * ((labels == o.id).sum() if labels is not None else 0) / total:.1f} %)"
+        for o in session.objects
+    ]
+    kind = "keyframe" if frame in session.keyframes else ("tracked" if labels is not None else "no mask yet")
+    st.caption(f"Frame {frame} ({kind}) · " + (" · ".join(areas) or "click the object to select it"))
+    if corner is not None:
+        st.caption("Box: first corner set, click the opposite corner.")
+    reasons = session.state.refined.get(frame)
+    if reasons:
+        st.caption("Refined here: " + "; ".join(f"#{o} {r}" for o, r in reasons.items()))
+
+    b1, b2, b3, b4 = st.columns(4)
+    if b1.button("Undo", key="undo", disabled=busy or not session.state.prompts):
+        session.undo()
+        st.rerun()
+    if b2.button("Clear this frame", key="clear-frame", disabled=busy or frame not in session.keyframes):
+        session.clear_frame(frame, obj)
+        st.rerun()
+    if b3.button("Delete object", key="delete-object", disabled=busy or obj is None):
+        session.remove_object(obj)
+        st.session_state.pop("object", None)
+        st.rerun()
+    if b4.button("Clear all", key="clear-all", disabled=busy or not session.objects):
+        session.reset_state()
+        st.session_state.pop("object", None)
+        st.rerun()
+
+    _step_track(ws, project, session, busy, frame)
+
+
+def _step_track(ws: Workspace, project: Project, session: Any, busy: bool, frame: int) -> None:
+    dirty = session.dirty_frames()
+    if session.keyframes:
+        label = "Track" if not project.masks.written() or len(dirty) == project.num_frames else "Re-track changes"
+        if dirty:
+            lo, hi = min(dirty), max(dirty)
+            st.caption(f"{len(dirty)} frames to track (frames {lo}–{hi}).")
+        else:
+            st.caption("Every frame is tracked. Click on any frame to correct it, then re-track.")
+        if st.button(label, key="track", type="primary", disabled=busy or not dirty):
+            _start_job(ws, "track", lambda ctx: _track(session, ctx), "Tracking")
+            st.rerun()
+    _job_panel(ws, ("track",))
+    if project.masks.written():
+        st.image(_timeline(project, session, frame), width="stretch")
+        refined, unsure = session.state.refined, _unsure_frames(session)
+        st.caption(
+            f"Timeline: ■ keyframes {len(session.keyframes)} (blue) · refined {len(refined)} (orange) · "
+            f"low confidence {len(unsure)} (red) · tracked {len(project.masks.written())}/{project.num_frames}"
+        )
+        if refined or unsure:
+            with st.expander("Refined and low-confidence frames"):
+                for f, objs in sorted(refined.items()):
+                    st.write(f"frame {f}: refined — " + "; ".join(f"#{o}: {r}" for o, r in objs.items()))
+                for f, why in sorted(unsure.items()):
+                    st.write(f"frame {f}: low confidence — {why}")
+
+
+def _track(session: Any, ctx: Any) -> dict[str, Any]:
+    report = session.run_propagation(progress=ctx)
+    return {"written": len(report.written), "refined": len(report.refined)}
+
+
+def _edit_spec(ws: Workspace, effect: str, ids: tuple[int, ...] | None) -> compose.EditSpec:
+    """The edit the form describes (uploads saved into the workspace)."""
+    state = st.session_state
+    if effect == "Remove":
+        return compose.RemoveEdit(ids)
+    if effect in ("Blur", "Pixelate"):
+        return compose.BlurEdit(ids, effect.lower(), float(state.get("strength", 21)))
+    if effect == "Replace":
+        media = state.get("replace-file")
+        if media is None:
+            raise TamError("Upload an image or a clip to put in the object's place.")
+        return compose.ReplaceEdit(_save_upload(ws, media), ids, state.get("fit", "contain"))
+    kind = state.get("bg-kind", "Colour")
+    if kind == "Colour":
+        background: str | Path = state.get("bg-colour", "#00b140")
+    elif kind == "Blurred":
+        background = "blur"
+    else:
+        media = state.get("bg-file")
+        if media is None:
+            raise TamError("Upload an image or a clip for the new background.")
+        background = _save_upload(ws, media)
+    return compose.BackgroundEdit(background, ids)
+
+
+def _save_upload(ws: Workspace, upload: Any) -> Path:
+    folder = ws.root / "media"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / re.sub(r"[^A-Za-z0-9._-]", "_", Path(upload.name).name)
+    path.write_bytes(upload.getbuffer())
+    return path
+
+
+def _render(ws: Workspace, project_dir: Path, edit: compose.EditSpec, backend: str, ctx: Any) -> dict[str, Any]:
+    project = Project.open(project_dir)
+    ids = edit.object_ids
+    if isinstance(edit, compose.RemoveEdit | compose.ReplaceEdit):
+        ctx.message("Removing the object (1/2)")
+        inpaint_backend = "classical" if backend == "classical" else "auto"
+        pipeline.inpaint(project, ids, backend=inpaint_backend, progress=ctx)
+        ctx.message("Rendering with the sound (2/2)")
+    else:
+        ctx.message("Rendering with the sound")
+    ws.outputs_dir.mkdir(parents=True, exist_ok=True)
+    name = type(edit).__name__.removesuffix("Edit").lower()
+    out = pipeline.render(project, ws.outputs_dir / f"{name}.mp4", edit, progress=ctx)
+    return {"video": str(out)}
+
+
+def _step_edit(ws: Workspace, project: Project, session: Any, busy: bool) -> None:
+    st.subheader("3 · Edit and export")
+    if not session.is_done():
+        st.caption("Track the objects through the clip first.")
+        return
+    objects = {o.id: o.name for o in session.objects}
+    chosen = st.multiselect(
+        "Objects", list(objects), default=list(objects), format_func=lambda o: objects[o], key="edit-objects"
+    )
+    effect = st.radio("Effect", EFFECTS, horizontal=True, key="effect")
+    if effect == "Replace":
+        st.file_uploader("Image or clip to put in its place", type=IMAGE_TYPES + VIDEO_TYPES, key="replace-file")
+        st.selectbox("Fit", ("contain", "cover", "stretch"), key="fit")
+    elif effect in ("Blur", "Pixelate"):
+        st.slider("Strength (pixels)", 4, 60, 21, key="strength")
+    elif effect == "Swap background":
+        kind = st.radio("New background", ("Colour", "Blurred", "Image or clip"), horizontal=True, key="bg-kind")
+        if kind == "Colour":
+            st.color_picker("Colour", "#00b140", key="bg-colour")
+        elif kind == "Image or clip":
+            st.file_uploader("Background image or clip", type=IMAGE_TYPES + VIDEO_TYPES, key="bg-file")
+    if st.button("Render the video", key="render", type="primary", disabled=busy or not chosen):
+        try:
+            ids = None if set(chosen) == set(objects) else tuple(chosen)
+            edit = _edit_spec(ws, effect, ids)
+        except Exception as exc:  # noqa: BLE001 - form problems are messages
+            _fail(exc)
+        else:
+            backend = _backend()
+            _start_job(ws, "render", lambda ctx: _render(ws, project.root, edit, backend, ctx), "Preparing")
+            st.rerun()
+    _job_panel(ws, ("render",))
+    done = ws.jobs.status("render")
+    if done is not None and done.state == DONE and Path(done.result.get("video", "")).is_file():
+        video = Path(done.result["video"])
+        st.success(f"Rendered {video.name} in {done.elapsed:.1f} s.")
+        st.video(str(video))
+        _download(video, "Download the video", "video/mp4", "download-video")
+    _exports(ws, project, busy)
+
+
+def _exports(ws: Workspace, project: Project, busy: bool) -> None:
+    st.markdown("**Masks**")
+    try:
+        from editor import export
+    except ImportError:
+        st.caption("Mask exports are not available in this build.")
+        return
+    if st.button("Export the masks", key="export", disabled=busy):
+        _start_job(ws, "export", lambda ctx: _export(export, project.root, ctx), "Exporting masks")
+        st.rerun()
+    _job_panel(ws, ("export",))
+    done = ws.jobs.status("export")
+    if done is None or done.state != DONE:
+        return
+    cols = st.columns(3)
+    for col, (key, label, mime) in zip(
+        cols,
+        (
+            ("davis", "PNG masks (DAVIS zip)", "application/zip"),
+            ("coco", "COCO JSON", "application/json"),
+            ("alpha", "Alpha matte video", "video/mp4"),
+        ),
+        strict=True,
+    ):
+        path = Path(done.result.get(key, ""))
+        with col:
+            if path.is_file():
+                _download(path, label, mime, f"download-{key}")
+
+
+def _export(export: Any, project_dir: Path, ctx: Any) -> dict[str, Any]:
+    project = Project.open(project_dir)
+    out = project.exports_dir
+    ctx.message("PNG masks (1/3)")
+    davis = export.export_davis_zip(project, out / "masks_davis.zip", progress=ctx)
+    ctx.message("COCO JSON (2/3)")
+    coco = export.export_coco(project, out / "masks_coco.json", progress=ctx)
+    ctx.message("Alpha matte (3/3)")
+    alpha = export.export_alpha(project, out / "alpha_matte.mp4", progress=ctx)
+    return {"davis": str(davis), "coco": str(coco), "alpha": str(alpha)}
+
+
+# ------------------------------------------------------------------------------------------- page
+
+
+def main() -> None:
+    st.set_page_config(page_title="tam: track anything, then remove it", page_icon="🎯", layout="wide")
+    st.title("tam")
+    st.caption("Click an object in a video, track it, then remove, replace or blur it. The sound is kept.")
+    _status_panel()
+    ws = _current_workspace()
+    _project_sidebar(ws)
+    if ws is None:
+        _step_open()
+        return
+    opening = _job_panel(ws, ("open",))
+    try:
+        project = ws.project()
+    except TamError as exc:
+        _fail(exc)
+        return
+    if project is None:
+        if opening is None:
+            st.warning("This project was not decoded completely.")
+            if st.button("Decode again", key="reopen") and ws.source is not None:
+                _start_job(ws, "open", lambda ctx: _open(ws, ctx), "Decoding frames")
+                st.rerun()
+        return
+    st.subheader("1 · Video")
+    st.caption(f"{project.source.name}")
+    _video_info(project)
+    try:
+        session = _session(str(project.root), _backend())
+    except Exception as exc:  # noqa: BLE001 - e.g. a neural backend without its checkpoint
+        _fail(exc)
+        return
+    busy = ws.jobs.active() is not None
+    _step_select(ws, project, session, busy)
+    _step_edit(ws, project, session, busy)
+
+
+if __name__ == "__main__":
+    main()

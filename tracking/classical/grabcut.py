@@ -1,0 +1,365 @@
+"""Clicks and/or a box -> one object's mask, with OpenCV's GrabCut (no weights needed).
+
+Recipe (at a reduced working size, then upsampled):
+1. seeds: positive clicks are definite-foreground discs, negative clicks definite-background discs;
+   a box makes everything outside it definite background; a previous mask (``mask_input``) is the
+   probable foreground, with definite background beyond a margin around it;
+2. with clicks only, initial regions are proposed by flood-filling a mean-shift-smoothed image from
+   the clicks at a few colour tolerances (each gives a box) plus a seeds-only hypothesis;
+3. GrabCut on a crop around each proposal; connected components holding a positive click are kept;
+4. each candidate is scored by how well its colours separate from a ring of background around it,
+   and the best one wins.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from tracking.backend import SegmentResult
+
+
+@dataclass(frozen=True)
+class GrabCutConfig:
+    max_side: int = 480  # working size: the longer side is at most this many pixels
+    iterations: int = 4  # GrabCut iterations per candidate
+    seed_radius: float = 0.012  # click disc radius, as a fraction of the working long side (min 2 px)
+    tolerances: tuple[int, ...] = (10, 18, 28)  # flood-fill colour tolerances for click-only proposals
+    box_margin: float = 0.25  # proposal boxes grow by this fraction of their size on each side
+    crop_margin: float = 0.3  # GrabCut runs on the box grown by this fraction (local background model)
+    cache_size: int = 8  # images kept by ``set_image(..., key=...)``
+
+
+@dataclass
+class _Prepared:
+    image: np.ndarray  # full-size RGB
+    small: np.ndarray  # working-size RGB
+    scale: float  # small = full * scale
+    smooth: np.ndarray | None = None  # mean-shift-filtered small image (lazy)
+    lab: np.ndarray | None = None  # small image in Lab (lazy)
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"image must be an RGB uint8 H x W x 3 array, got {image.dtype} {image.shape}; convert it first"
+        )
+    if min(image.shape[:2]) < 8:
+        raise ValueError(f"image is too small to segment ({image.shape[1]}x{image.shape[0]}); need 8x8 or more")
+    return image
+
+
+def _quantize(lab: np.ndarray, bins: int = 12) -> np.ndarray:
+    q = (lab.astype(np.int32) * bins) >> 8
+    return (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+
+
+def separation_score(lab: np.ndarray, mask: np.ndarray, bins: int = 12) -> float:
+    """How well ``mask``'s colours separate from a ring of background around it, in [0, 1].
+
+    Colour histograms of the mask and of the ring give a per-pixel posterior; the score is the mean
+    posterior of the right class on both sides, mapped so that chance (0.5) gives 0.
+    """
+    area = int(mask.sum())
+    if area == 0 or area == mask.size:
+        return 0.0
+    r = int(max(3, 0.2 * np.sqrt(area)))
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    ring = (cv2.dilate(mask.astype(np.uint8), k) > 0) & ~mask
+    if not ring.any():
+        return 0.0
+    q = _quantize(lab, bins)
+    n = bins**3
+    hf = np.bincount(q[mask], minlength=n).astype(np.float64) + 0.5
+    hb = np.bincount(q[ring], minlength=n).astype(np.float64) + 0.5
+    hf /= hf.sum()
+    hb /= hb.sum()
+    post = hf / (hf + hb)
+    s = 0.5 * post[q[mask]].mean() + 0.5 * (1.0 - post[q[ring]]).mean()
+    return float(np.clip(2.0 * (s - 0.5), 0.0, 1.0))
+
+
+class GrabCutSegmenter:
+    """The classical ``Segmenter``: GrabCut seeded from clicks, a box and/or a previous mask."""
+
+    backend = "classical-grabcut"
+    device = "cpu"
+
+    def __init__(self, config: GrabCutConfig | None = None) -> None:
+        self.config = config or GrabCutConfig()
+        self._cache: OrderedDict[object, _Prepared] = OrderedDict()
+        self._current: _Prepared | None = None
+
+    # -- image -------------------------------------------------------------------------------------
+    def set_image(self, image: np.ndarray, key: object | None = None) -> None:
+        """Prepare ``image`` (RGB uint8); with a ``key`` the prepared image is cached for later calls."""
+        if key is not None and key in self._cache:
+            cached = self._cache[key]
+            if cached.image.shape == np.shape(image):
+                self._cache.move_to_end(key)
+                self._current = cached
+                return
+        image = _check_image(image)
+        h, w = image.shape[:2]
+        scale = min(1.0, self.config.max_side / max(h, w))
+        if scale < 1.0:
+            size = (max(8, round(w * scale)), max(8, round(h * scale)))
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        else:
+            small = image.copy()
+        prepared = _Prepared(image=image, small=small, scale=small.shape[1] / w)
+        self._current = prepared
+        if key is not None:
+            self._cache[key] = prepared
+            while len(self._cache) > self.config.cache_size:
+                self._cache.popitem(last=False)
+
+    def _prepared(self) -> _Prepared:
+        if self._current is None:
+            raise RuntimeError("call set_image(image) before predict(...)")
+        p = self._current
+        if p.lab is None:
+            p.lab = cv2.cvtColor(p.small, cv2.COLOR_RGB2LAB)
+        return p
+
+    # -- prediction --------------------------------------------------------------------------------
+    def predict(
+        self,
+        points: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask: bool = True,
+    ) -> SegmentResult:
+        """Segment one object. ``logits`` of the result (working size, > 0 = object) can be fed back as
+        ``mask_input`` with more clicks to refine it; a boolean mask of any size is accepted there too.
+        ``multimask`` lets click-only prompts try several initial regions (the best score wins)."""
+        p = self._prepared()
+        sh, sw = p.small.shape[:2]
+        pts, lbl = self._check_points(points, labels, p)
+        bx = self._check_box(box, p)
+        prior = None
+        if mask_input is not None:
+            m = np.asarray(mask_input, dtype=np.float32)
+            if m.ndim != 2:
+                raise ValueError(f"mask_input must be a 2-D mask or logits map, got shape {m.shape}")
+            prior = cv2.resize(m, (sw, sh), interpolation=cv2.INTER_LINEAR) > (0.5 if m.dtype == bool else 0.0)
+            if not prior.any():
+                prior = None
+        pos = pts[lbl == 1]
+        if bx is None and prior is None and len(pos) == 0:
+            raise ValueError("give at least one positive click, a box or a mask: negative clicks alone select nothing")
+
+        seeds = self._seed_map(pts, lbl, (sh, sw))
+        candidates: list[np.ndarray] = []
+        if prior is not None:
+            candidates.extend(self._run_prior(p, prior, seeds, bx, pos))
+        elif bx is not None:
+            candidates.extend(self._run_box(p, bx, seeds, pos))
+        else:
+            boxes = self._proposals(p, pos, seeds)
+            if not multimask:
+                boxes = boxes[1:2] or boxes[:1]
+            for b in boxes:
+                candidates.extend(self._run_box(p, b, seeds, pos))
+            candidates.extend(self._run_seeds_only(p, seeds, pos))
+        scored = [(separation_score(p.lab, c), i, c) for i, c in enumerate(candidates) if c.any()]
+        if not scored:
+            small_mask = np.zeros((sh, sw), bool)
+            score = 0.0
+        else:
+            score, _, small_mask = max(scored, key=lambda t: (t[0], -t[1]))
+        mask = self._upsample(small_mask, p)
+        logits = np.where(small_mask, 8.0, -8.0).astype(np.float32)
+        return SegmentResult(mask=mask, score=float(score), logits=logits)
+
+    # -- helpers -------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_points(points, labels, p: _Prepared) -> tuple[np.ndarray, np.ndarray]:
+        if points is None or len(points) == 0:
+            return np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if labels is None:
+            raise ValueError("points need labels (1 = positive, 0 = negative), one per point")
+        lbl = np.asarray(labels).reshape(-1).astype(np.int64)
+        if len(lbl) != len(pts):
+            raise ValueError(f"got {len(pts)} points but {len(lbl)} labels; give one label per point")
+        if not np.isin(lbl, (0, 1)).all():
+            raise ValueError(f"labels must be 1 (positive) or 0 (negative), got {sorted(set(lbl.tolist()))}")
+        h, w = p.image.shape[:2]
+        if (pts[:, 0] < 0).any() or (pts[:, 0] >= w).any() or (pts[:, 1] < 0).any() or (pts[:, 1] >= h).any():
+            raise ValueError(f"a click lies outside the {w}x{h} image; points are (x, y) pixels of the image")
+        return (pts * p.scale).astype(np.float32), lbl
+
+    @staticmethod
+    def _check_box(box, p: _Prepared) -> np.ndarray | None:
+        if box is None:
+            return None
+        b = np.asarray(box, dtype=np.float64).reshape(-1)
+        if b.shape != (4,) or not np.isfinite(b).all():
+            raise ValueError(f"box must be 4 numbers (x0, y0, x1, y1), got {np.asarray(box).tolist()}")
+        h, w = p.image.shape[:2]
+        x0, x1 = sorted((float(np.clip(b[0], 0, w)), float(np.clip(b[2], 0, w))))
+        y0, y1 = sorted((float(np.clip(b[1], 0, h)), float(np.clip(b[3], 0, h))))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            raise ValueError(f"box {b.tolist()} is empty inside the {w}x{h} image; drag a larger box")
+        return np.array([x0, y0, x1, y1]) * p.scale
+
+    def _seed_map(self, pts: np.ndarray, lbl: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """``int8`` map: 1 definite FG, 0 definite BG, -1 free."""
+        seeds = np.full(shape, -1, np.int8)
+        r = max(2, round(self.config.seed_radius * max(shape)))
+        for (x, y), lab in zip(pts, lbl, strict=True):
+            cv2.circle(seeds, (int(round(x)), int(round(y))), r if lab == 1 else max(2, r // 2), int(lab), -1)
+        return seeds
+
+    def _proposals(self, p: _Prepared, pos: np.ndarray, seeds: np.ndarray) -> list[np.ndarray]:
+        """Boxes around flood-filled regions of the smoothed image, one per colour tolerance."""
+        if p.smooth is None:
+            p.smooth = cv2.pyrMeanShiftFiltering(p.small, 8, 16)
+        sh, sw = p.small.shape[:2]
+        boxes: list[np.ndarray] = []
+        for tol in self.config.tolerances:
+            region = np.zeros((sh, sw), bool)
+            for x, y in pos:
+                ff = np.zeros((sh + 2, sw + 2), np.uint8)
+                flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (255 << 8)
+                cv2.floodFill(p.smooth.copy(), ff, (int(x), int(y)), (0, 0, 0), (tol,) * 3, (tol,) * 3, flags)
+                region |= ff[1:-1, 1:-1] > 0
+            region &= seeds != 0
+            ys, xs = np.nonzero(region)
+            x0, x1 = xs.min(), xs.max() + 1
+            y0, y1 = ys.min(), ys.max() + 1
+            bw, bh = x1 - x0, y1 - y0
+            m = self.config.box_margin
+            minside = 0.08 * max(sh, sw)
+            bw2, bh2 = max(bw * (1 + 2 * m), minside), max(bh * (1 + 2 * m), minside)
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            b = np.array([cx - bw2 / 2, cy - bh2 / 2, cx + bw2 / 2, cy + bh2 / 2])
+            b = np.clip(b, 0, [sw, sh, sw, sh])
+            if all(np.abs(b - o).max() > 3 for o in boxes):
+                boxes.append(b)
+        return boxes
+
+    def _grabcut(self, p: _Prepared, gc_mask: np.ndarray, crop: tuple[int, int, int, int]) -> list[np.ndarray]:
+        """GrabCut on ``crop``; returns snapshots after 1, 2 and ``iterations`` rounds (GrabCut can
+        collapse to all-background on cluttered crops, an earlier snapshot then still holds the object)."""
+        x0, y0, x1, y1 = crop
+        sub = np.ascontiguousarray(gc_mask[y0:y1, x0:x1])
+        fg = (sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)
+        bg = (sub == cv2.GC_BGD) | (sub == cv2.GC_PR_BGD)
+        if not fg.any():
+            return []
+        if bg.sum() < 16:  # GrabCut needs background samples: the crop's border is probable background
+            border = np.ones(sub.shape, bool)
+            border[2:-2, 2:-2] = False
+            sub[border & (sub != cv2.GC_FGD)] = cv2.GC_PR_BGD
+        img = np.ascontiguousarray(p.small[y0:y1, x0:x1, ::-1])
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        keep = {1, 2, self.config.iterations}
+        snaps: list[np.ndarray] = []
+        mode = cv2.GC_INIT_WITH_MASK
+        for it in range(1, self.config.iterations + 1):
+            try:
+                cv2.grabCut(img, sub, None, bgd, fgd, 1, mode)
+            except cv2.error:  # degenerate colour models (e.g. a flat image)
+                break
+            mode = cv2.GC_EVAL
+            if it in keep:
+                out = np.zeros(gc_mask.shape, bool)
+                out[y0:y1, x0:x1] = (sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)
+                snaps.append(out)
+        return snaps
+
+    def _crop(self, box: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+        sh, sw = shape
+        x0, y0, x1, y1 = box
+        mx, my = self.config.crop_margin * (x1 - x0), self.config.crop_margin * (y1 - y0)
+        mx, my = max(mx, 8), max(my, 8)
+        return (
+            int(max(0, np.floor(x0 - mx))),
+            int(max(0, np.floor(y0 - my))),
+            int(min(sw, np.ceil(x1 + mx))),
+            int(min(sh, np.ceil(y1 + my))),
+        )
+
+    def _run_box(self, p: _Prepared, box: np.ndarray, seeds: np.ndarray, pos: np.ndarray) -> list[np.ndarray]:
+        sh, sw = seeds.shape
+        gc = np.full((sh, sw), cv2.GC_BGD, np.uint8)
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        gc[y0:y1, x0:x1] = cv2.GC_PR_FGD
+        gc[seeds == 1] = cv2.GC_FGD
+        gc[seeds == 0] = cv2.GC_BGD
+        return [self._finish(m, pos, seeds) for m in self._grabcut(p, gc, self._crop(box, (sh, sw)))]
+
+    def _run_seeds_only(self, p: _Prepared, seeds: np.ndarray, pos: np.ndarray) -> list[np.ndarray]:
+        sh, sw = seeds.shape
+        gc = np.full((sh, sw), cv2.GC_PR_BGD, np.uint8)
+        gc[seeds == 1] = cv2.GC_FGD
+        gc[seeds == 0] = cv2.GC_BGD
+        return [self._finish(m, pos, seeds) for m in self._grabcut(p, gc, (0, 0, sw, sh))]
+
+    def _run_prior(
+        self, p: _Prepared, prior: np.ndarray, seeds: np.ndarray, box: np.ndarray | None, pos: np.ndarray
+    ) -> list[np.ndarray]:
+        sh, sw = seeds.shape
+        region = prior | (seeds == 1)
+        ys, xs = np.nonzero(region)
+        extent = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
+        size = max(extent[2] - extent[0], extent[3] - extent[1])
+        r = int(max(4, 0.15 * size))
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        near = cv2.dilate(region.astype(np.uint8), k) > 0
+        gc = np.full((sh, sw), cv2.GC_BGD, np.uint8)
+        gc[near] = cv2.GC_PR_BGD
+        gc[prior] = cv2.GC_PR_FGD
+        if box is not None:
+            x0, y0, x1, y1 = (int(round(v)) for v in box)
+            keep = np.zeros((sh, sw), bool)
+            keep[y0:y1, x0:x1] = True
+            gc[~keep] = cv2.GC_BGD
+            extent = np.array([max(extent[0], x0), max(extent[1], y0), min(extent[2], x1), min(extent[3], y1)])
+        gc[seeds == 1] = cv2.GC_FGD
+        gc[seeds == 0] = cv2.GC_BGD
+        crop = self._crop(extent, (sh, sw))
+        return [self._finish(m, pos, seeds) for m in self._grabcut(p, gc, crop)]
+
+    @staticmethod
+    def _finish(mask: np.ndarray, pos: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        """Keep the connected components holding a positive click (else the big ones); fill small holes."""
+        mask = mask & (seeds != 0)
+        if not mask.any():
+            return mask
+        n, cc, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        if len(pos):
+            ids = {int(cc[int(round(y)), int(round(x))]) for x, y in pos}
+            ids.discard(0)
+        else:
+            ids = set()
+        if not ids:
+            areas = stats[1:, cv2.CC_STAT_AREA]
+            ids = {i + 1 for i in np.nonzero(areas >= 0.2 * areas.max())[0]}
+        mask = np.isin(cc, list(ids))
+        # fill holes smaller than 1% of the object
+        inv = (~mask).astype(np.uint8)
+        n, cc, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
+        limit = 0.01 * mask.sum()
+        h, w = mask.shape
+        for i in range(1, n):
+            x, y, bw, bh, area = stats[i]
+            touches = x == 0 or y == 0 or x + bw == w or y + bh == h
+            if area <= limit and not touches:
+                mask[cc == i] = True
+        return mask
+
+    @staticmethod
+    def _upsample(mask: np.ndarray, p: _Prepared) -> np.ndarray:
+        h, w = p.image.shape[:2]
+        if mask.shape == (h, w):
+            return mask.copy()
+        soft = cv2.GaussianBlur(mask.astype(np.float32), (3, 3), 0.7)
+        return cv2.resize(soft, (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
