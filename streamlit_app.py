@@ -310,9 +310,9 @@ def _video_info(project: Project) -> None:
     ww, wh = project.working_size
     seconds = project.num_frames / float(project.fps)
     cols = st.columns(4)
-    cols[0].metric("Length", f"{seconds:.2f} s", f"{project.num_frames} frames", delta_color="off")
+    cols[0].metric("Length", f"{seconds:.2f} s", f"{project.num_frames} frames", delta_color="off", delta_arrow="off")
     cols[1].metric("Frame rate", f"{float(project.fps):.3g} fps")
-    cols[2].metric("Size", f"{w}×{h}", f"works at {ww}×{wh}", delta_color="off")
+    cols[2].metric("Size", f"{w}×{h}", f"works at {ww}×{wh}", delta_color="off", delta_arrow="off")
     cols[3].metric("Audio", "yes" if project.has_audio else "none")
 
 

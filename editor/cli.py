@@ -25,7 +25,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Track anythi
 weights_app = typer.Typer(no_args_is_help=True, help="List, download and verify model checkpoints.")
 app.add_typer(weights_app, name="weights")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("tam")
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}

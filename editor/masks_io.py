@@ -175,10 +175,21 @@ class MaskFolder(Sequence[np.ndarray]):
             yield read_mask(p, self.sizes)
 
 
+def fit_edge(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize for a size a pixel or two off: the last rows/columns are repeated or dropped,
+    so every other pixel stays where it was (tools that crop an odd width drop the last column)."""
+    w, h = size
+    out = label[:h, :w]
+    ph, pw = h - out.shape[0], w - out.shape[1]
+    if ph or pw:
+        out = np.pad(out, ((0, ph), (0, pw)), mode="edge")
+    return np.ascontiguousarray(out)
+
+
 def read_mask(path: str | Path, sizes: Sequence[tuple[int, int]] = ()) -> np.ndarray:
     """One mask file → label map; checked against the accepted ``(width, height)`` sizes (see module docstring).
 
-    A mask within one pixel of an accepted size is resized (nearest) to it with a warning; any other
+    A mask within one pixel of an accepted size is fitted to it with a warning (:func:`fit_edge`); any other
     size raises :class:`InputError`.
     """
     path = Path(path)
@@ -195,8 +206,11 @@ def read_mask(path: str | Path, sizes: Sequence[tuple[int, int]] = ()) -> np.nda
         return label
     for sw, sh in sizes:
         if abs(sw - w) <= 1 and abs(sh - h) <= 1:
-            warnings.warn(f"mask {path.name} is {w}x{h}, one pixel off {sw}x{sh}: resized (nearest)", stacklevel=2)
-            return cv2.resize(label, (sw, sh), interpolation=cv2.INTER_NEAREST)
+            warnings.warn(
+                f"mask {path.name} is {w}x{h}, one pixel off {sw}x{sh}: edge row/column repeated or dropped",
+                stacklevel=2,
+            )
+            return fit_edge(label, (sw, sh))
     want = " or ".join(f"{sw}x{sh}" for sw, sh in sizes)
     raise InputError(f"mask {path} is {w}x{h} but the frames are {want}; export the masks at the video's size")
 
@@ -339,6 +353,7 @@ __all__ = [
     "MaskFolder",
     "davis_palette",
     "decode_mask",
+    "fit_edge",
     "import_masks",
     "label_to_png",
     "load_single_mask",

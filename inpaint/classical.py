@@ -30,10 +30,11 @@ class ClassicalConfig:
     dilate: int = 4  # paste-back dilation of the mask (px); the fill covers it
     feather: int = 4  # paste-back feather (px)
     guard: int = 6  # extra dilation of the neighbours' masks: object halos are never copied
-    max_corners: int = 800
+    max_corners: int = 500
     min_inliers: int = 12
     ransac_px: float = 2.0
     inpaint_radius: int = 5
+    enough: float = 0.995  # stop searching neighbours once this share of the hole has all its candidates
 
 
 def _disk(r: int) -> np.ndarray:
@@ -47,6 +48,7 @@ class _Window:
         self.frames, self.masks, self.guard = frames, masks, guard
         self._items: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         self.shape: tuple[int, int] | None = None
+        self.homs: dict[tuple[int, int], np.ndarray] = {}  # (i, j) -> homography from frame i into frame j
 
     def get(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(frame, grey, mask, mask dilated by guard) of frame ``i``."""
@@ -71,6 +73,8 @@ class _Window:
     def evict_before(self, i: int) -> None:
         for k in [k for k in self._items if k < i]:
             del self._items[k]
+        for key in [key for key in self.homs if min(key) < i]:
+            del self.homs[key]
 
 
 class ClassicalInpainter:
@@ -122,19 +126,21 @@ class ClassicalInpainter:
         feat_mask = (cv2.dilate(grown.astype(np.uint8), _disk(4)) == 0).astype(np.uint8)
         pts = cv2.goodFeaturesToTrack(grey, cfg.max_corners, 0.005, 6, mask=feat_mask, blockSize=5)
         if pts is not None and len(pts) >= cfg.min_inliers:
-            for direction in (1, -1):
-                pass
             homs: dict[int, np.ndarray] = {}
             order = sorted((j for j in range(max(0, i - cfg.window), min(n, i + cfg.window + 1)) if j != i),
                            key=lambda j: (abs(j - i), j))
             for j in order:
-                if (count >= cfg.candidates).all():
+                if (count >= cfg.candidates).mean() >= cfg.enough:
                     break
-                prev = homs.get(j - 1 if j > i else j + 1)
-                hom = self._homography(pts, grey, win.get(j)[1], win.get(j)[3], prev)
+                hom = win.homs.get((j, i))
+                if hom is not None:  # frame j was filled from frame i earlier: invert that estimate
+                    hom = np.linalg.inv(hom)
+                else:
+                    prev = homs.get(j - 1 if j > i else j + 1)
+                    hom = self._homography(pts, grey, win.get(j)[1], win.get(j)[3], prev)
                 if hom is None:
                     continue
-                homs[j] = hom
+                homs[j] = win.homs[(i, j)] = hom
                 fj, _, _, grown_j = win.get(j)
                 # sample frame j at H(p) for every hole pixel p
                 src = cv2.perspectiveTransform(np.stack([xs, ys], 1).astype(np.float32)[None], hom)[0]
@@ -172,7 +178,7 @@ class ClassicalInpainter:
     ) -> np.ndarray | None:
         """Homography mapping frame i's background points into frame j, or None when unreliable."""
         cfg = self.config
-        lk = {"winSize": (21, 21), "maxLevel": 4, "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)}
+        lk = {"winSize": (15, 15), "maxLevel": 4, "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)}
         if prev is not None:
             guess = cv2.perspectiveTransform(pts, prev)
             nxt, st, _ = cv2.calcOpticalFlowPyrLK(grey_i, grey_j, pts, guess.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)

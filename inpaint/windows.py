@@ -1,6 +1,6 @@
 """The E2FGVI sliding-window schedule: local neighbours with a stride plus sparse reference frames.
 
-``testpy_windows`` reproduces the official ``test.py`` exactly (``num_ref=-1`` takes every ``ref_step``-th
+``official_windows`` reproduces the official ``test.py`` exactly (``num_ref=-1`` takes every ``ref_step``-th
 frame of the whole clip as a reference, so its cost grows with the clip). ``bounded_windows`` takes the
 references only from ``±ref_span`` frames around the window, so each window reads a bounded number of
 frames whatever the clip length. ``Blender`` averages overlapping predictions as test.py does.
@@ -43,7 +43,7 @@ def _neighbors(f: int, length: int, stride: int) -> tuple[int, ...]:
     return tuple(range(max(0, f - stride), min(length, f + stride + 1)))
 
 
-def testpy_ref_index(f: int, neighbor_ids: Iterable[int], length: int, ref_step: int = 10, num_ref: int = -1) -> list[int]:
+def official_ref_index(f: int, neighbor_ids: Iterable[int], length: int, ref_step: int = 10, num_ref: int = -1) -> list[int]:
     """test.py's ``get_ref_index``, quirks included (``num_ref >= 0`` may return ``num_ref + 1`` frames)."""
     neighbors = set(neighbor_ids)
     refs: list[int] = []
@@ -59,13 +59,13 @@ def testpy_ref_index(f: int, neighbor_ids: Iterable[int], length: int, ref_step:
     return refs
 
 
-def testpy_windows(length: int, neighbor_stride: int = 5, ref_step: int = 10, num_ref: int = -1) -> list[Window]:
+def official_windows(length: int, neighbor_stride: int = 5, ref_step: int = 10, num_ref: int = -1) -> list[Window]:
     """The windows of the official test.py loop: centres 0, s, 2s, ..., neighbours ``[f-s, f+s]``."""
     _check(length, neighbor_stride, ref_step)
     windows = []
     for f in range(0, length, neighbor_stride):
         nb = _neighbors(f, length, neighbor_stride)
-        windows.append(Window(f, nb, tuple(testpy_ref_index(f, nb, length, ref_step, num_ref))))
+        windows.append(Window(f, nb, tuple(official_ref_index(f, nb, length, ref_step, num_ref))))
     return windows
 
 

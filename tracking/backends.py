@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from tracking.backend import Propagator, Segmenter
 
@@ -172,18 +172,16 @@ def make_propagator_factory(backend: str = "auto", device: str | None = None) ->
     assert choice.path is not None
     path = choice.path
     dev = default_device(device)
-    loaded: list[Propagator] = []
+    loaded: list[Any] = []
 
     def make_xmem() -> Propagator:
-        from tracking.xmem import XMemPropagator
+        from tracking.xmem.propagator import XMemPropagator
 
         if not loaded:
             first = XMemPropagator.from_checkpoint(path, device=dev)
             loaded.append(first)
             return first
-        fresh = getattr(loaded[0], "fresh", None)
-        if callable(fresh):  # shares the loaded network, new memory
-            return fresh()
-        return XMemPropagator.from_checkpoint(path, device=dev)
+        # the network is read once; each propagator gets its own memory over it
+        return XMemPropagator(loaded[0].network, loaded[0].config, dev)
 
     return make_xmem

@@ -156,11 +156,12 @@ def prompts_from_mask(
     for _ in range(n_points):
         y, x = np.unravel_index(int(np.argmax(work)), work.shape)
         depth = float(work[y, x])
-        if depth <= 0 or (points and depth < 2.0):
+        # later points must still lie well inside the object (a quarter of the deepest point's depth)
+        if depth <= 0 or (points and depth < max(2.0, 0.25 * float(dist.max()))):
             break
         points.append((float(x), float(y)))
         # Suppress a disc around the chosen point so the next one lies elsewhere in the object.
-        cv2.circle(work, (int(x), int(y)), max(2, int(round(dist[y, x] * 1.5))), 0.0, thickness=-1)
+        cv2.circle(work, (int(x), int(y)), max(2, int(round(0.6 * depth))), 0.0, thickness=-1)
     return MaskPrompts(
         points=np.asarray(points, dtype=np.float32).reshape(-1, 2),
         labels=np.ones(len(points), dtype=np.int32),

@@ -160,7 +160,8 @@ class SessionState:
             return []
         bounds: list[int | None] = [None, *keys, None]
         spans = [Span(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        return [s for s in spans if len(s.frames(self.num_frames))]
+        # Spans between adjacent keyframes hold no frame but still carry objects into the right keyframe.
+        return [s for s in spans if len(s.frames(self.num_frames)) or (s.left is not None and s.right is not None)]
 
     def prompts_at(self, frame: int, obj_id: int | None = None) -> list[Prompt]:
         return [p for p in self.prompts if p.frame == frame and (obj_id is None or p.obj_id == obj_id)]
@@ -170,9 +171,9 @@ class SessionState:
         self.done = {s for s in self.done if not s.touches(frame)}
         self.progress = {s: p for s, p in self.progress.items() if not s.touches(frame)}
         # Refinements recorded in frames that will be propagated again are forgotten with them.
-        self.refined = {f: r for f, r in self.refined.items() if self._written(f)}
+        self.refined = {f: r for f, r in self.refined.items() if self.written(f)}
 
-    def _written(self, frame: int) -> bool:
+    def written(self, frame: int) -> bool:
         """Whether ``frame`` lies in a done span or in the written part of an interrupted one."""
         for span in self.done:
             if frame in span.frames(self.num_frames):
@@ -592,11 +593,13 @@ class TrackSession:
         return backward + len(self._remaining(span))
 
     def _known(self, keyframe: int) -> list[int]:
-        """Objects whose state is known on a keyframe: prompted there, or present in its map."""
-        label_map = self._keyframe_map(keyframe)
-        present = set(np.unique(label_map).tolist()) - {0}
-        prompted = {p.obj_id for p in self.state.prompts_at(keyframe)}
-        return sorted(o for o in (present | prompted) if o in self.state.objects)
+        """Objects a pass from this keyframe carries: those with pixels there.
+
+        An object with an empty mask on a keyframe (prompted as gone, or absent) says nothing about where it is
+        on the frames around it, so the pass from the other end of the span decides for it alone.
+        """
+        present = set(np.unique(self._keyframe_map(keyframe)).tolist()) - {0}
+        return sorted(o for o in present if o in self.state.objects)
 
     def _keyframe_map(self, frame: int) -> np.ndarray:
         label_map = self.masks[frame] if frame in self.masks else None
@@ -738,7 +741,7 @@ class TrackSession:
             _write_png(self._base_path(frame), before if before is not None else np.zeros((h, w), np.uint8))
             # Objects whose mask here is already settled: present before, or tracked through a written frame.
             settled = set(np.unique(before).tolist()) - {0} if before is not None else set()
-            if self.state._written(frame):
+            if self.state.written(frame):
                 settled |= {p.obj_id for p in self.state.prompts if p.frame < frame}
             self.state.resolved[frame] = settled
         self.state.prompts.append(prompt)

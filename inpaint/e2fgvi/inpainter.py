@@ -25,7 +25,7 @@ import torch
 
 from inpaint.e2fgvi.network import InpaintGenerator, pad_to_model
 from inpaint.paste import paste_back
-from inpaint.windows import Window, average_predictions, bounded_windows, needed_windows, testpy_windows
+from inpaint.windows import Window, average_predictions, bounded_windows, needed_windows, official_windows
 from weights import load_checkpoint, load_strict
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
@@ -78,6 +78,16 @@ def dilate_mask(mask: np.ndarray, iterations: int) -> np.ndarray:
     if iterations <= 0:
         return m
     return cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)), iterations=iterations)
+
+
+def to_model_input(frames: Sequence[np.ndarray], holes: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
+    """test.py's preprocessing: ``uint8 / 255 * 2 - 1``, holes (0/1) set to 0, mirror-padded to 60x108 multiples.
+
+    Returns (1, T, 3, H', W') float32.
+    """
+    imgs = torch.from_numpy(np.stack(frames)).to(device).permute(0, 3, 1, 2).float().div_(255).mul_(2).sub_(1)
+    masks = torch.from_numpy(np.stack(holes)).to(device).float().unsqueeze(1)
+    return pad_to_model((imgs * (1 - masks)).unsqueeze(0))
 
 
 def _bbox(mask: np.ndarray) -> Box | None:
@@ -149,10 +159,7 @@ class E2FGVIInpainter:
         prediction truncated to uint8 exactly as test.py does.
         """
         h, w = frames[0].shape[:2]
-        dev = torch.device(self.device)
-        imgs = torch.from_numpy(np.stack(frames)).to(dev).permute(0, 3, 1, 2).float().div_(255).mul_(2).sub_(1)
-        masks = torch.from_numpy(np.stack(holes)).to(dev).float().unsqueeze(1)
-        x = pad_to_model((imgs * (1 - masks)).unsqueeze(0))
+        x = to_model_input(frames, holes, torch.device(self.device))
         t0 = time.perf_counter()
         with self._autocast():
             pred, _ = self.model(x, num_local)
@@ -210,7 +217,7 @@ class E2FGVIInpainter:
         """All windows of a clip of ``length`` frames (before dropping those with nothing to fill)."""
         cfg = self.config
         if cfg.ref_span is None:
-            return testpy_windows(length, cfg.neighbor_stride, cfg.ref_step, num_ref=-1)
+            return official_windows(length, cfg.neighbor_stride, cfg.ref_step, num_ref=-1)
         return bounded_windows(length, cfg.neighbor_stride, cfg.ref_step, cfg.ref_span)
 
     def __call__(

@@ -417,6 +417,7 @@ def test_render_removal_needs_inpainted_frames(tmp_path):
     with pytest.raises(ProjectError, match="no inpainted frame"):
         compose.render_removal(p, tmp_path / "x.mp4")
     assert not (tmp_path / "x.mp4").exists()
+
     # no audio in the source: the render has none either, and cancelling leaves nothing
     def cancel(done, total):
         if done == 3:
@@ -427,3 +428,46 @@ def test_render_removal_needs_inpainted_frames(tmp_path):
     assert not list(tmp_path.glob("*y*.mp4"))
     out = compose.render_colour_splash(p, tmp_path / "z.mp4")
     assert _audio_duration(out) is None
+
+
+def test_media_clip_with_alpha(tmp_path):
+    from editor.video import write_video
+
+    frames = []
+    for k in range(3):
+        a = np.zeros((16, 24, 4), np.uint8)
+        a[..., 0] = 60 * (k + 1)
+        a[:, :12, 3] = 255
+        frames.append(a)
+    clip = write_video(iter(frames), tmp_path / "alpha.webm", Fraction(12))
+    with compose.Media(clip) as m:
+        rgba = m.at(1, 12)
+        assert rgba.shape == (16, 24, 4)
+        assert (rgba[:, :10, 3] > 240).all() and (rgba[:, 14:, 3] < 15).all()
+        assert abs(int(rgba[8, 4, 0]) - 120) <= 4
+
+
+@pytest.mark.filterwarnings("ignore:mask 00005.png is 853x480")
+def test_render_from_a_frame_folder_with_sparse_masks(clips_dir, tmp_path):
+    """cutie-judo: the source is a folder of JPEGs; frames without a mask come out unchanged."""
+    from editor.masks_io import import_masks
+    from editor.store import Project
+    from editor.video import probe
+
+    clip = clips_dir / "cutie-judo"
+    project = Project.open_or_create(tmp_path / "proj", clip / "frames", working_short_side=240)
+    assert project.working_size == (427, 240)
+    for kf in import_masks(project, clip / "masks", as_keyframes=True):
+        project.masks[kf.frame] = kf.label
+    out = compose.render_blur(project, tmp_path / "judo.mp4", mode="pixelate", strength=12)
+    info = probe(out)
+    assert info.num_frames == 16 and info.size == (854, 480) and not info.has_audio
+    src = list(compose.source_frames(project))
+    got = _decode(out)
+    for i in range(16):
+        label = project.masks[i]
+        far = compose.region_weights(label, None, (854, 480), 6, 6) == 0
+        assert np.abs(got[i][far].astype(int) - src[i][far]).mean() < 3
+        if label is not None:
+            core = compose.region_weights(label, None, (854, 480), 0, 0) == 1
+            assert np.abs(got[i][core].astype(int) - src[i][core]).mean() > 3  # pixelated

@@ -18,6 +18,7 @@ from tracking.sam.build import resolve_variant
 
 
 def _random_sam(img_size: int = 1024, seed: int = 0):
+    """A seeded random MobileSAM; ``img_size`` < 1024 gives a cheaper encoder with the same code paths."""
     torch.manual_seed(seed)
     sam = build_mobile_sam(TinyViTConfig(img_size=img_size))
     with torch.no_grad():
@@ -25,6 +26,15 @@ def _random_sam(img_size: int = 1024, seed: int = 0):
             if name.endswith("attention_biases"):
                 p.uniform_(-1, 1)
     return sam.eval()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a shared 2-core machine two OpenMP threads run these small models ~10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +64,13 @@ def _count_encoder_calls(seg: SamSegmenter) -> list[int]:
     return calls
 
 
-@pytest.mark.parametrize("size", [(333, 517), (481, 271)])
-def test_odd_frame_sizes_match_sam_predictor(full_sam, size: tuple[int, int]) -> None:
+@pytest.mark.parametrize("size", [(333, 517), (481, 271), (97, 97)])
+def test_odd_frame_sizes_match_sam_predictor(small_sam, size: tuple[int, int]) -> None:
     h, w = size
     image = _frame(h, w, seed=h)
-    seg = SamSegmenter(full_sam, "mobile_sam")
+    seg = SamSegmenter(small_sam, "mobile_sam")
     seg.set_image(image)
-    ref = SamPredictor(full_sam)
+    ref = SamPredictor(small_sam)
     ref.set_image(image)
     assert torch.equal(seg._current.features, ref.features)
     assert seg.image_size == (h, w)
@@ -81,10 +91,10 @@ def test_odd_frame_sizes_match_sam_predictor(full_sam, size: tuple[int, int]) ->
         assert mine[0].shape[1:] == (h, w)
 
 
-def test_clicked_point_moves_the_mask(full_sam) -> None:
+def test_clicked_point_moves_the_mask(small_sam) -> None:
     """A click is mapped to the place clicked: the decoder output depends on where, at odd sizes too."""
     image = _frame(301, 457)
-    seg = SamSegmenter(full_sam, "mobile_sam")
+    seg = SamSegmenter(small_sam, "mobile_sam")
     seg.set_image(image)
     left = seg.predict(np.array([[40.0, 150.0]]), np.array([1]))
     right = seg.predict(np.array([[420.0, 150.0]]), np.array([1]))

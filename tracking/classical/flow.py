@@ -29,6 +29,7 @@ class FlowConfig:
     grabcut_iterations: int = 2
     max_area_change: float = 1.6  # re-segmentation kept only within [1/x, x] of the warped area
     min_area: int = 8  # objects smaller than this (working pixels) are considered gone
+    min_area_ratio: float = 0.03  # ... or smaller than this share of their area on the last keyframe
     edge_soft: float = 1.0  # Gaussian sigma (working px) of the output probabilities' edges
 
 
@@ -53,6 +54,7 @@ class FlowPropagator:
         self._prev_soft: np.ndarray | None = None  # K x h x w float32 at working size
         self._size: tuple[int, int] | None = None  # full (width, height)
         self._small: np.ndarray | None = None  # last working-size frame
+        self._ref_area: np.ndarray | None = None  # per object: area on the last keyframe (working px)
 
     def reset(self, object_ids: Sequence[int]) -> None:
         """Start a new pass for ``object_ids`` (channel ``1 + i`` is ``object_ids[i]``)."""
@@ -60,7 +62,7 @@ class FlowPropagator:
         if not ids or any(not 1 <= i <= 255 for i in ids) or len(set(ids)) != len(ids):
             raise ValueError(f"object_ids must be distinct ids in 1..255, got {list(object_ids)}")
         self.object_ids = ids
-        self._prev_gray = self._prev_soft = self._size = self._small = None
+        self._prev_gray = self._prev_soft = self._size = self._small = self._ref_area = None
 
     # -- public steps -------------------------------------------------------------------------------
     def step(self, frame: np.ndarray, label_map: np.ndarray | None = None) -> np.ndarray:
@@ -76,6 +78,7 @@ class FlowPropagator:
         gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         if label_map is not None:
             soft = self._one_hot(label_map, small.shape[:2])
+            self._ref_area = (soft > 0.5).sum(axis=(1, 2))
         else:
             if self._prev_gray is None or self._prev_soft is None:
                 raise RuntimeError("the first step of a pass needs a label_map (a keyframe's mask)")
@@ -88,6 +91,7 @@ class FlowPropagator:
         if self._small is None:
             raise RuntimeError("memorize(...) needs a frame stepped before it")
         self._prev_soft = self._one_hot(label_map, self._small.shape[:2])
+        self._ref_area = (self._prev_soft > 0.5).sum(axis=(1, 2))
 
     # -- internals ----------------------------------------------------------------------------------
     def _to_small(self, frame: np.ndarray) -> np.ndarray:
@@ -111,8 +115,13 @@ class FlowPropagator:
     def _predict(self, small: np.ndarray, gray: np.ndarray) -> np.ndarray:
         sh, sw = gray.shape
         flow = self._dis.calc(gray, self._prev_gray, None)  # new frame -> previous frame
+        fwd = self._dis.calc(self._prev_gray, gray, None)  # previous frame -> new frame
         gx, gy = np.meshgrid(np.arange(sw, dtype=np.float32), np.arange(sh, dtype=np.float32))
         mx, my = gx + flow[..., 0], gy + flow[..., 1]
+        # forward-backward check: disoccluded pixels (e.g. behind a moving object) are not trusted
+        fb = flow + cv2.remap(fwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        speed = np.linalg.norm(flow, axis=2)
+        consistent = np.linalg.norm(fb, axis=2) <= 1.0 + 0.1 * speed
         soft = np.zeros_like(self._prev_soft)
         bgr = np.ascontiguousarray(small[..., ::-1])
         for k in range(len(self.object_ids)):
@@ -123,24 +132,30 @@ class FlowPropagator:
             area = int(hard.sum())
             if area < self.config.min_area:
                 continue
-            refined = self._resegment(bgr, hard)
+            trusted = hard & consistent
+            motion = float(np.percentile(speed[hard], 90))
+            refined = self._resegment(bgr, hard, trusted, motion)
             ratio = refined.sum() / area
             if not (1 / self.config.max_area_change <= ratio <= self.config.max_area_change):
-                refined = hard
+                refined = trusted
+            if refined.sum() < max(self.config.min_area, self.config.min_area_ratio * self._ref_area[k]):
+                continue  # gone (left the frame or fully hidden)
             soft[k] = self._soften(refined)
         return soft
 
-    def _resegment(self, bgr: np.ndarray, hard: np.ndarray) -> np.ndarray:
+    def _resegment(self, bgr: np.ndarray, hard: np.ndarray, trusted: np.ndarray, motion: float) -> np.ndarray:
+        """GrabCut in a band around ``hard`` whose core comes from the ``trusted`` (flow-consistent) part."""
         sh, sw = hard.shape
         area = int(hard.sum())
-        r = int(max(self.config.min_band, round(self.config.band * np.sqrt(area))))
+        r = int(max(self.config.min_band, round(self.config.band * np.sqrt(area)), round(0.5 * motion)))
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         h8 = hard.astype(np.uint8)
-        inner = cv2.erode(h8, k) > 0
+        inner = cv2.erode(trusted.astype(np.uint8), k) > 0
         outer = cv2.dilate(h8, k) > 0
         gc = np.full((sh, sw), cv2.GC_BGD, np.uint8)
         gc[outer] = cv2.GC_PR_BGD
         gc[hard] = cv2.GC_PR_FGD
+        gc[hard & ~trusted] = cv2.GC_PR_BGD
         gc[inner] = cv2.GC_FGD
         ys, xs = np.nonzero(outer)
         m = 2 * r

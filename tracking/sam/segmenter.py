@@ -28,6 +28,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from tracking.backend import SegmentResult
 from tracking.sam.build import load_sam, resolve_variant
 
+
 @dataclass(frozen=True)
 class ImageEmbedding:
     """The image encoder's output for one frame, with the sizes needed to map prompts and masks."""
@@ -137,7 +138,7 @@ class SamSegmenter:
     def _embed(self, image: np.ndarray, fingerprint: bytes) -> ImageEmbedding:
         resized = self.transform.apply_image(image)  # PIL bilinear, as SamPredictor
         pixels = torch.as_tensor(resized, device=self.device).permute(2, 0, 1).contiguous()[None]
-        features = self.sam.image_encoder(self.sam.preprocess(pixels))
+        features = self.sam.image_encoder(self.sam.preprocess(pixels)).float()  # float32 even under autocast
         self.embeddings_computed += 1
         return ImageEmbedding(features, (image.shape[0], image.shape[1]), tuple(resized.shape[:2]), fingerprint)
 

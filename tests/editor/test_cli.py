@@ -1,0 +1,211 @@
+"""The ``tam`` command: bad input is one clear line and a non-zero exit, never a traceback or a half file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from editor import cli
+from editor.sample import write_sample_video
+from editor.video import probe
+
+
+def run_tam(args: list[str], capsys, monkeypatch) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["tam", *map(str, args)])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.fixture(scope="module")
+def sample_video(tmp_path_factory) -> tuple[Path, object]:
+    path = tmp_path_factory.mktemp("clip") / "sample.mp4"
+    sample = write_sample_video(path, n_frames=10, size=(192, 112))
+    return path, sample
+
+
+def assert_clean_error(code: int, text: str, *needles: str) -> None:
+    assert code != 0
+    assert "Traceback" not in text
+    assert "error:" in text
+    for needle in needles:
+        assert needle in text, text
+
+
+def test_missing_input(tmp_path, capsys, monkeypatch):
+    code, text = run_tam(["remove", tmp_path / "nope.mp4", "-o", tmp_path / "out.mp4", "--point", "1,1"],
+                         capsys, monkeypatch)
+    assert_clean_error(code, text, "not found")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_not_a_video(tmp_path, capsys, monkeypatch):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("this is text, not a video")
+    code, text = run_tam(["remove", bad, "-o", tmp_path / "out.mp4", "--point", "1,1", "--project", tmp_path / "p"],
+                         capsys, monkeypatch)
+    assert_clean_error(code, text)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_truncated_video(tmp_path, sample_video, capsys, monkeypatch):
+    src, _ = sample_video
+    cut = tmp_path / "cut.mp4"
+    data = src.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    code, text = run_tam(["remove", cut, "-o", tmp_path / "out.mp4", "--point", "5,5", "--project", tmp_path / "p"],
+                         capsys, monkeypatch)
+    assert_clean_error(code, text)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_click_outside_frame(tmp_path, sample_video, capsys, monkeypatch):
+    src, _ = sample_video
+    code, text = run_tam(
+        ["remove", src, "-o", tmp_path / "out.mp4", "--point", "900,20", "--project", tmp_path / "p",
+         "--backend", "classical"],
+        capsys, monkeypatch,
+    )
+    assert_clean_error(code, text, "outside frame 0", "192x112")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_bad_point_syntax_and_missing_prompt(tmp_path, sample_video, capsys, monkeypatch):
+    src, _ = sample_video
+    code, text = run_tam(["remove", src, "-o", tmp_path / "out.mp4", "--point", "12"], capsys, monkeypatch)
+    assert_clean_error(code, text, "X,Y")
+    code, text = run_tam(["remove", src, "-o", tmp_path / "out.mp4"], capsys, monkeypatch)
+    assert_clean_error(code, text, "--point")
+
+
+def test_unwritable_output(tmp_path, sample_video, capsys, monkeypatch):
+    src, _ = sample_video
+    code, text = run_tam(["remove", src, "-o", tmp_path / "no" / "such" / "dir" / "out.mp4", "--point", "5,5"],
+                         capsys, monkeypatch)
+    assert_clean_error(code, text, "does not exist")
+    code, text = run_tam(["remove", src, "-o", tmp_path / "out.txt", "--point", "5,5"], capsys, monkeypatch)
+    assert_clean_error(code, text, ".mp4")
+
+
+def test_frame_out_of_range(tmp_path, sample_video, capsys, monkeypatch):
+    src, sample = sample_video
+    x, y = sample.click
+    code, text = run_tam(
+        ["remove", src, "-o", tmp_path / "out.mp4", "--point", f"{x},{y}", "--frame", "99",
+         "--project", tmp_path / "p", "--backend", "classical"],
+        capsys, monkeypatch,
+    )
+    assert_clean_error(code, text, "frame 99")
+
+
+def test_neural_without_checkpoint(tmp_path, sample_video, capsys, monkeypatch):
+    monkeypatch.setenv("TAM_WEIGHTS_DIR", str(tmp_path / "empty-weights"))
+    src, sample = sample_video
+    x, y = sample.click
+    code, text = run_tam(
+        ["remove", src, "-o", tmp_path / "out.mp4", "--point", f"{x},{y}", "--project", tmp_path / "p",
+         "--backend", "neural"],
+        capsys, monkeypatch,
+    )
+    assert_clean_error(code, text, "tam weights download")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_empty_mask_image(tmp_path, sample_video, capsys, monkeypatch):
+    src, _ = sample_video
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.zeros((112, 192), np.uint8)).save(blank)
+    code, text = run_tam(["remove", src, "-o", tmp_path / "out.mp4", "--masks", blank, "--project", tmp_path / "p"],
+                         capsys, monkeypatch)
+    assert_clean_error(code, text, "empty")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_remove_with_click_end_to_end(tmp_path, sample_video, capsys, monkeypatch):
+    src, sample = sample_video
+    out = tmp_path / "clean.mp4"
+    x, y = sample.click
+    args = ["remove", src, "-o", out, "--point", f"{x},{y}", "--project", tmp_path / "p", "--backend", "classical"]
+    code, text = run_tam(args, capsys, monkeypatch)
+    assert code == 0, text
+    info, src_info = probe(out), probe(src)
+    assert (info.num_frames, info.fps, info.size) == (src_info.num_frames, src_info.fps, src_info.size)
+    assert info.has_audio
+    assert "classical" in text  # the log says which backend ran
+    # a second run on the same project reuses the work
+    code, text = run_tam(args, capsys, monkeypatch)
+    assert code == 0 and "already done" in text
+
+
+def test_mask_covering_whole_frame(tmp_path, sample_video, capsys, monkeypatch):
+    src, _ = sample_video
+    full = tmp_path / "full.png"
+    Image.fromarray(np.full((112, 192), 255, np.uint8)).save(full)
+    out = tmp_path / "out.mp4"
+    code, text = run_tam(["remove", src, "-o", out, "--masks", full, "--project", tmp_path / "p",
+                          "--backend", "classical"], capsys, monkeypatch)
+    assert code == 0, text
+    assert probe(out).num_frames == 10
+
+
+def test_track_writes_label_maps_named_like_frames(tmp_path, capsys, monkeypatch):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    from editor.sample import make_sample
+
+    sample = make_sample(n_frames=6, size=(160, 96))
+    for i, f in enumerate(sample.frames):
+        Image.fromarray(f).save(frames / f"{i + 700:08d}.jpg", quality=95)
+    x, y = sample.click
+    out = tmp_path / "masks"
+    code, text = run_tam(["track", frames, "--point", f"{x},{y}", "--masks-out", out,
+                          "--project", tmp_path / "p", "--backend", "classical"], capsys, monkeypatch)
+    assert code == 0, text
+    names = sorted(p.name for p in out.glob("*.png"))
+    assert names == [f"{i + 700:08d}.png" for i in range(6)]
+    labels = np.array(Image.open(out / names[0]))
+    assert labels.shape == (96, 160) and set(np.unique(labels)) <= {0, 1} and (labels == 1).any()
+
+
+@pytest.mark.slow
+def test_remove_a_dog_from_dogs_jump(clips_dir, tmp_path, capsys, monkeypatch):
+    """The foundation issue's acceptance check: click a dog, get the clip back without it."""
+    clip = clips_dir / "sttn-dogs_jump"
+    gt0 = np.array(Image.open(clip / "masks" / "00000.png"))
+    dog = (gt0 == 3).astype(np.uint8)
+    dist = cv2.distanceTransform(dog, cv2.DIST_L2, 5)
+    y, x = np.unravel_index(np.argmax(dist), dist.shape)
+    out = tmp_path / "no_dog.mp4"
+    code, text = run_tam(["remove", clip / "video.mp4", "-o", out, "--point", f"{x},{y}",
+                          "--project", tmp_path / "p", "--backend", "classical"], capsys, monkeypatch)
+    assert code == 0, text
+    src_info, info = probe(clip / "video.mp4"), probe(out)
+    assert (info.num_frames, info.fps, info.size) == (src_info.num_frames, src_info.fps, src_info.size) == (
+        66, src_info.fps, (432, 240))
+
+    from editor.store import Project
+    from editor.video import iter_frames
+
+    project = Project.open(tmp_path / "p")
+    ious, inside, outside = [], [], []
+    for i, (a, b) in enumerate(zip(iter_frames(clip / "video.mp4"), iter_frames(out), strict=True)):
+        gt = np.array(Image.open(clip / "masks" / f"{i:05d}.png")) == 3
+        ours = project.masks[i] > 0
+        ious.append((gt & ours).sum() / max((gt | ours).sum(), 1))
+        diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).mean(axis=2)
+        far = cv2.dilate((gt | ours).astype(np.uint8), np.ones((25, 25), np.uint8)) == 0
+        if gt.sum() > 200:
+            inside.append(diff[gt].mean())
+        outside.append(diff[far].mean())
+    assert np.mean(ious) > 0.5, f"mean IoU with the ground-truth dog {np.mean(ious):.3f}"
+    assert np.mean(inside) > 15, "the dog's pixels should have changed (it was removed)"
+    assert np.mean(outside) < 3, "pixels away from the dog should be untouched (codec noise only)"

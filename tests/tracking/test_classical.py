@@ -1,0 +1,160 @@
+"""The classical tracking backends: GrabCut from clicks/boxes and optical-flow propagation."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from editor.metrics import iou
+from editor.sample import make_sample
+from tracking.backend import probs_to_labels
+from tracking.classical import FlowPropagator, GrabCutSegmenter
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return make_sample(n_frames=48)
+
+
+def _interior_point(mask: np.ndarray) -> tuple[int, int]:
+    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return int(x), int(y)
+
+
+def test_grabcut_one_click_on_sample(sample):
+    seg = GrabCutSegmenter()
+    assert seg.backend == "classical-grabcut" and seg.device == "cpu"
+    seg.set_image(sample.frames[0], key=0)
+    r = seg.predict(np.array([sample.click]), np.array([1]))
+    assert r.mask.shape == sample.masks[0].shape and r.mask.dtype == bool
+    assert iou(r.mask, sample.masks[0]) >= 0.9
+    assert 0.0 <= r.score <= 1.0
+    # a later frame too
+    seg.set_image(sample.frames[30], key=30)
+    r30 = seg.predict(np.array([_interior_point(sample.masks[30])]), np.array([1]))
+    assert iou(r30.mask, sample.masks[30]) >= 0.9
+
+
+def test_grabcut_box_and_refinement(sample):
+    seg = GrabCutSegmenter()
+    seg.set_image(sample.frames[10])
+    ys, xs = np.nonzero(sample.masks[10])
+    r = seg.predict(box=np.array([xs.min() - 3, ys.min() - 3, xs.max() + 4, ys.max() + 4]))
+    assert iou(r.mask, sample.masks[10]) >= 0.9
+    # feeding the logits back with a negative click inside the object removes the clicked part
+    x, y = _interior_point(sample.masks[10])
+    r2 = seg.predict(
+        np.array([[x, y], [xs.min() + 4, int(np.median(ys))]]), np.array([1, 0]), mask_input=r.logits
+    )
+    assert r2.mask[y, x]
+    assert not r2.mask[int(np.median(ys)), xs.min() + 4]
+
+
+def test_grabcut_bad_input():
+    seg = GrabCutSegmenter()
+    with pytest.raises(RuntimeError, match="set_image"):
+        seg.predict(np.array([[1, 1]]), np.array([1]))
+    with pytest.raises(ValueError, match="RGB uint8"):
+        seg.set_image(np.zeros((10, 10), np.uint8))
+    seg.set_image(np.zeros((40, 50, 3), np.uint8))
+    with pytest.raises(ValueError, match="outside"):
+        seg.predict(np.array([[60, 5]]), np.array([1]))
+    with pytest.raises(ValueError, match="positive"):
+        seg.predict(np.array([[5, 5]]), np.array([0]))
+    with pytest.raises(ValueError, match="labels"):
+        seg.predict(np.array([[5, 5]]), np.array([1, 1]))
+    with pytest.raises(ValueError, match="box"):
+        seg.predict(box=np.array([5, 5, 5, 5]))
+
+
+def test_flow_propagation_on_sample(sample):
+    prop = FlowPropagator()
+    assert prop.backend == "classical-flow" and prop.device == "cpu"
+    prop.reset([3])
+    ious = []
+    for i, frame in enumerate(sample.frames):
+        probs = prop.step(frame, sample.masks[0].astype(np.uint8) * 3 if i == 0 else None)
+        assert probs.shape == (2, *frame.shape[:2]) and probs.dtype == np.float32
+        assert np.allclose(probs.sum(0), 1.0, atol=1e-4)
+        ious.append(iou(probs_to_labels(probs, [3]) == 3, sample.masks[i]))
+    assert np.mean(ious) >= 0.9
+    assert min(ious) >= 0.8
+
+
+def test_flow_propagation_backwards(sample):
+    prop = FlowPropagator()
+    prop.reset([1])
+    ious = []
+    for i in range(20, -1, -1):
+        probs = prop.step(sample.frames[i], sample.masks[20].astype(np.uint8) if i == 20 else None)
+        ious.append(iou(probs.argmax(0) == 1, sample.masks[i]))
+    assert np.mean(ious) >= 0.9
+
+
+def test_object_leaving_the_frame_becomes_empty():
+    rng = np.random.default_rng(0)
+    bg = (cv2.GaussianBlur((rng.random((120, 160, 3)) * 255).astype(np.uint8), (5, 5), 1.5) * 0.5).astype(np.uint8)
+    tex = cv2.GaussianBlur((rng.random((120, 600, 3)) * 80).astype(np.uint8), (5, 5), 1.5) + np.uint8([170, 40, 20])
+    prop = FlowPropagator()
+    prop.reset([1])
+    for t in range(22):
+        cx = 90 + 6 * t
+        m = np.zeros((120, 160), np.uint8)
+        cv2.circle(m, (cx, 60), 20, 1, -1)
+        f = bg.copy()
+        f[m > 0] = tex[:, 300 - cx : 460 - cx][m > 0]
+        probs = prop.step(f, m if t == 0 else None)
+        pred = probs.argmax(0) == 1
+        if t <= 12:
+            assert iou(pred, m > 0) > 0.9
+        if t >= 16:  # the disc is fully outside from t = 15 (x = 180 - 20 >= 160)
+            assert not pred.any()
+    prop.memorize(np.zeros((120, 160), np.uint8))
+
+
+def test_flow_bad_use():
+    prop = FlowPropagator()
+    frame = np.zeros((32, 32, 3), np.uint8)
+    with pytest.raises(RuntimeError, match="reset"):
+        prop.step(frame)
+    with pytest.raises(ValueError, match="object_ids"):
+        prop.reset([0])
+    prop.reset([1, 2])
+    with pytest.raises(RuntimeError, match="label_map"):
+        prop.step(frame)
+    with pytest.raises(ValueError, match="label_map"):
+        prop.step(frame, np.zeros((10, 10), np.uint8))
+    probs = prop.step(frame, np.zeros((32, 32), np.uint8))
+    assert probs.shape == (3, 32, 32)
+    with pytest.raises(ValueError, match="size"):
+        prop.step(np.zeros((16, 16, 3), np.uint8))
+
+
+def _load_davis(clip, n=None):
+    frames = sorted((clip / "frames").glob("*.jpg"))[:n]
+    masks = sorted((clip / "masks").glob("*.png"))[:n]
+    for f, m in zip(frames, masks, strict=True):
+        yield cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB), cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 0
+
+
+@pytest.mark.slow
+def test_davis_blackswan_click_box_and_propagation(clips_dir):
+    clip = clips_dir / "davis2016-blackswan"
+    if not clip.is_dir():
+        pytest.skip(f"{clip} not found")
+    seq = list(_load_davis(clip, 25))
+    img, gt = seq[0]
+    seg = GrabCutSegmenter()
+    seg.set_image(img)
+    r = seg.predict(np.array([_interior_point(gt)]), np.array([1]))
+    assert iou(r.mask, gt) > 0.45
+    prop = FlowPropagator()
+    prop.reset([1])
+    ious = []
+    for i, (f, m) in enumerate(seq):
+        probs = prop.step(f, gt.astype(np.uint8) if i == 0 else None)
+        if i:
+            ious.append(iou(probs.argmax(0) == 1, m))
+    assert np.mean(ious) > 0.8
