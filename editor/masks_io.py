@@ -72,7 +72,7 @@ def decode_mask(image: Image.Image, name: str = "mask") -> np.ndarray:
                 f"{name}: mask values {arr.min()}..{arr.max()} do not fit object ids 0..255; "
                 "save masks as palette or 8-bit greyscale PNGs"
             )
-        image = Image.fromarray(arr.astype(np.uint8), mode="L")
+        image = Image.fromarray(arr.astype(np.uint8))
     if image.mode == "RGB":
         rgb = np.array(image, dtype=np.uint8)
         if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
