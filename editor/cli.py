@@ -297,7 +297,8 @@ def export_cmd(
         elif fmt == "alpha":
             out = export.export_alpha(proj, output, ids)
         elif fmt == "rgba":
-            out = export.export_rgba(proj, output, ids)
+            pngs, video = export.export_rgba(proj, output, ids)
+            out = f"{pngs}" + (f" and {video}" if video else "")
         else:
             out = export.export_overlay(proj, check_output(output))
     console.print(f"[green]wrote {out}[/]")
@@ -403,7 +404,7 @@ def weights_list() -> None:
     for name, item in weights.catalog().items():
         size = f"{item.size / 1e6:.0f} MB" if item.size else "?"
         table.add_row(name, item.filename, size, "yes" if weights.locate(name) else "no", item.licence, item.purpose)
-    Console().print(table)
+    Console(width=max(Console().width, 160)).print(table)
 
 
 @weights_app.command("download")

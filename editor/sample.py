@@ -191,4 +191,3 @@ def write_sample_video(
             raise OutputError(f"cannot write the sample video to {path}: {e}") from e
         raise
     return sample
-

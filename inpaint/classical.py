@@ -127,8 +127,10 @@ class ClassicalInpainter:
         pts = cv2.goodFeaturesToTrack(grey, cfg.max_corners, 0.005, 6, mask=feat_mask, blockSize=5)
         if pts is not None and len(pts) >= cfg.min_inliers:
             homs: dict[int, np.ndarray] = {}
-            order = sorted((j for j in range(max(0, i - cfg.window), min(n, i + cfg.window + 1)) if j != i),
-                           key=lambda j: (abs(j - i), j))
+            order = sorted(
+                (j for j in range(max(0, i - cfg.window), min(n, i + cfg.window + 1)) if j != i),
+                key=lambda j: (abs(j - i), j),
+            )
             for j in order:
                 if (count >= cfg.candidates).mean() >= cfg.enough:
                     break
@@ -178,14 +180,22 @@ class ClassicalInpainter:
     ) -> np.ndarray | None:
         """Homography mapping frame i's background points into frame j, or None when unreliable."""
         cfg = self.config
-        lk = {"winSize": (15, 15), "maxLevel": 4, "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)}
+        lk = {
+            "winSize": (15, 15),
+            "maxLevel": 4,
+            "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
+        }
         if prev is not None:
             guess = cv2.perspectiveTransform(pts, prev)
-            nxt, st, _ = cv2.calcOpticalFlowPyrLK(grey_i, grey_j, pts, guess.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
+            nxt, st, _ = cv2.calcOpticalFlowPyrLK(
+                grey_i, grey_j, pts, guess.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk
+            )
         else:
             nxt, st, _ = cv2.calcOpticalFlowPyrLK(grey_i, grey_j, pts, None, **lk)
         # forward-backward check
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(grey_j, grey_i, nxt, pts.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(
+            grey_j, grey_i, nxt, pts.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk
+        )
         ok = (st[:, 0] == 1) & (st2[:, 0] == 1) & (np.linalg.norm((back - pts)[:, 0], axis=1) < 1.0)
         h, w = grey_j.shape
         q = nxt[:, 0]

@@ -209,3 +209,29 @@ def test_remove_a_dog_from_dogs_jump(clips_dir, tmp_path, capsys, monkeypatch):
     assert np.mean(ious) > 0.5, f"mean IoU with the ground-truth dog {np.mean(ious):.3f}"
     assert np.mean(inside) > 15, "the dog's pixels should have changed (it was removed)"
     assert np.mean(outside) < 3, "pixels away from the dog should be untouched (codec noise only)"
+
+
+def test_edit_and_export_commands(tmp_path, sample_video, capsys, monkeypatch):
+    src, sample = sample_video
+    x, y = sample.click
+    project = tmp_path / "p"
+    code, text = run_tam(["track", src, "--point", f"{x},{y}", "--masks-out", tmp_path / "m", "--project", project,
+                          "--backend", "classical"], capsys, monkeypatch)
+    assert code == 0, text
+    out = tmp_path / "blur.mp4"
+    code, text = run_tam(["edit", project, "-o", out, "--pixelate", "--strength", "8"], capsys, monkeypatch)
+    assert code == 0, text
+    assert probe(out).num_frames == 10 and probe(out).has_audio
+    code, text = run_tam(["edit", project, "-o", out, "--blur", "--splash"], capsys, monkeypatch)
+    assert_clean_error(code, text, "exactly one edit")
+    code, text = run_tam(["export", project, "--format", "coco", "-o", tmp_path / "m.json"], capsys, monkeypatch)
+    assert code == 0, text
+    import json
+
+    coco = json.loads((tmp_path / "m.json").read_text())
+    assert len(coco["images"]) == 10 and all(a["track_id"] == 1 for a in coco["annotations"])
+    code, text = run_tam(["export", project, "--format", "gif", "-o", tmp_path / "x"], capsys, monkeypatch)
+    assert_clean_error(code, text, "davis, coco")
+    code, text = run_tam(["export", tmp_path / "nothing", "--format", "coco", "-o", tmp_path / "y.json"],
+                         capsys, monkeypatch)
+    assert_clean_error(code, text, "not a tam project")

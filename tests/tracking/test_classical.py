@@ -45,9 +45,7 @@ def test_grabcut_box_and_refinement(sample):
     assert iou(r.mask, sample.masks[10]) >= 0.9
     # feeding the logits back with a negative click inside the object removes the clicked part
     x, y = _interior_point(sample.masks[10])
-    r2 = seg.predict(
-        np.array([[x, y], [xs.min() + 4, int(np.median(ys))]]), np.array([1, 0]), mask_input=r.logits
-    )
+    r2 = seg.predict(np.array([[x, y], [xs.min() + 4, int(np.median(ys))]]), np.array([1, 0]), mask_input=r.logits)
     assert r2.mask[y, x]
     assert not r2.mask[int(np.median(ys)), xs.min() + 4]
 

@@ -167,8 +167,13 @@ class FlowPropagator:
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         try:
             cv2.grabCut(
-                np.ascontiguousarray(bgr[y0:y1, x0:x1]), sub, None, bgd, fgd,
-                self.config.grabcut_iterations, cv2.GC_INIT_WITH_MASK,
+                np.ascontiguousarray(bgr[y0:y1, x0:x1]),
+                sub,
+                None,
+                bgd,
+                fgd,
+                self.config.grabcut_iterations,
+                cv2.GC_INIT_WITH_MASK,
             )
         except cv2.error:
             return hard
