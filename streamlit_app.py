@@ -24,7 +24,7 @@ import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from editor import compose, pipeline
+from editor import compose, export, pipeline
 from editor.errors import TamError
 from editor.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobBusy, JobRunner, JobStatus
 from editor.store import Project
@@ -96,10 +96,20 @@ def _backend() -> str:
     return st.session_state.get("backend") or os.environ.get("TAM_BACKEND", "auto")
 
 
-@st.cache_resource(max_entries=16, show_spinner="Loading the tracking models…")
-def _session(project_dir: str, backend: str) -> Any:
-    """One tracking session per project folder and backend, shared by the page's reruns and jobs."""
-    return pipeline.open_session(Project.open(project_dir), backend=backend)
+@st.cache_resource(max_entries=16)
+def _sessions(project_dir: str) -> dict[str, Any]:
+    """The live tracking session of a project folder, shared by every rerun, tab and job of this server."""
+    return {}
+
+
+def _session(project_dir: str, backend: str, busy: bool) -> Any:
+    """One session per project folder (a second one would hold stale state); reopened when the backend changes."""
+    holder = _sessions(project_dir)
+    if "session" not in holder or (holder["backend"] != backend and not busy):
+        with st.spinner(f"Loading the {backend} tracking models…"):
+            holder["session"] = pipeline.open_session(Project.open(project_dir), backend=backend)
+        holder["backend"] = backend
+    return holder["session"]
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -118,22 +128,6 @@ def _start_job(ws: Workspace, name: str, fn: Any, message: str) -> None:
         ws.jobs.start(name, fn, message=message)
     except JobBusy as exc:
         st.warning(str(exc))
-
-
-def _overlay(frame: np.ndarray, labels: np.ndarray | None, colours: dict[int, tuple[int, int, int]]) -> np.ndarray:
-    """The frame with each object's mask tinted in its colour and outlined."""
-    out = frame.copy()
-    if labels is None:
-        return out
-    for obj, colour in colours.items():
-        mask = labels == obj
-        if not mask.any():
-            continue
-        tint = np.asarray(colour, np.float32)
-        out[mask] = (0.45 * out[mask].astype(np.float32) + 0.55 * tint).astype(np.uint8)
-        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(out, contours, -1, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
 
 
 def _draw_prompts(image: np.ndarray, session: Any, frame: int, pending: tuple[float, float] | None) -> np.ndarray:
@@ -163,10 +157,10 @@ def _timeline(project: Project, session: Any, current: int) -> np.ndarray:
         strip[0, i] = (220, 30, 30)
     for i in session.keyframes:
         strip[0, i] = (40, 110, 255)
-    width = max(480, n)
-    image = cv2.resize(strip, (width, 14), interpolation=cv2.INTER_NEAREST)
-    x = int((current + 0.5) * width / n)
-    cv2.line(image, (x, 0), (x, 13), (255, 255, 255), 2)
+    width = max(960, n)
+    image = cv2.resize(strip, (width, 24), interpolation=cv2.INTER_NEAREST)
+    x0, x1 = int(current * width / n), max(int((current + 1) * width / n), int(current * width / n) + 3)
+    cv2.rectangle(image, (x0, 0), (x1 - 1, 23), (255, 255, 255), 2)  # the frame shown above
     return image
 
 
@@ -350,7 +344,7 @@ def _handle_click(session: Any, project: Project, frame: int, obj: int | None) -
     if not value or value.get("unix_time") == st.session_state.get("last-click"):
         return
     st.session_state["last-click"] = value.get("unix_time")
-    if obj is None:
+    if obj not in {o.id for o in session.objects}:
         obj = session.add_object(None)
         st.session_state["object"] = obj
     w, h = project.working_size
@@ -375,22 +369,25 @@ def _handle_click(session: Any, project: Project, frame: int, obj: int | None) -
 
 def _step_select(ws: Workspace, project: Project, session: Any, busy: bool) -> None:
     st.subheader("2 · Select objects, track, fix")
-    obj = _objects_panel(session)
-    c1, c2 = st.columns([3, 2])
-    frame = c1.slider("Frame", 0, project.num_frames - 1, key="frame")
-    c2.radio("A click adds", MODES, key="mode", horizontal=True)
+    # the click is applied before anything is drawn, so this run already shows its mask and its object
+    frame = min(int(st.session_state.get("frame", 0)), project.num_frames - 1)
     if busy:
         st.info("Clicks are paused while a job runs.")
     else:
         try:
-            _handle_click(session, project, frame, obj)
+            _handle_click(session, project, frame, st.session_state.get("object"))
         except Exception as exc:  # noqa: BLE001 - a bad click is an error message, the page goes on
             _fail(exc)
+    obj = _objects_panel(session)
+    c1, c2 = st.columns([3, 2])
+    frame = c1.slider("Frame", 0, project.num_frames - 1, key="frame")
+    c2.radio("A click adds", MODES, key="mode", horizontal=True)
     labels = session.frame_mask(frame)
     colours = {o.id: tuple(o.colour) for o in session.objects}
     pending = st.session_state.get("box-start")
     corner = (pending[1], pending[2]) if pending and pending[0] == frame else None
-    image = _draw_prompts(_overlay(project.frames[frame], labels, colours), session, frame, corner)
+    shown = export.overlay_frame(project.frames[frame], labels, colours, opacity=0.55)
+    image = _draw_prompts(shown, session, frame, corner)
     streamlit_image_coordinates(image, key=CLICK_KEY, cursor="crosshair")
     total = labels.size if labels is not None else 1
     areas = [
@@ -428,7 +425,8 @@ def _step_select(ws: Workspace, project: Project, session: Any, busy: bool) -> N
 def _step_track(ws: Workspace, project: Project, session: Any, busy: bool, frame: int) -> None:
     dirty = session.dirty_frames()
     if session.keyframes:
-        label = "Track" if not project.masks.written() or len(dirty) == project.num_frames else "Re-track changes"
+        tracked = set(project.masks.written()) - set(session.keyframes)
+        label = "Track" if not tracked else "Re-track changes"
         if dirty:
             lo, hi = min(dirty), max(dirty)
             st.caption(f"{len(dirty)} frames to track (frames {lo}–{hi}).")
@@ -442,8 +440,9 @@ def _step_track(ws: Workspace, project: Project, session: Any, busy: bool, frame
         st.image(_timeline(project, session, frame), width="stretch")
         refined, unsure = session.state.refined, _unsure_frames(session)
         st.caption(
-            f"Timeline: ■ keyframes {len(session.keyframes)} (blue) · refined {len(refined)} (orange) · "
-            f"low confidence {len(unsure)} (red) · tracked {len(project.masks.written())}/{project.num_frames}"
+            f"Timeline: :blue[■] keyframes {len(session.keyframes)} · :orange[■] refined {len(refined)} · "
+            f":red[■] low confidence {len(unsure)} · :gray[■] tracked {len(project.masks.written())}/"
+            f"{project.num_frames} · □ this frame"
         )
         if refined or unsure:
             with st.expander("Refined and low-confidence frames"):
@@ -496,8 +495,7 @@ def _render(ws: Workspace, project_dir: Path, edit: compose.EditSpec, backend: s
     ids = edit.object_ids
     if isinstance(edit, compose.RemoveEdit | compose.ReplaceEdit):
         ctx.message("Removing the object (1/2)")
-        inpaint_backend = "classical" if backend == "classical" else "auto"
-        pipeline.inpaint(project, ids, backend=inpaint_backend, progress=ctx)
+        pipeline.inpaint(project, ids, backend=backend, progress=ctx)
         ctx.message("Rendering with the sound (2/2)")
     else:
         ctx.message("Rendering with the sound")
@@ -543,20 +541,21 @@ def _step_edit(ws: Workspace, project: Project, session: Any, busy: bool) -> Non
     if done is not None and done.state == DONE and Path(done.result.get("video", "")).is_file():
         video = Path(done.result["video"])
         st.success(f"Rendered {video.name} in {done.elapsed:.1f} s.")
-        st.video(str(video))
+        st.video(str(video), width=640)
         _download(video, "Download the video", "video/mp4", "download-video")
+    frame = int(st.session_state.get("frame", 0))
+    filled = project.inpainted[frame] if frame in project.inpainted else None
+    if filled is not None:
+        before, after = st.columns(2)
+        before.image(project.frames[frame], caption=f"Frame {frame}", width="stretch")
+        after.image(filled, caption=f"Frame {frame}, object removed", width="stretch")
     _exports(ws, project, busy)
 
 
 def _exports(ws: Workspace, project: Project, busy: bool) -> None:
     st.markdown("**Masks**")
-    try:
-        from editor import export
-    except ImportError:
-        st.caption("Mask exports are not available in this build.")
-        return
     if st.button("Export the masks", key="export", disabled=busy):
-        _start_job(ws, "export", lambda ctx: _export(export, project.root, ctx), "Exporting masks")
+        _start_job(ws, "export", lambda ctx: _export(project.root, ctx), "Exporting masks")
         st.rerun()
     _job_panel(ws, ("export",))
     done = ws.jobs.status("export")
@@ -578,7 +577,7 @@ def _exports(ws: Workspace, project: Project, busy: bool) -> None:
                 _download(path, label, mime, f"download-{key}")
 
 
-def _export(export: Any, project_dir: Path, ctx: Any) -> dict[str, Any]:
+def _export(project_dir: Path, ctx: Any) -> dict[str, Any]:
     project = Project.open(project_dir)
     out = project.exports_dir
     ctx.message("PNG masks (1/3)")
@@ -619,14 +618,17 @@ def main() -> None:
     st.subheader("1 · Video")
     st.caption(f"{project.source.name}")
     _video_info(project)
+    busy = ws.jobs.active() is not None
     try:
-        session = _session(str(project.root), _backend())
+        session = _session(str(project.root), _backend(), busy)
     except Exception as exc:  # noqa: BLE001 - e.g. a neural backend without its checkpoint
         _fail(exc)
         return
-    busy = ws.jobs.active() is not None
-    _step_select(ws, project, session, busy)
-    _step_edit(ws, project, session, busy)
+    try:
+        _step_select(ws, project, session, busy)
+        _step_edit(ws, project, session, busy)
+    except Exception as exc:  # noqa: BLE001 - the page shows a message, never a traceback
+        _fail(exc)
 
 
 if __name__ == "__main__":

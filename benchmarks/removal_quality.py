@@ -99,7 +99,7 @@ def _best_offset(union: np.ndarray, forbidden: np.ndarray, step: int = 8) -> tup
 
 
 def place_masks(
-    donor: Sequence[np.ndarray], host_objects: Sequence[np.ndarray], size: tuple[int, int], scale: float = 0.45,
+    donor: Sequence[np.ndarray], host_objects: Sequence[np.ndarray], size: tuple[int, int], scale: float = 0.6,
     guard: int = 15,
 ) -> list[np.ndarray]:
     """Donor masks scaled so their union box is ``scale`` of the frame's height (or width), moved where they

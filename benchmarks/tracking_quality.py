@@ -245,6 +245,7 @@ def _job(args: tuple[str, str, str, int, float, str, int | None]) -> dict:
     assert clip is not None
     with temp_dir() as tmp:
         score = evaluate_clip(clip, tmp, backend, mode, corrections, target_iou, refine)
+    print(f"  {clip.name} {backend} {mode}: J&F {score.JF:.3f} ({score.frames} frames)", flush=True)
     return asdict(score)
 
 

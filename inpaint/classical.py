@@ -41,6 +41,16 @@ def _disk(r: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
+def _sample(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear colours of ``img`` at float points (``cv2.remap`` maps are limited to 32767 columns)."""
+    out = np.empty((len(x), img.shape[2]), img.dtype)
+    step = 32000
+    for s in range(0, len(x), step):
+        xs, ys = x[s : s + step].astype(np.float32), y[s : s + step].astype(np.float32)
+        out[s : s + step] = cv2.remap(img, xs[None], ys[None], cv2.INTER_LINEAR)[0]
+    return out
+
+
 class _Window:
     """Frames, grey frames and masks of a bounded range of indices, loaded lazily, evicted when left behind."""
 
@@ -153,7 +163,7 @@ class ClassicalInpainter:
                 use = inside & free & (count < cfg.candidates)
                 if not use.any():
                     continue
-                col = cv2.remap(fj, sx[None], sy[None], cv2.INTER_LINEAR)[0]
+                col = _sample(fj, sx, sy)
                 idx = np.nonzero(use)[0]
                 acc[count[idx], idx] = col[idx]
                 count[idx] += 1

@@ -11,8 +11,12 @@ Model of the clip:
   last. A span between keyframes ``p < n`` is propagated backward from ``n`` (probabilities cached on disk)
   and forward from ``p``; the two are blended per pixel with weights ``(n - t) / (n - p)`` (forward) and
   ``(t - p) / (n - p)`` (backward). An object known at only one end (first prompted at ``n``, or prompted at
-  ``p`` but absent from ``n``'s map) comes from that end's pass alone. Before the first keyframe: backward
-  only; after the last: forward only.
+  ``p`` but absent or empty in ``n``'s map) comes from that end's pass alone. Before the first keyframe:
+  backward only; after the last: forward only. Objects are not carried backward past an earlier keyframe
+  where they were not prompted.
+- an object tracked into a keyframe where it was not prompted and had no mask yet (the keyframe was made
+  before propagation reached it) gets the forward pass's mask there once, on the keyframe's background;
+  the span after that keyframe is then propagated again.
 - a span is *done* once every frame in it is written. A prompt on frame ``c`` makes every span touching ``c``
   dirty; the next ``propagate`` rewrites only the frames of dirty spans, i.e. a correction at ``c`` between
   keyframes ``p < c < n`` re-propagates frames ``p + 1 .. n - 1`` and nothing else.

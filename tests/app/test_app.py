@@ -303,13 +303,135 @@ def test_unsupported_upload_is_refused(data_dir: Path, tmp_path: Path) -> None:
     assert not list(data_dir.glob("*/input/clip.mp4"))  # the half-made project is dropped
 
 
-def test_overlay_marks_the_mask() -> None:
+def _shown_image(at: AppTest) -> np.ndarray:
+    """The frame the image component displays (decoded from the PNG the page sends it)."""
+    import base64
+    import json
+    from io import BytesIO
+
+    from PIL import Image
+
+    element = next(e for e in at.get("component_instance") if e.key == "frame_click")
+    src = json.loads(element.proto.json_args)["src"]
+    data = base64.b64decode(src.split(",", 1)[1])
+    return np.asarray(Image.open(BytesIO(data)).convert("RGB")).astype(np.int16)
+
+
+def test_mask_overlay_is_drawn_at_once_and_exports(data_dir: Path) -> None:
+    from editor.sample import make_sample
+
+    at = _opened_sample(data_dir)
+    pid = _project_id(at)
+    before = _shown_image(at)
+    assert before.shape == (270, 480, 3)
+    sample = make_sample(n_frames=12)
+    from editor.compose import mask_box
+
+    x0, y0, x1, y1 = mask_box(sample.masks[0])
+    box = (x0 - 6, y0 - 6, x1 + 6, y1 + 6)
+    at.radio(key="mode").set_value("Box (two corners)").run()
+    _click(at, box[0], box[1], (480, 270), t=1)
+    _click(at, box[2], box[3], (480, 270), t=2)
+    assert not at.exception, at.exception
+    after = _shown_image(at)
+    changed = np.abs(after - before).sum(axis=2) > 40
+    truth = sample.masks[0]
+    # the overlay covers the object (the same run that got the click draws it) and little else
+    assert changed[truth].mean() > 0.8
+    assert changed[~truth].mean() < 0.05
+    # the object exists at once: the radio lists it
+    assert at.radio(key="object").options == ["object 1 (#1)"]
+
+    _button(at, "track").click().run()
+    _wait(at, data_dir, "track")
+    _button(at, "export").click().run()
+    _wait(at, data_dir, "export")
+    labels = {b.label for b in at.get("download_button")}
+    assert {"PNG masks (DAVIS zip)", "COCO JSON", "Alpha matte video"} <= labels
+    import json
+    import zipfile
+
+    exports = data_dir / pid / "project" / "exports"
+    with zipfile.ZipFile(exports / "masks_davis.zip") as z:
+        assert len([n for n in z.namelist() if n.endswith(".png")]) == 12
+    coco = json.loads((exports / "masks_coco.json").read_text())
+    assert len(coco["images"]) == 12 and coco["annotations"]
+
+
+def test_timeline_marks_keyframes_refined_and_current() -> None:
     import streamlit_app
 
-    frame = np.full((20, 30, 3), 100, np.uint8)
-    labels = np.zeros((20, 30), np.uint8)
-    labels[5:10, 5:15] = 1
-    out = streamlit_app._overlay(frame, labels, {1: (255, 0, 0)})
-    assert (out[7, 8] != frame[7, 8]).any() and out[7, 8, 0] > 150
-    assert (out[0, 0] == frame[0, 0]).all() and (out[15, 25] == frame[15, 25]).all()
-    assert (streamlit_app._overlay(frame, None, {1: (255, 0, 0)}) == frame).all()
+    class Masks:
+        def written(self) -> list[int]:
+            return list(range(8))
+
+    class Project:
+        num_frames = 10
+        masks = Masks()
+
+    class State:
+        refined = {4: {1: "low confidence 0.40 < 0.70"}}
+        low_confidence = {6: "0.3"}
+
+    class Session:
+        keyframes = [0]
+        state = State()
+
+    strip = streamlit_app._timeline(Project(), Session(), current=9)
+    w = strip.shape[1]
+    cell = lambda i: strip[12, int((i + 0.5) * w / 10)].tolist()  # noqa: E731
+    assert cell(0) == [40, 110, 255]  # keyframe
+    assert cell(4) == [255, 150, 0]  # refined
+    assert cell(6) == [220, 30, 30]  # low confidence
+    assert cell(2) == [150, 150, 150]  # tracked
+    assert cell(8) == [40, 40, 40]  # not tracked
+    assert (strip[0, int(9.5 * w / 10)] == 255).all()  # the current frame is outlined
+
+
+def test_running_job_shows_progress_and_cancels(data_dir: Path) -> None:
+    at = _opened_sample(data_dir)
+    runner = JobRunner(data_dir / _project_id(at))
+
+    def slow(ctx):
+        for i in range(10_000):
+            ctx(min(i, 40), 100)
+            time.sleep(0.01)
+
+    runner.start("track", slow, message="Tracking")
+    time.sleep(0.5)
+    at.run()
+    assert not at.exception, at.exception
+    bars = at.get("progress")
+    assert bars and "Tracking 40/100" in bars[0].proto.text
+    assert any("paused while a job runs" in i.value for i in at.info)
+    _button(at, "cancel-track").click().run()
+    assert runner.wait("track", timeout=10).state == CANCELLED
+    at.run()
+    assert any("cancelled" in i.value for i in at.info)
+
+
+def test_correction_retracks_only_the_affected_range(data_dir: Path) -> None:
+    at = _opened_sample(data_dir)
+    masks = data_dir / _project_id(at) / "project" / "masks"
+    _click(at, 150, 130, (480, 270), t=1)
+    at.slider(key="frame").set_value(8).run()
+    _click(at, 300, 150, (480, 270), t=2)
+    _button(at, "track").click().run()
+    _wait(at, data_dir, "track")
+    assert "tracked 12/12" in _captions(at)
+    stamps = {p.name: p.stat().st_mtime_ns for p in masks.glob("*.png")}
+    # a correction on frame 10 dirties the spans around it only: frames 9 and 11
+    at.slider(key="frame").set_value(10).run()
+    at.radio(key="mode").set_value("Negative point").run()
+    _click(at, 20, 20, (480, 270), t=3)  # a negative click alone is refused with a message
+    assert any("negative clicks alone" in e.value for e in at.error) and not at.exception
+    at.radio(key="mode").set_value("Positive point").run()
+    _click(at, 320, 150, (480, 270), t=4)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert "2 frames to track (frames 9–11)" in _captions(at)
+    assert _button(at, "track").label == "Re-track changes"
+    _button(at, "track").click().run()
+    _wait(at, data_dir, "track")
+    rewritten = {p.name for p in masks.glob("*.png") if p.stat().st_mtime_ns != stamps.get(p.name)}
+    assert rewritten == {"00009.png", "00010.png", "00011.png"}

@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "test-artifacts" / "browser"
-N_FRAMES = 24
+N_FRAMES = 12
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -186,7 +186,7 @@ def test_upload_click_track_remove_download(server, browser, sample_video, tmp_p
     project_id = _upload(page, url, video)
     assert (data / project_id / "project" / "meta.json").is_file()
     body = page.locator("section.main, [data-testid='stMain']").first.inner_text()
-    assert "480×270" in body and "24 fps" in body and "1.00 s" in body
+    assert "480×270" in body and "24 fps" in body and "0.50 s" in body
     _shot(page, "01-uploaded")
 
     # 2. click the object: the mask appears on the displayed frame

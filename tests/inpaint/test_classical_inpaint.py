@@ -61,10 +61,10 @@ def test_skip_frames_are_not_recomputed(sample):
 
 
 def test_mask_covering_the_whole_frame_still_gives_a_frame():
-    frames = [np.full((40, 60, 3), v, np.uint8) for v in (10, 20, 30)]
-    masks = [np.ones((40, 60), bool)] * 3
+    frames = [np.full((200, 220, 3), v, np.uint8) for v in (10, 20, 30)]  # hole > 32767 px (remap's limit)
+    masks = [np.ones((200, 220), bool)] * 3
     out = _run(frames, masks)
-    assert len(out) == 3 and all(o.shape == (40, 60, 3) and o.dtype == np.uint8 for o in out.values())
+    assert len(out) == 3 and all(o.shape == (200, 220, 3) and o.dtype == np.uint8 for o in out.values())
 
 
 def test_static_camera_fills_from_other_frames():
@@ -102,12 +102,14 @@ def test_real_clip_hidden_region(clips_dir):
     h, w = frames[0].shape[:2]
     dm = sorted(donor.glob("*.png"))[: len(frames)]
     own = sorted((clips_dir / "e2fgvi-tennis" / "masks").glob("*.png"))[: len(frames)]
-    masks = []
-    for p, o in zip(dm, own, strict=True):
-        m = cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (w, h), interpolation=cv2.INTER_NEAREST) > 0
-        m = np.roll(m, (-40, -100), axis=(0, 1))
-        player = cv2.dilate((cv2.imread(str(o), cv2.IMREAD_GRAYSCALE) > 0).astype(np.uint8), np.ones((9, 9)))
-        masks.append(m & (player == 0))  # hide only background that is truly visible
+    masks, hidden = [], []
+    for t, (p, o) in enumerate(zip(dm, own, strict=True)):
+        m = cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (w // 2, h // 2), interpolation=cv2.INTER_NEAREST) > 0
+        m = np.pad(m, ((h // 4, h - h // 2 - h // 4), (w // 4, w - w // 2 - w // 4)))
+        m = np.roll(m, (-30, -120 + 10 * t), axis=(0, 1))  # a swan-shaped hole sliding over the court
+        player = cv2.dilate((cv2.imread(str(o), cv2.IMREAD_GRAYSCALE) > 0).astype(np.uint8), np.ones((9, 9))) > 0
+        hidden.append(m & ~player)  # scored: background that is truly visible in this frame
+        masks.append(m | player)  # the player is removed too, so it is never copied into the hole
     out = _run(frames, masks)
-    ps = [psnr(out[i], frames[i], masks[i]) for i in range(len(frames)) if masks[i].any()]
-    assert np.mean(ps) > 22
+    ps = [psnr(out[i], frames[i], hidden[i]) for i in range(len(frames)) if hidden[i].any()]
+    assert np.mean(ps) > 28  # measured 32.4 dB (Telea alone: 24.9 dB)

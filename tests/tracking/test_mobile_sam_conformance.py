@@ -27,6 +27,15 @@ IOU_TOL = 1e-5
 MARGIN = 1e-4  # masks must agree wherever |reference hi-res logit| > MARGIN
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread (a legitimate variant per the README): two spin badly on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def mobile_dir(conformance_dir: Path) -> Path:
     path = conformance_dir / "mobile_sam"

@@ -27,7 +27,7 @@ class FlowConfig:
     band: float = 0.12  # half-width of the uncertain band, as a fraction of sqrt(object area)
     min_band: int = 3  # ... and at least this many working pixels
     grabcut_iterations: int = 2
-    max_area_change: float = 1.6  # re-segmentation kept only within [1/x, x] of the warped area
+    min_agreement: float = 0.75  # re-segmentation kept only when its IoU with the warped mask reaches this
     min_area: int = 8  # objects smaller than this (working pixels) are considered gone
     min_area_ratio: float = 0.03  # ... or smaller than this share of their area on the last keyframe
     edge_soft: float = 1.0  # Gaussian sigma (working px) of the output probabilities' edges
@@ -135,8 +135,8 @@ class FlowPropagator:
             trusted = hard & consistent
             motion = float(np.percentile(speed[hard], 90))
             refined = self._resegment(bgr, hard, trusted, motion)
-            ratio = refined.sum() / area
-            if not (1 / self.config.max_area_change <= ratio <= self.config.max_area_change):
+            agree = np.count_nonzero(refined & hard) / max(1, np.count_nonzero(refined | hard))
+            if agree < self.config.min_agreement:
                 refined = trusted
             if refined.sum() < max(self.config.min_area, self.config.min_area_ratio * self._ref_area[k]):
                 continue  # gone (left the frame or fully hidden)
@@ -166,6 +166,7 @@ class FlowPropagator:
             return hard
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         try:
+            cv2.setRNGSeed(0)  # GrabCut's k-means init draws from OpenCV's RNG: keep results reproducible
             cv2.grabCut(
                 np.ascontiguousarray(bgr[y0:y1, x0:x1]),
                 sub,

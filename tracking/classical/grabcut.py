@@ -263,6 +263,7 @@ class GrabCutSegmenter:
         keep = {1, 2, self.config.iterations}
         snaps: list[np.ndarray] = []
         mode = cv2.GC_INIT_WITH_MASK
+        cv2.setRNGSeed(0)  # GrabCut's k-means init draws from OpenCV's RNG: keep results reproducible
         for it in range(1, self.config.iterations + 1):
             try:
                 cv2.grabCut(img, sub, None, bgd, fgd, 1, mode)

@@ -157,7 +157,9 @@ class SamSegmenter:
         ``points`` (N, 2) ``(x, y)`` and ``box`` XYXY are in pixels of the image given to ``set_image``;
         ``labels`` are 1 (positive) / 0 (negative). ``mask_input`` is the ``logits`` of a previous result
         on this image (iterative clicks). Returns the mask at the image's size, its predicted IoU and its
-        low-res logits ``(1, 256, 256)`` to pass back as ``mask_input`` on the next click.
+        low-res logits ``(1, 256, 256)`` to pass back as ``mask_input`` on the next click. With ``multimask``
+        and a single click (no box) the best of SAM's three masks by predicted IoU is kept; any other prompt
+        uses SAM's single-mask output (see the module docstring).
         """
         n_points = 0 if points is None else len(np.asarray(points).reshape(-1, 2))
         use_multimask = multimask and n_points == 1 and box is None

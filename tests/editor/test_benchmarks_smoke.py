@@ -1,0 +1,115 @@
+"""The benchmark scripts' core functions on a tiny synthetic clip, so they keep working as the code changes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import common, compare, removal_quality, speed, tracking_quality
+from editor.sample import make_sample
+from editor.store import write_label_png, write_png
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clip folder in the ../shared/clips layout: frames/NNNNN.png and masks/NNNNN.png (object 1)."""
+    root = tmp_path_factory.mktemp("clips") / "tiny"
+    (root / "frames").mkdir(parents=True)
+    (root / "masks").mkdir()
+    sample = make_sample(6, (96, 64), seed=3)
+    for i, (frame, mask) in enumerate(zip(sample.frames, sample.masks, strict=True)):
+        write_png(root / "frames" / f"{i:05d}.png", frame)
+        write_label_png(root / "masks" / f"{i:05d}.png", mask.astype(np.uint8))
+    return root
+
+
+def test_clip_loading(tiny_clip: Path) -> None:
+    clip = common.load_clip(tiny_clip)
+    assert clip is not None and clip.num_frames == 6 and clip.annotated == list(range(6))
+    assert clip.size == (96, 64) and clip.object_ids() == [1]
+    assert clip.gt(2, (48, 32)).shape == (32, 48)
+    assert [c.name for c in common.gt_clips(tiny_clip.parent)] == ["tiny"]
+
+
+def test_tables_and_memory() -> None:
+    table = common.markdown_table(["a", "b"], [[1, "x|y"]])
+    assert table.splitlines()[0] == "| a | b |" and "x\\|y" in table
+    assert common.peak_rss_mb() > 1
+    assert common.fmt(float("nan")) == "n/a" and common.fmt(1.23456, 2) == "1.23"
+
+
+def test_click_robot() -> None:
+    gt = np.zeros((40, 60), bool)
+    gt[10:30, 10:40] = True
+    x, y = tracking_quality.centre_point(gt)
+    assert gt[y, x] and 15 <= x <= 35 and 18 <= y <= 21  # on the ridge, 10 px from the edges
+    pred = gt.copy()
+    pred[10:30, 25:40] = False  # missed the right half
+    assert tracking_quality.correction_click(gt, pred)[2] is True
+    pred = gt.copy()
+    pred[0:40, 40:55] = True  # spilled to the right
+    cx, cy, positive = tracking_quality.correction_click(gt, pred)
+    assert not positive and cx >= 40
+    assert tracking_quality.correction_click(gt, gt) is None
+
+
+@pytest.mark.parametrize("mode", ["mask", "clicks"])
+def test_tracking_quality(tiny_clip: Path, tmp_path: Path, mode: str) -> None:
+    clip = common.load_clip(tiny_clip)
+    score = tracking_quality.evaluate_clip(clip, tmp_path, "classical", mode, corrections=1)
+    assert score.evaluated == 5 and score.objects == 1 and score.frames == 5
+    assert 0 <= score.J <= 1 and 0 <= score.F <= 1
+    assert (score.clicks >= 1) == (mode == "clicks")
+    assert "J&F" in tracking_quality.tables([score], ["a note"])
+
+
+def test_removal_quality(tiny_clip: Path) -> None:
+    objects = [np.zeros((64, 96), bool) for _ in range(4)]
+    objects[0][:, :30] = True
+    donor = [np.pad(np.ones((10, 6), bool), 5) for _ in range(4)]
+    holes = removal_quality.place_masks(donor, objects, (96, 64), scale=0.3)
+    assert all(h.any() and not (h & objects[0]).any() for h in holes[:1])
+    case, truth = removal_quality.sample_case(5, (96, 64))
+    fillers, _ = removal_quality.make_backends(["classical", "telea"])
+    for name, filler in fillers.items():
+        s = removal_quality.score(case, name, filler, truth)
+        assert math.isfinite(s.psnr) and s.psnr > 5 and -1 <= s.ssim <= 1
+    assert "PSNR" in removal_quality.tables([s], [])
+
+
+def test_speed_in_a_subprocess(tiny_clip: Path, tmp_path: Path) -> None:
+    point = speed.click_point(str(tiny_clip))
+    result = common.run_isolated(
+        "benchmarks.speed:measure",
+        {"source": str(tiny_clip / "frames"), "work_dir": str(tmp_path), "point": point},
+        timeout=300,
+        threads=1,
+    )
+    assert set(result["times"]) == set(speed.STAGES) and result["frames"] == 6
+    assert result["peak_rss_mb"] > 10
+    assert "peak RSS" in speed.tables([("tiny", result)], [])
+
+
+def test_loop_frames(tiny_clip: Path, tmp_path: Path) -> None:
+    out = common.loop_frames(tiny_clip / "frames", tmp_path / "long", 15)
+    assert len(list(out.iterdir())) == 15
+
+
+def test_compare_interleaves(tiny_clip: Path) -> None:
+    a, b = compare.Setting.parse("backend=classical working=64"), compare.Setting.parse("backend=classical working=48")
+    result = compare.compare(a, b, "propagate", tiny_clip, frames=4, rounds=2, warmup=0)
+    assert len(result["a"]) == len(result["b"]) == 2 and result["median_ratio"] > 0
+    result = compare.compare(a, a, "inpaint", tiny_clip, frames=3, rounds=1, warmup=0)
+    assert "ratio" in compare.table(a, a, result)
+
+
+def test_real_clips_layout(clips_dir: Path) -> None:
+    clips = {c.name: c for c in common.gt_clips(clips_dir)}
+    assert "davis2016-blackswan" in clips and "e2fgvi-tennis" in clips
+    dogs = clips["sttn-dogs_jump"]  # frames from video.mp4, masks by frame number
+    assert dogs.source.suffix == ".mp4" and dogs.num_frames == 66 and dogs.object_ids() == [1, 2, 3]
+    judo = clips["cutie-judo"]  # sparse, some masks one pixel narrower than the frames
+    assert judo.annotated == [0, 5, 8, 13] and judo.gt(5).shape == (480, 854)
