@@ -152,7 +152,7 @@ class InferenceCore:
             raise RuntimeError("memorize() needs a frame: call step() first")
         if last.wrote_memory:
             self.memory.remove_last_frame()
-            self.memory.hidden = last.hidden_before
+        self.memory.hidden = last.hidden_before  # as if the mask had been given to step(): no decoder update
         mask, _ = pad_to_multiple(mask.float(), 16)
         prob = aggregate(mask, dim=0)[1]
         self.memory.ensure_hidden(self.num_objects, last.key)
