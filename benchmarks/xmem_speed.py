@@ -168,7 +168,8 @@ def main() -> None:
         for precision, r in res.items():
             label = "fp32" if precision == "fp32" else f"fast (autocast {r['autocast']}, sparse read, channels_last)"
             i = "1 (reference)" if precision == "fp32" else f"{min_iou:.4f}"
-            print(f"| {objects} | {label} | {r['s_per_frame']:.3f} | {r['median']:.3f} | {r['peak_rss_mb']:.0f} | {i} |")
+            cells = [objects, label, f"{r['s_per_frame']:.3f}", f"{r['median']:.3f}", f"{r['peak_rss_mb']:.0f}", i]
+            print("| " + " | ".join(str(c) for c in cells) + " |")
     if args.long:
         r = run_child(precision="auto", objects=1, frames=1000, threads=args.threads)
         print("\n| frames | RSS (MB) |\n| --- | --- |")

@@ -152,6 +152,8 @@ class SessionState:
     done: set[Span] = field(default_factory=set)
     progress: dict[Span, SpanProgress] = field(default_factory=dict)
     refined: dict[int, dict[int, str]] = field(default_factory=dict)  # frame -> object id -> reason
+    # frames whose masks still look unsure after refinement (or with refinement off): frame -> object -> reason
+    low_confidence: dict[int, dict[int, str]] = field(default_factory=dict)
     # keyframe -> unprompted objects whose mask there is settled (kept from before, or filled by propagation)
     resolved: dict[int, set[int]] = field(default_factory=dict)
 
@@ -176,6 +178,7 @@ class SessionState:
         self.progress = {s: p for s, p in self.progress.items() if not s.touches(frame)}
         # Refinements recorded in frames that will be propagated again are forgotten with them.
         self.refined = {f: r for f, r in self.refined.items() if self.written(f)}
+        self.low_confidence = {f: r for f, r in self.low_confidence.items() if self.written(f)}
 
     def written(self, frame: int) -> bool:
         """Whether ``frame`` lies in a done span or in the written part of an interrupted one."""
@@ -208,6 +211,9 @@ class SessionState:
             "progress": {s.key(): asdict(p) for s, p in self.progress.items()},
             "refined": {str(f): {str(o): r for o, r in objs.items()} for f, objs in sorted(self.refined.items())},
             "resolved": {str(f): sorted(objs) for f, objs in sorted(self.resolved.items())},
+            "low_confidence": {
+                str(f): {str(o): r for o, r in objs.items()} for f, objs in sorted(self.low_confidence.items())
+            },
         }
 
     @classmethod
@@ -233,6 +239,9 @@ class SessionState:
         state.progress = {Span.from_key(k): SpanProgress(**v) for k, v in session.get("progress", {}).items()}
         state.refined = {int(f): {int(o): r for o, r in objs.items()} for f, objs in session.get("refined", {}).items()}
         state.resolved = {int(f): {int(o) for o in objs} for f, objs in session.get("resolved", {}).items()}
+        state.low_confidence = {
+            int(f): {int(o): r for o, r in objs.items()} for f, objs in session.get("low_confidence", {}).items()
+        }
         return state
 
 
@@ -658,17 +667,22 @@ class TrackSession:
             else:
                 labels, obj_probs = _blend(None, [], probs, ids, 0.0)
             reasons: dict[int, str] = {}
+            unsure: dict[int, str] = {}
             if self.refiner is not None and obj_probs:
                 outcome = self.refiner(frame, t, obj_probs, labels)
                 if outcome.refined:
                     labels = outcome.label_map
                     reasons = dict(outcome.refined)
                     writer.memorize(labels)
+                unsure = {
+                    o: "; ".join(q.reasons) for o, q in outcome.qualities.items() if q.reasons and o not in reasons
+                }
             self.masks[t] = labels
-            if reasons:
-                self.state.refined[t] = reasons
-            else:
-                self.state.refined.pop(t, None)
+            for record, value in ((self.state.refined, reasons), (self.state.low_confidence, unsure)):
+                if value:
+                    record[t] = value
+                else:
+                    record.pop(t, None)
             prog.written_to = t
             self._save()
             tick()
@@ -822,6 +836,7 @@ class TrackSession:
         if label_map is not None:
             self.masks[frame] = label_map
         self.state.refined.pop(frame, None)
+        self.state.low_confidence.pop(frame, None)
         return label_map
 
     # -- checks and persistence ----------------------------------------------------------------------

@@ -365,3 +365,17 @@ def test_one_click_on_davis_clips(clips_dir: Path, tmp_path: Path) -> None:
     print("\n" + "\n".join(lines) + f"\nall: mean IoU {np.mean(list(results.values())):.3f}")
     # classical one-click baseline measured at 0.32 mean IoU (GrabCut click + DIS flow); guard against regressions
     assert results and np.mean(list(results.values())) > 0.25
+
+
+def test_unsure_frames_are_recorded_when_not_refined(clip: Clip, tmp_path: Path) -> None:
+    """With refinement off, frames whose masks look unsure are still marked (the page shows them)."""
+    session = open_session(clip, tmp_path, Refiner(None, RefineConfig(mode="off")))
+    obj = session.add_object("square")
+    session.add_mask(clip.enter, obj, clip.square[clip.enter])  # 6 px wide, growing as it slides in
+    list(session.propagate())
+    flagged = session.state.low_confidence
+    assert not session.state.refined
+    assert flagged, "a mask whose area grows several-fold within a few frames should be flagged"
+    assert any("area grew" in reason for objs in flagged.values() for reason in objs.values())
+    again = open_session(clip, tmp_path)
+    assert again.state.low_confidence == flagged  # persisted in session.json
