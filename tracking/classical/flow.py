@@ -31,6 +31,9 @@ class FlowConfig:
     min_area: int = 8  # objects smaller than this (working pixels) are considered gone
     min_area_ratio: float = 0.03  # ... or smaller than this share of their area on the last keyframe
     edge_soft: float = 1.0  # Gaussian sigma (working px) of the output probabilities' edges
+    search: float = 0.5  # the object's own motion is searched this fraction of its size around its last place
+    search_min: int = 12  # ... and at least this many working pixels
+    match_side: int = 48  # template matching runs with the object's long side at most this many pixels
 
 
 def _check_frame(frame: np.ndarray) -> np.ndarray:
@@ -55,6 +58,7 @@ class FlowPropagator:
         self._size: tuple[int, int] | None = None  # full (width, height)
         self._small: np.ndarray | None = None  # last working-size frame
         self._ref_area: np.ndarray | None = None  # per object: area on the last keyframe (working px)
+        self._velocity: list[tuple[int, int]] = []  # per object: its last shift (working px per frame)
 
     def reset(self, object_ids: Sequence[int]) -> None:
         """Start a new pass for ``object_ids`` (channel ``1 + i`` is ``object_ids[i]``)."""
@@ -62,6 +66,7 @@ class FlowPropagator:
         if not ids or any(not 1 <= i <= 255 for i in ids) or len(set(ids)) != len(ids):
             raise ValueError(f"object_ids must be distinct ids in 1..255, got {list(object_ids)}")
         self.object_ids = ids
+        self._velocity = [(0, 0)] * len(ids)
         self._prev_gray = self._prev_soft = self._size = self._small = self._ref_area = None
 
     # -- public steps -------------------------------------------------------------------------------
@@ -79,6 +84,7 @@ class FlowPropagator:
         if label_map is not None:
             soft = self._one_hot(label_map, small.shape[:2])
             self._ref_area = (soft > 0.5).sum(axis=(1, 2))
+            self._velocity = [(0, 0)] * len(self.object_ids)
         else:
             if self._prev_gray is None or self._prev_soft is None:
                 raise RuntimeError("the first step of a pass needs a label_map (a keyframe's mask)")
@@ -113,27 +119,25 @@ class FlowPropagator:
         return soft
 
     def _predict(self, small: np.ndarray, gray: np.ndarray) -> np.ndarray:
-        sh, sw = gray.shape
-        flow = self._dis.calc(gray, self._prev_gray, None)  # new frame -> previous frame
-        fwd = self._dis.calc(self._prev_gray, gray, None)  # previous frame -> new frame
-        gx, gy = np.meshgrid(np.arange(sw, dtype=np.float32), np.arange(sh, dtype=np.float32))
-        mx, my = gx + flow[..., 0], gy + flow[..., 1]
-        # forward-backward check: disoccluded pixels (e.g. behind a moving object) are not trusted
-        fb = flow + cv2.remap(fwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        speed = np.linalg.norm(flow, axis=2)
-        consistent = np.linalg.norm(fb, axis=2) <= 1.0 + 0.1 * speed
         soft = np.zeros_like(self._prev_soft)
         bgr = np.ascontiguousarray(small[..., ::-1])
         for k in range(len(self.object_ids)):
-            if self._prev_soft[k].sum() < self.config.min_area * 0.5:
+            prev = self._prev_soft[k]
+            if prev.sum() < self.config.min_area * 0.5:
                 continue
-            warped = cv2.remap(self._prev_soft[k], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            shift = self._object_shift(k, gray)
+            warped, consistent, motion = self._warp_object(k, gray, shift)
             hard = warped > 0.5
             area = int(hard.sum())
             if area < self.config.min_area:
+                self._velocity[k] = (0, 0)
                 continue
+            self._velocity[k] = shift
+            # disoccluded pixels (e.g. behind a moving object) are not trusted; when the check rejects most
+            # of the object (fast or blurred motion) it says more about the flow than about the object
             trusted = hard & consistent
-            motion = float(np.percentile(speed[hard], 90))
+            if trusted.sum() < 0.5 * area:
+                trusted = hard
             refined = self._resegment(bgr, hard, trusted, motion)
             agree = np.count_nonzero(refined & hard) / max(1, np.count_nonzero(refined | hard))
             if agree < self.config.min_agreement:
@@ -142,6 +146,96 @@ class FlowPropagator:
                 continue  # gone (left the frame or fully hidden)
             soft[k] = self._soften(refined)
         return soft
+
+    def _object_shift(self, k: int, gray: np.ndarray) -> tuple[int, int]:
+        """The object's own displacement (dx, dy) from the previous frame to ``gray``, in whole working pixels.
+
+        Template matching of the object's previous appearance (masked, so the background it moved over does
+        not count) in a search window around its previous place; a shift barely better than the predicted
+        one (constant velocity) loses to it, so flat objects do not jitter.
+        """
+        sh, sw = gray.shape
+        hard = self._prev_soft[k] > 0.5
+        ys, xs = np.nonzero(hard)
+        if len(xs) < self.config.min_area:
+            return (0, 0)
+        x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+        size = max(x1 - x0, y1 - y0)
+        vx, vy = self._velocity[k]
+        reach = int(max(self.config.search_min, self.config.search * size, 1.5 * np.hypot(vx, vy)))
+        f = min(1.0, self.config.match_side / size)  # match at a coarse scale: speed, and robust to deformation
+        tpl = self._prev_gray[y0:y1, x0:x1]
+        msk = hard[y0:y1, x0:x1].astype(np.uint8)
+        win = cv2.copyMakeBorder(
+            gray[max(0, y0 - reach) : y1 + reach, max(0, x0 - reach) : x1 + reach],
+            max(0, reach - y0),
+            max(0, y1 + reach - sh),
+            max(0, reach - x0),
+            max(0, x1 + reach - sw),
+            cv2.BORDER_REPLICATE,
+        )
+        if f < 1.0:
+            tsz = (max(4, round(tpl.shape[1] * f)), max(4, round(tpl.shape[0] * f)))
+            tpl = cv2.resize(tpl, tsz, interpolation=cv2.INTER_AREA)
+            msk = cv2.resize(msk * 255, tsz, interpolation=cv2.INTER_AREA) > 127
+            win = cv2.resize(win, (round(win.shape[1] * f), round(win.shape[0] * f)), interpolation=cv2.INTER_AREA)
+            msk = msk.astype(np.uint8)
+        if msk.sum() < 4 or win.shape[0] < tpl.shape[0] or win.shape[1] < tpl.shape[1]:
+            return (0, 0)
+        cost = cv2.matchTemplate(win.astype(np.float32), tpl.astype(np.float32), cv2.TM_SQDIFF, mask=msk)
+        cost = np.nan_to_num(cost, nan=np.inf, posinf=np.inf) / float(msk.sum())
+        cy, cx = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        best = float(cost[cy, cx])
+        dx, dy = cx / f - reach, cy / f - reach
+        # the predicted shift wins unless the match is clearly better there
+        px, py = round(vx * f + reach * f), round(vy * f + reach * f)
+        if 0 <= py < cost.shape[0] and 0 <= px < cost.shape[1] and cost[py, px] <= 1.1 * best + 4.0:
+            dx, dy = vx, vy
+        return (int(round(dx)), int(round(dy)))
+
+    def _warp_object(
+        self, k: int, gray: np.ndarray, shift: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Warp object ``k``'s previous soft mask to ``gray``: DIS flow on a crop around the object, with the
+        previous frame's crop taken ``shift`` away, so only the residual (deformation) is left to the flow.
+
+        Returns the warped soft mask, the forward-backward consistency map and the residual motion (90th
+        percentile, working px) inside the object."""
+        sh, sw = gray.shape
+        dx, dy = shift
+        ys, xs = np.nonzero(self._prev_soft[k] > 0.5)
+        size = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1
+        m = int(max(16, 0.35 * size))
+        x0, x1 = max(0, int(xs.min()) + dx - m), min(sw, int(xs.max()) + 1 + dx + m)
+        y0, y1 = max(0, int(ys.min()) + dy - m), min(sh, int(ys.max()) + 1 + dy + m)
+        warped = np.zeros((sh, sw), np.float32)
+        consistent = np.zeros((sh, sw), bool)
+        if x1 - x0 < 8 or y1 - y0 < 8:  # the shifted object lies outside the frame
+            return warped, consistent, 0.0
+        cur = np.ascontiguousarray(gray[y0:y1, x0:x1])
+        pc = cv2.copyMakeBorder(
+            self._prev_gray[max(0, y0 - dy) : max(0, y1 - dy), max(0, x0 - dx) : max(0, x1 - dx)],
+            max(0, dy - y0),
+            max(0, y1 - dy - sh),
+            max(0, dx - x0),
+            max(0, x1 - dx - sw),
+            cv2.BORDER_REPLICATE,
+        )
+        pc = np.ascontiguousarray(pc[: y1 - y0, : x1 - x0])
+        flow = self._dis.calc(cur, pc, None)  # new crop -> previous (shifted) crop
+        fwd = self._dis.calc(pc, cur, None)
+        ch, cw = cur.shape
+        gx, gy = np.meshgrid(np.arange(cw, dtype=np.float32), np.arange(ch, dtype=np.float32))
+        mx, my = gx + flow[..., 0], gy + flow[..., 1]
+        fb = flow + cv2.remap(fwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        speed = np.linalg.norm(flow, axis=2)
+        consistent[y0:y1, x0:x1] = np.linalg.norm(fb, axis=2) <= 1.0 + 0.1 * speed
+        warped[y0:y1, x0:x1] = cv2.remap(
+            self._prev_soft[k], mx + (x0 - dx), my + (y0 - dy), cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+        )
+        inside = warped[y0:y1, x0:x1] > 0.5
+        motion = float(np.percentile(speed[inside], 90)) if inside.any() else 0.0
+        return warped, consistent, motion
 
     def _resegment(self, bgr: np.ndarray, hard: np.ndarray, trusted: np.ndarray, motion: float) -> np.ndarray:
         """GrabCut in a band around ``hard`` whose core comes from the ``trusted`` (flow-consistent) part."""

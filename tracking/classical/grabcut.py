@@ -31,6 +31,7 @@ class GrabCutConfig:
     box_margin: float = 0.25  # proposal boxes grow by this fraction of their size on each side
     crop_margin: float = 0.3  # GrabCut runs on the box grown by this fraction (local background model)
     cache_size: int = 8  # images kept by ``set_image(..., key=...)``
+    box_sizes: tuple[float, ...] = (0.08, 0.15, 0.28, 0.5)  # click-centred boxes, fractions of the long side
 
 
 @dataclass
@@ -161,12 +162,7 @@ class GrabCutSegmenter:
         elif bx is not None:
             candidates.extend(self._run_box(p, bx, seeds, pos))
         else:
-            boxes = self._proposals(p, pos, seeds)
-            if not multimask:
-                boxes = boxes[1:2] or boxes[:1]
-            for b in boxes:
-                candidates.extend(self._run_box(p, b, seeds, pos))
-            candidates.extend(self._run_seeds_only(p, seeds, pos))
+            candidates.extend(m for _, m in self._candidates(p, pos, seeds, multimask))
         scored = [(separation_score(p.lab, c), i, c) for i, c in enumerate(candidates) if c.any()]
         if not scored:
             small_mask = np.zeros((sh, sw), bool)
@@ -244,6 +240,34 @@ class GrabCutSegmenter:
             if all(np.abs(b - o).max() > 3 for o in boxes):
                 boxes.append(b)
         return boxes
+
+    def _click_boxes(self, pos: np.ndarray, shape: tuple[int, int]) -> list[np.ndarray]:
+        """Boxes of a few sizes and shapes centred on the clicks (their mean), for objects whose texture
+        defeats the flood fill."""
+        sh, sw = shape
+        cx, cy = pos.mean(axis=0)
+        spread = pos.max(axis=0) - pos.min(axis=0)
+        boxes = []
+        for f in self.config.box_sizes:
+            side = f * max(sh, sw)
+            for ax, ay in ((1.0, 1.0), (0.6, 1.5), (1.5, 0.6)):
+                bw, bh = side * ax + spread[0], side * ay + spread[1]
+                b = np.array([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2])
+                boxes.append(np.clip(b, 0, [sw, sh, sw, sh]))
+        return boxes
+
+    def _candidates(
+        self, p: _Prepared, pos: np.ndarray, seeds: np.ndarray, multimask: bool = True
+    ) -> list[tuple[str, np.ndarray]]:
+        """Click-only candidate masks: GrabCut from flood-fill boxes, from boxes around the clicks, seeds only."""
+        boxes = self._proposals(p, pos, seeds)
+        if not multimask:
+            boxes = boxes[1:2] or boxes[:1]
+        out = [("flood", m) for b in boxes for m in self._run_box(p, b, seeds, pos)]
+        if multimask:
+            out += [("click", m) for b in self._click_boxes(pos, seeds.shape) for m in self._run_box(p, b, seeds, pos)]
+        out += [("seeds", m) for m in self._run_seeds_only(p, seeds, pos)]
+        return out
 
     def _grabcut(self, p: _Prepared, gc_mask: np.ndarray, crop: tuple[int, int, int, int]) -> list[np.ndarray]:
         """GrabCut on ``crop``; returns snapshots after 1, 2 and ``iterations`` rounds (GrabCut can
