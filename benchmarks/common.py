@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -255,7 +256,7 @@ def header(title: str, argv: Sequence[str] | None = None) -> str:
 
 
 def command_line(module: str) -> str:
-    return " ".join(["python", "-m", module, *sys.argv[1:]])
+    return shlex.join(["python", "-m", module, *sys.argv[1:]])
 
 
 @contextlib.contextmanager

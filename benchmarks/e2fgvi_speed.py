@@ -86,13 +86,25 @@ def main() -> None:
         cases.append((480, 854, "cpu"))
     if torch.cuda.is_available() and not args.quick:
         cases += [(240, 432, "cuda"), (480, 854, "cuda")]
-    print(f"E2FGVI-HQ, one forward of 10 local + 3 reference frames, {args.threads} CPU threads, "
-          f"median of {repeat} after a warm-up; torch {torch.__version__}\n")
+    print(
+        f"E2FGVI-HQ, one forward of 10 local + 3 reference frames, {args.threads} CPU threads, "
+        f"median of {repeat} after a warm-up; torch {torch.__version__}\n"
+    )
     print("| size (HxW) | device | precision | s / forward | s / output frame | vs fp32 | first call s | peak RSS |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for h, w, dev in cases:
-        cmd = [sys.executable, __file__, "--one", str(h), str(w), dev, "--threads", str(args.threads),
-               "--repeat", str(repeat)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--one",
+            str(h),
+            str(w),
+            dev,
+            "--threads",
+            str(args.threads),
+            "--repeat",
+            str(repeat),
+        ]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             print(f"| {h}x{w} | {dev} | failed: {res.stderr.strip().splitlines()[-1]} | | | | | |")
@@ -101,8 +113,10 @@ def main() -> None:
         base = rows["fp32"]["seconds"]
         for r in rows.values():
             extra = f" (GPU {r['peak_cuda'] / 2**30:.2f} GiB)" if "peak_cuda" in r else ""
-            print(f"| {h}x{w} | {dev} | {r['dtype']} | {r['seconds']:.2f} | {r['seconds'] / 5:.2f} | "
-                  f"{base / r['seconds']:.2f}x | {r['first']:.2f} | {r['peak_rss'] / 2**30:.2f} GiB{extra} |")
+            print(
+                f"| {h}x{w} | {dev} | {r['dtype']} | {r['seconds']:.2f} | {r['seconds'] / 5:.2f} | "
+                f"{base / r['seconds']:.2f}x | {r['first']:.2f} | {r['peak_rss'] / 2**30:.2f} GiB{extra} |"
+            )
 
 
 if __name__ == "__main__":

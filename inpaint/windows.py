@@ -43,7 +43,9 @@ def _neighbors(f: int, length: int, stride: int) -> tuple[int, ...]:
     return tuple(range(max(0, f - stride), min(length, f + stride + 1)))
 
 
-def official_ref_index(f: int, neighbor_ids: Iterable[int], length: int, ref_step: int = 10, num_ref: int = -1) -> list[int]:
+def official_ref_index(
+    f: int, neighbor_ids: Iterable[int], length: int, ref_step: int = 10, num_ref: int = -1
+) -> list[int]:
     """test.py's ``get_ref_index``, quirks included (``num_ref >= 0`` may return ``num_ref + 1`` frames)."""
     neighbors = set(neighbor_ids)
     refs: list[int] = []

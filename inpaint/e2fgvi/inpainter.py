@@ -229,7 +229,7 @@ class E2FGVIInpainter:
         skip: frozenset[int] = frozenset(),
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
-        """Fill every masked frame; frames with an empty mask are emitted unchanged; frames in ``skip`` are not emitted."""
+        """Fill every masked frame; empty-mask frames are emitted unchanged; frames in ``skip`` are not emitted."""
         t_start = time.perf_counter()
         self.check_inputs(frames, masks)
         self.stats = RunStats()
@@ -244,7 +244,7 @@ class E2FGVIInpainter:
         last_use: dict[int, int] = {}
         for wi, win in enumerate(windows):
             for i in win.neighbor_ids:
-                if i in boxes:
+                if i in wanted:
                     last_use[i] = wi
         total = len(windows)
         if progress is not None:
@@ -287,7 +287,7 @@ class E2FGVIInpainter:
             prepared = [self._prepare(f, m, view) for f, m in data]
             out = self.predict([p[0] for p in prepared], [p[1] for p in prepared], win.num_local)
             for k, i in enumerate(win.neighbor_ids):
-                if i in boxes:
+                if i in wanted:
                     preds.setdefault(i, []).append((view, out[k], prepared[k][1]))
             self.stats.windows += 1
             pending = [i for i, last in last_use.items() if last > wi]
@@ -316,7 +316,9 @@ class E2FGVIInpainter:
             if cfg.testpy_composite:
                 img[sub] = pred * hole[..., None] + frame[y0:y1, x0:x1] * (1 - hole[..., None])
             else:
-                img[sub] = paste_back(frame[y0:y1, x0:x1], pred, mask[y0:y1, x0:x1], cfg.paste_dilate, cfg.paste_feather)
+                img[sub] = paste_back(
+                    frame[y0:y1, x0:x1], pred, mask[y0:y1, x0:x1], cfg.paste_dilate, cfg.paste_feather
+                )
             imgs.append(img)
         out = frame.copy()
         out[uy0:uy1, ux0:ux1] = average_predictions(imgs)

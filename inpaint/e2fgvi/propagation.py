@@ -41,7 +41,11 @@ def modulated_deform_conv2d(
 
 
 def _deform_conv2d_torch(
-    x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+    x: torch.Tensor,
+    offset: torch.Tensor,
+    mask: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
     padding: int,
 ) -> torch.Tensor:
     """Pure-PyTorch DCNv2 (grid_sample per tap), the same semantics as mmcv: zero outside the image."""
@@ -53,20 +57,19 @@ def _deform_conv2d_torch(
     # sampling position of tap (i, j) at output (y, x): (y - p + i + dy, x - p + j + dx), normalised for
     # grid_sample(align_corners=True): 2 * pos / (size - 1) - 1
     sx, sy = 2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)
-    ys = torch.arange(h, device=x.device, dtype=offset.dtype).view(1, h, 1)
-    xs = torch.arange(w, device=x.device, dtype=offset.dtype).view(1, 1, w)
-    ki = torch.arange(kh, device=x.device, dtype=offset.dtype).repeat_interleave(kw).view(k, 1, 1)
-    kj = torch.arange(kw, device=x.device, dtype=offset.dtype).repeat(kh).view(k, 1, 1)
-    base = torch.stack(
-        ((xs - padding + kj) * sx - 1).expand(k, h, w).unsqueeze(-1).unbind(-1)
-        + ((ys - padding + ki) * sy - 1).expand(k, h, w).unsqueeze(-1).unbind(-1),
-        dim=-1,
-    )  # k, h, w, 2 as (x, y)
-    off = offset.view(n, groups, k, 2, h, w).permute(0, 1, 2, 4, 5, 3).flip(-1)  # (dx, dy) last
-    scale = torch.tensor([sx, sy], device=x.device, dtype=offset.dtype)
-    grid = torch.addcmul(base, off, scale).to(x.dtype).reshape(n * groups, k * h, w, 2)
-    sampled = F.grid_sample(x.reshape(n * groups, cg, h, w), grid, mode="bilinear", padding_mode="zeros",
-                            align_corners=True)
+    gdt = torch.float32 if offset.dtype in (torch.float16, torch.bfloat16) else offset.dtype
+    ys = torch.arange(h, device=x.device, dtype=gdt).view(1, h, 1)
+    xs = torch.arange(w, device=x.device, dtype=gdt).view(1, 1, w)
+    ki = torch.arange(kh, device=x.device, dtype=gdt).repeat_interleave(kw).view(k, 1, 1)
+    kj = torch.arange(kw, device=x.device, dtype=gdt).repeat(kh).view(k, 1, 1)
+    gx = ((xs - padding + kj) * sx - 1).expand(k, h, w)
+    gy = ((ys - padding + ki) * sy - 1).expand(k, h, w)
+    base = torch.stack((gx, gy), dim=-1)  # k, h, w, 2 as (x, y)
+    off = offset.view(n, groups, k, 2, h, w).permute(0, 1, 2, 4, 5, 3).flip(-1).to(gdt)  # (dx, dy) last
+    scale = torch.tensor([sx, sy], device=x.device, dtype=gdt)
+    grid = torch.addcmul(base, off, scale).reshape(n * groups, k * h, w, 2)
+    src = x.reshape(n * groups, cg, h, w).to(grid.dtype)  # sample at full-precision coordinates
+    sampled = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=True).to(x.dtype)
     sampled = sampled.view(n, groups, cg, k, h * w) * mask.view(n, groups, 1, k, h * w).to(x.dtype)
     cols = sampled.view(n, c * k, h * w)  # channel-major, then tap: matches weight.view(cout, c * k)
     out = torch.matmul(weight.reshape(cout, c * k).to(x.dtype), cols).view(n, cout, h, w)
@@ -98,9 +101,7 @@ class SecondOrderDeformableAlignment(nn.Module):
             nn.Conv2d(out_channels, 27 * deform_groups, 3, 1, 1),
         )
 
-    def forward(
-        self, x: torch.Tensor, cond: torch.Tensor, flow_1: torch.Tensor, flow_2: torch.Tensor
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, flow_1: torch.Tensor, flow_2: torch.Tensor) -> torch.Tensor:
         out = self.conv_offset(torch.cat([cond, flow_1, flow_2], dim=1))
         o1, o2, mask = torch.chunk(out, 3, dim=1)
         offset = self.max_residue * torch.tanh(torch.cat((o1, o2), dim=1))

@@ -26,8 +26,12 @@ def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros") 
     xs = torch.arange(w, device=x.device, dtype=flow.dtype)
     gx = 2.0 * (xs.view(1, 1, w) + flow[..., 0]) / max(w - 1, 1) - 1.0
     gy = 2.0 * (ys.view(1, h, 1) + flow[..., 1]) / max(h - 1, 1) - 1.0
-    grid = torch.stack((gx, gy), dim=3).to(x.dtype)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)
+    grid = torch.stack((gx, gy), dim=3)
+    if x.dtype == grid.dtype:
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)
+    # reduced precision: sample at float32 coordinates (bf16 would move samples by up to ~0.2 px)
+    out = F.grid_sample(x.float(), grid.float(), mode="bilinear", padding_mode=padding_mode, align_corners=True)
+    return out.to(x.dtype)
 
 
 class ConvAct(nn.Module):
@@ -49,9 +53,7 @@ class SPyNetLevel(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         chans = (8, 32, 64, 32, 16, 2)
-        self.basic_module = nn.Sequential(
-            *[ConvAct(chans[i], chans[i + 1], relu=i < 4) for i in range(5)]
-        )
+        self.basic_module = nn.Sequential(*[ConvAct(chans[i], chans[i + 1], relu=i < 4) for i in range(5)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.basic_module(x)

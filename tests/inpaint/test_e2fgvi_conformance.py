@@ -83,8 +83,11 @@ def test_conformance_wrong_checkpoint_refused(synth_sd: dict[str, torch.Tensor])
 def test_conformance_spynet(model: InpaintGenerator, conformance_dir: Path) -> None:
     s = np.load(conformance_dir / "e2fgvi_hq" / "spynet.npz")
     with torch.no_grad():
-        for ref, supp, flow in (("A_ref", "A_supp", "A_flow"), ("A_supp", "A_ref", "A_flow_supp_to_ref"),
-                                ("B_ref", "B_supp", "B_flow")):
+        for ref, supp, flow in (
+            ("A_ref", "A_supp", "A_flow"),
+            ("A_supp", "A_ref", "A_flow_supp_to_ref"),
+            ("B_ref", "B_supp", "B_flow"),
+        ):
             got = model.update_spynet(torch.from_numpy(s[ref]), torch.from_numpy(s[supp]))
             _close(got, s[flow], atol=1e-4, rtol=1e-4)
 

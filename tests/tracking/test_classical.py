@@ -156,3 +156,28 @@ def test_davis_blackswan_click_box_and_propagation(clips_dir):
         if i:
             ious.append(iou(probs.argmax(0) == 1, m))
     assert np.mean(ious) > 0.8
+
+
+def test_grabcut_one_click_on_textured_object():
+    # regression: with 24 frames the striped object defeats the flood-fill proposals (IoU was 0.02);
+    # the click-centred boxes and the object-likeness ranking find the whole object
+    short = make_sample(n_frames=24)
+    seg = GrabCutSegmenter()
+    seg.set_image(short.frames[0])
+    r = seg.predict(np.array([short.click]), np.array([1]))
+    assert iou(r.mask, short.masks[0]) >= 0.9
+
+
+def test_flow_fast_motion_does_not_collapse():
+    # regression: with 12 frames the object moves ~26 px per frame, beyond DIS's reach, and every
+    # propagated frame used to come out empty (IoU 0.0); the object's own shift is now found first
+    short = make_sample(n_frames=12)
+    prop = FlowPropagator()
+    prop.reset([1])
+    ious = []
+    for i, frame in enumerate(short.frames):
+        probs = prop.step(frame, short.masks[0].astype(np.uint8) if i == 0 else None)
+        if i:
+            ious.append(iou(probs.argmax(0) == 1, short.masks[i]))
+    assert min(ious) >= 0.85
+    assert np.mean(ious) >= 0.9

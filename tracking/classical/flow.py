@@ -1,8 +1,12 @@
 """Mask propagation with dense optical flow plus re-segmentation (no weights needed).
 
 Per predicted frame and object:
+0. the object's own shift is found first: masked template matching of its previous appearance (colour,
+   at a coarse scale, out-of-frame pixels not counted) around its last place, biased to constant velocity;
 1. DIS optical flow from the new frame back to the previous one warps the previous soft mask
-   (pixels that come from outside the frame get 0, so objects can leave);
+   (pixels that come from outside the frame get 0, so objects can leave); for an object that moved, the
+   flow runs on a crop around it with the previous frame's crop taken that shift away, so DIS only sees
+   the residual (fast objects no longer outrun it); slow objects share the whole frame's flow;
 2. GrabCut re-segments a band around the warped boundary: the eroded warped mask is definite object,
    everything beyond the dilated one definite background, the band in between is decided by colour
    models learnt on this frame, so the boundary snaps back to the object instead of drifting;
@@ -34,6 +38,7 @@ class FlowConfig:
     search: float = 0.5  # the object's own motion is searched this fraction of its size around its last place
     search_min: int = 12  # ... and at least this many working pixels
     match_side: int = 48  # template matching runs with the object's long side at most this many pixels
+    jump_penalty: float = 4.0  # matching cost grows by this times (shift change / object size) squared
 
 
 def _check_frame(frame: np.ndarray) -> np.ndarray:
@@ -58,6 +63,8 @@ class FlowPropagator:
         self._size: tuple[int, int] | None = None  # full (width, height)
         self._small: np.ndarray | None = None  # last working-size frame
         self._ref_area: np.ndarray | None = None  # per object: area on the last keyframe (working px)
+        self._full_flow: tuple[np.ndarray, np.ndarray] | None = None  # this frame's (backward, forward) flow
+        self._cur_small: np.ndarray | None = None  # the frame being predicted (working size)
         self._velocity: list[tuple[int, int]] = []  # per object: its last shift (working px per frame)
 
     def reset(self, object_ids: Sequence[int]) -> None:
@@ -88,6 +95,7 @@ class FlowPropagator:
         else:
             if self._prev_gray is None or self._prev_soft is None:
                 raise RuntimeError("the first step of a pass needs a label_map (a keyframe's mask)")
+            self._cur_small = small
             soft = self._predict(small, gray)
         self._prev_gray, self._prev_soft, self._small = gray, soft, small
         return self._probs(soft)
@@ -121,6 +129,7 @@ class FlowPropagator:
     def _predict(self, small: np.ndarray, gray: np.ndarray) -> np.ndarray:
         soft = np.zeros_like(self._prev_soft)
         bgr = np.ascontiguousarray(small[..., ::-1])
+        self._full_flow = None
         for k in range(len(self.object_ids)):
             prev = self._prev_soft[k]
             if prev.sum() < self.config.min_area * 0.5:
@@ -133,11 +142,7 @@ class FlowPropagator:
                 self._velocity[k] = (0, 0)
                 continue
             self._velocity[k] = shift
-            # disoccluded pixels (e.g. behind a moving object) are not trusted; when the check rejects most
-            # of the object (fast or blurred motion) it says more about the flow than about the object
-            trusted = hard & consistent
-            if trusted.sum() < 0.5 * area:
-                trusted = hard
+            trusted = hard & consistent  # disoccluded pixels (e.g. behind a moving object) are not trusted
             refined = self._resegment(bgr, hard, trusted, motion)
             agree = np.count_nonzero(refined & hard) / max(1, np.count_nonzero(refined | hard))
             if agree < self.config.min_agreement:
@@ -164,38 +169,55 @@ class FlowPropagator:
         vx, vy = self._velocity[k]
         reach = int(max(self.config.search_min, self.config.search * size, 1.5 * np.hypot(vx, vy)))
         f = min(1.0, self.config.match_side / size)  # match at a coarse scale: speed, and robust to deformation
-        tpl = self._prev_gray[y0:y1, x0:x1]
+        prev_rgb = self._small  # the previous working-size frame: colour tells the object from its surroundings
+        cur_rgb = self._cur_small
+        tpl = prev_rgb[y0:y1, x0:x1].astype(np.float32)
         msk = hard[y0:y1, x0:x1].astype(np.uint8)
-        win = cv2.copyMakeBorder(
-            gray[max(0, y0 - reach) : y1 + reach, max(0, x0 - reach) : x1 + reach],
-            max(0, reach - y0),
-            max(0, y1 + reach - sh),
-            max(0, reach - x0),
-            max(0, x1 + reach - sw),
-            cv2.BORDER_REPLICATE,
-        )
+        # the window is padded with "unknown" (validity 0): the part of the object that would lie outside the
+        # frame does not count, so an object can leave; replicated border pixels would hold it back instead
+        pads = (max(0, reach - y0), max(0, y1 + reach - sh), max(0, reach - x0), max(0, x1 + reach - sw))
+        crop = cur_rgb[max(0, y0 - reach) : y1 + reach, max(0, x0 - reach) : x1 + reach].astype(np.float32)
+        win = cv2.copyMakeBorder(crop, *pads, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        valid = cv2.copyMakeBorder(np.ones(crop.shape[:2], np.float32), *pads, cv2.BORDER_CONSTANT, value=0)
         if f < 1.0:
             tsz = (max(4, round(tpl.shape[1] * f)), max(4, round(tpl.shape[0] * f)))
+            wsz = (round(win.shape[1] * f), round(win.shape[0] * f))
             tpl = cv2.resize(tpl, tsz, interpolation=cv2.INTER_AREA)
-            msk = cv2.resize(msk * 255, tsz, interpolation=cv2.INTER_AREA) > 127
-            win = cv2.resize(win, (round(win.shape[1] * f), round(win.shape[0] * f)), interpolation=cv2.INTER_AREA)
-            msk = msk.astype(np.uint8)
+            msk = (cv2.resize(msk * 255, tsz, interpolation=cv2.INTER_AREA) > 127).astype(np.uint8)
+            win = cv2.resize(win, wsz, interpolation=cv2.INTER_AREA)
+            valid = cv2.resize(valid, wsz, interpolation=cv2.INTER_AREA)
         if msk.sum() < 4 or win.shape[0] < tpl.shape[0] or win.shape[1] < tpl.shape[1]:
             return (0, 0)
-        cost = cv2.matchTemplate(win.astype(np.float32), tpl.astype(np.float32), cv2.TM_SQDIFF, mask=msk)
-        cost = np.nan_to_num(cost, nan=np.inf, posinf=np.inf) / float(msk.sum())
-        cy, cx = np.unravel_index(int(np.argmin(cost)), cost.shape)
-        best = float(cost[cy, cx])
+        # masked SSD over the valid pixels only: sum v*m*(I - T)^2 / sum v*m, from four correlations
+        m = msk.astype(np.float32)[..., None]
+        v = valid[..., None]
+        ccorr = cv2.TM_CCORR
+        num = (
+            cv2.matchTemplate(np.ascontiguousarray((win**2 * v).sum(axis=2)), m[..., 0], ccorr)
+            - 2.0 * cv2.matchTemplate(np.ascontiguousarray(win * v), np.ascontiguousarray(m * tpl), ccorr)
+            + cv2.matchTemplate(valid, np.ascontiguousarray((m * tpl**2).sum(axis=2)), ccorr)
+        )
+        n = cv2.matchTemplate(valid, m[..., 0], ccorr)
+        cost = np.maximum(num, 0.0) / np.maximum(n, 1e-6)
+        known = n >= 0.15 * m.sum()
+        if not known.any():
+            return (int(round(vx)), int(round(vy)))
+        # mostly outside the frame: unknown, as good as the best match (the predicted shift then decides)
+        cost = np.where(known, cost, float(cost[known].min()))
+        # a shift far from the predicted one (constant velocity) must be clearly better: similar-looking
+        # background or an occluder passing in front should not pull the object away
+        oy, ox = np.mgrid[0 : cost.shape[0], 0 : cost.shape[1]].astype(np.float32)
+        jump = np.hypot(ox / f - reach - vx, oy / f - reach - vy) / size
+        total = cost * (1.0 + self.config.jump_penalty * jump**2) + 16.0
+        cy, cx = np.unravel_index(int(np.argmin(total)), total.shape)
+        best = float(total[cy, cx])
         dx, dy = cx / f - reach, cy / f - reach
-        # the predicted shift wins unless the match is clearly better there
         px, py = round(vx * f + reach * f), round(vy * f + reach * f)
-        if 0 <= py < cost.shape[0] and 0 <= px < cost.shape[1] and cost[py, px] <= 1.1 * best + 4.0:
+        if 0 <= py < cost.shape[0] and 0 <= px < cost.shape[1] and total[py, px] <= 1.15 * best:
             dx, dy = vx, vy
         return (int(round(dx)), int(round(dy)))
 
-    def _warp_object(
-        self, k: int, gray: np.ndarray, shift: tuple[int, int]
-    ) -> tuple[np.ndarray, np.ndarray, float]:
+    def _warp_object(self, k: int, gray: np.ndarray, shift: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, float]:
         """Warp object ``k``'s previous soft mask to ``gray``: DIS flow on a crop around the object, with the
         previous frame's crop taken ``shift`` away, so only the residual (deformation) is left to the flow.
 
@@ -205,26 +227,38 @@ class FlowPropagator:
         dx, dy = shift
         ys, xs = np.nonzero(self._prev_soft[k] > 0.5)
         size = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1
-        m = int(max(16, 0.35 * size))
+        m = int(max(32, 0.5 * size))  # DIS needs context around a small object
         x0, x1 = max(0, int(xs.min()) + dx - m), min(sw, int(xs.max()) + 1 + dx + m)
         y0, y1 = max(0, int(ys.min()) + dy - m), min(sh, int(ys.max()) + 1 + dy + m)
         warped = np.zeros((sh, sw), np.float32)
         consistent = np.zeros((sh, sw), bool)
-        if x1 - x0 < 8 or y1 - y0 < 8:  # the shifted object lies outside the frame
-            return warped, consistent, 0.0
-        cur = np.ascontiguousarray(gray[y0:y1, x0:x1])
-        pc = cv2.copyMakeBorder(
-            self._prev_gray[max(0, y0 - dy) : max(0, y1 - dy), max(0, x0 - dx) : max(0, x1 - dx)],
-            max(0, dy - y0),
-            max(0, y1 - dy - sh),
-            max(0, dx - x0),
-            max(0, x1 - dx - sw),
-            cv2.BORDER_REPLICATE,
-        )
-        pc = np.ascontiguousarray(pc[: y1 - y0, : x1 - x0])
-        flow = self._dis.calc(cur, pc, None)  # new crop -> previous (shifted) crop
-        fwd = self._dis.calc(pc, cur, None)
-        ch, cw = cur.shape
+        box_area = (int(xs.max()) - int(xs.min()) + 1 + 2 * m) * (int(ys.max()) - int(ys.min()) + 1 + 2 * m)
+        if (dx, dy) == (0, 0) or max(0, x1 - x0) * max(0, y1 - y0) < 0.5 * box_area:
+            # slow, or leaving the frame (the flow then sends its pixels outside, where they are dropped):
+            # the whole frame's flow, shared by all objects and with all the context DIS can use
+            if self._full_flow is None:
+                self._full_flow = (
+                    self._dis.calc(gray, self._prev_gray, None),
+                    self._dis.calc(self._prev_gray, gray, None),
+                )
+            flow, fwd = self._full_flow
+            x0, y0, x1, y1, dx, dy = 0, 0, sw, sh, 0, 0
+        else:
+            if x1 - x0 < 8 or y1 - y0 < 8:  # the shifted object lies outside the frame
+                return warped, consistent, 0.0
+            cur = np.ascontiguousarray(gray[y0:y1, x0:x1])
+            pc = cv2.copyMakeBorder(
+                self._prev_gray[max(0, y0 - dy) : max(0, y1 - dy), max(0, x0 - dx) : max(0, x1 - dx)],
+                max(0, dy - y0),
+                max(0, y1 - dy - sh),
+                max(0, dx - x0),
+                max(0, x1 - dx - sw),
+                cv2.BORDER_REPLICATE,
+            )
+            pc = np.ascontiguousarray(pc[: y1 - y0, : x1 - x0])
+            flow = self._dis.calc(cur, pc, None)  # new crop -> previous (shifted) crop
+            fwd = self._dis.calc(pc, cur, None)
+        ch, cw = flow.shape[:2]
         gx, gy = np.meshgrid(np.arange(cw, dtype=np.float32), np.arange(ch, dtype=np.float32))
         mx, my = gx + flow[..., 0], gy + flow[..., 1]
         fb = flow + cv2.remap(fwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -245,6 +279,8 @@ class FlowPropagator:
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         h8 = hard.astype(np.uint8)
         inner = cv2.erode(trusted.astype(np.uint8), k) > 0
+        if not inner.any():  # a thin object (or one just entering): keep a core so GrabCut has a model
+            inner = cv2.erode(trusted.astype(np.uint8), None) > 0
         outer = cv2.dilate(h8, k) > 0
         gc = np.full((sh, sw), cv2.GC_BGD, np.uint8)
         gc[outer] = cv2.GC_PR_BGD

@@ -5,10 +5,12 @@ Recipe (at a reduced working size, then upsampled):
    a box makes everything outside it definite background; a previous mask (``mask_input``) is the
    probable foreground, with definite background beyond a margin around it;
 2. with clicks only, initial regions are proposed by flood-filling a mean-shift-smoothed image from
-   the clicks at a few colour tolerances (each gives a box) plus a seeds-only hypothesis;
+   the clicks at a few colour tolerances (each gives a box), by boxes of a few sizes and shapes centred on
+   the clicks (textured objects defeat the flood fill), plus a seeds-only hypothesis;
 3. GrabCut on a crop around each proposal; connected components holding a positive click are kept;
-4. each candidate is scored by how well its colours separate from a ring of background around it,
-   and the best one wins.
+4. each candidate is scored by how well its colours separate from a ring of background around it; with
+   clicks only the ranking also weighs object-likeness (``objectness``: clicks well inside, outline on image
+   edges, not cut by the border, larger at equal separation), and the best one wins.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ class GrabCutConfig:
     box_margin: float = 0.25  # proposal boxes grow by this fraction of their size on each side
     crop_margin: float = 0.3  # GrabCut runs on the box grown by this fraction (local background model)
     cache_size: int = 8  # images kept by ``set_image(..., key=...)``
-    box_sizes: tuple[float, ...] = (0.08, 0.15, 0.28, 0.5)  # click-centred boxes, fractions of the long side
+    box_sizes: tuple[float, ...] = (0.15, 0.28, 0.5)  # click-centred boxes, fractions of the long side
+    proposal_pixels: int = 20000  # click-centred proposals run GrabCut on crops reduced to about this many pixels
 
 
 @dataclass
@@ -41,6 +44,7 @@ class _Prepared:
     scale: float  # small = full * scale
     smooth: np.ndarray | None = None  # mean-shift-filtered small image (lazy)
     lab: np.ndarray | None = None  # small image in Lab (lazy)
+    grad: np.ndarray | None = None  # normalised Lab gradient magnitude (lazy)
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -82,6 +86,30 @@ def separation_score(lab: np.ndarray, mask: np.ndarray, bins: int = 12) -> float
     post = hf / (hf + hb)
     s = 0.5 * post[q[mask]].mean() + 0.5 * (1.0 - post[q[ring]]).mean()
     return float(np.clip(2.0 * (s - 0.5), 0.0, 1.0))
+
+
+def objectness(separation: float, grad: np.ndarray, mask: np.ndarray, pos: np.ndarray) -> float:
+    """Rank of a click-only candidate: colour ``separation`` weighted by priors on what a clicked object is.
+
+    - the clicks lie well inside it (distance to its edge relative to its widest point);
+    - its outline follows image edges (mean ``grad`` on the outline, ``grad`` normalised by the image's);
+    - it is not cut by the image border (share of the outline on the border);
+    - larger is better at equal separation (a distinct part of an object loses to the whole object).
+    """
+    h, w = mask.shape
+    m8 = mask.astype(np.uint8)
+    dist = cv2.distanceTransform(np.pad(m8, 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    inside = (
+        np.mean([dist[min(h - 1, round(float(y))), min(w - 1, round(float(x)))] for x, y in pos]) if len(pos) else 0
+    )
+    centred = float(inside / max(float(dist.max()), 1e-6))
+    outline = (cv2.dilate(m8, None) - cv2.erode(m8, None)) > 0
+    edge = float(np.clip(grad[outline].mean(), 0.0, 2.0)) if outline.any() else 0.0
+    on_border = int(mask[0].sum() + mask[-1].sum() + mask[:, 0].sum() + mask[:, -1].sum())
+    perimeter = sum(cv2.arcLength(c, True) for c in cv2.findContours(m8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0])
+    border = min(1.0, on_border / max(perimeter, 1.0))
+    area = max(float(mask.mean()), 1e-4)
+    return separation * (0.2 + centred) ** 0.5 * (1.0 - border) * (0.3 + edge) + 0.2 * float(np.log10(area))
 
 
 class GrabCutSegmenter:
@@ -127,6 +155,18 @@ class GrabCutSegmenter:
             p.lab = cv2.cvtColor(p.small, cv2.COLOR_RGB2LAB)
         return p
 
+    @staticmethod
+    def _gradient(p: _Prepared) -> np.ndarray:
+        """Lab gradient magnitude of the working image over its 90th percentile (lazy, cached)."""
+        if p.grad is None:
+            lab = p.lab.astype(np.float32)
+            g2 = np.zeros(lab.shape[:2], np.float32)
+            for c in range(3):
+                g2 += cv2.Sobel(lab[..., c], cv2.CV_32F, 1, 0) ** 2 + cv2.Sobel(lab[..., c], cv2.CV_32F, 0, 1) ** 2
+            g = np.sqrt(g2)
+            p.grad = g / (float(np.percentile(g, 90)) + 1e-6)
+        return p.grad
+
     # -- prediction --------------------------------------------------------------------------------
     def predict(
         self,
@@ -167,6 +207,12 @@ class GrabCutSegmenter:
         if not scored:
             small_mask = np.zeros((sh, sw), bool)
             score = 0.0
+        elif prior is None and bx is None:
+            # clicks only: the colour separation alone favours a distinct part (a shirt, a patch) or a region
+            # that spills into the background; rank with the object-likeness priors too
+            grad = self._gradient(p)
+            ranked = [(objectness(sep, grad, c, pos), -i, sep, c) for sep, i, c in scored]
+            _, _, score, small_mask = max(ranked, key=lambda t: (t[0], t[1]))
         else:
             score, _, small_mask = max(scored, key=lambda t: (t[0], -t[1]))
         mask = self._upsample(small_mask, p)
@@ -265,14 +311,36 @@ class GrabCutSegmenter:
             boxes = boxes[1:2] or boxes[:1]
         out = [("flood", m) for b in boxes for m in self._run_box(p, b, seeds, pos)]
         if multimask:
-            out += [("click", m) for b in self._click_boxes(pos, seeds.shape) for m in self._run_box(p, b, seeds, pos)]
+            cap = self.config.proposal_pixels
+            out += [
+                ("click", m) for b in self._click_boxes(pos, seeds.shape) for m in self._run_box(p, b, seeds, pos, cap)
+            ]
         out += [("seeds", m) for m in self._run_seeds_only(p, seeds, pos)]
         return out
 
-    def _grabcut(self, p: _Prepared, gc_mask: np.ndarray, crop: tuple[int, int, int, int]) -> list[np.ndarray]:
+    def _grabcut(
+        self, p: _Prepared, gc_mask: np.ndarray, crop: tuple[int, int, int, int], max_pixels: int | None = None
+    ) -> list[np.ndarray]:
         """GrabCut on ``crop``; returns snapshots after 1, 2 and ``iterations`` rounds (GrabCut can
-        collapse to all-background on cluttered crops, an earlier snapshot then still holds the object)."""
+        collapse to all-background on cluttered crops, an earlier snapshot then still holds the object).
+        With ``max_pixels`` a larger crop is segmented at a reduced size (a proposal, not the final edge)."""
         x0, y0, x1, y1 = crop
+        f = 1.0 if max_pixels is None else min(1.0, float(np.sqrt(max_pixels / max(1, (x1 - x0) * (y1 - y0)))))
+        if f < 0.9:
+            size = (max(8, round((x1 - x0) * f)), max(8, round((y1 - y0) * f)))
+            small = _Prepared(
+                image=p.image,
+                small=cv2.resize(p.small[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA),
+                scale=p.scale,
+            )
+            sub = cv2.resize(gc_mask[y0:y1, x0:x1], size, interpolation=cv2.INTER_NEAREST)
+            out = []
+            for snap in self._grabcut(small, sub, (0, 0, size[0], size[1])):
+                up = cv2.resize(snap.astype(np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) > 0.5
+                full = np.zeros(gc_mask.shape, bool)
+                full[y0:y1, x0:x1] = up
+                out.append(full)
+            return out
         sub = np.ascontiguousarray(gc_mask[y0:y1, x0:x1])
         fg = (sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)
         bg = (sub == cv2.GC_BGD) | (sub == cv2.GC_PR_BGD)
@@ -312,14 +380,17 @@ class GrabCutSegmenter:
             int(min(sh, np.ceil(y1 + my))),
         )
 
-    def _run_box(self, p: _Prepared, box: np.ndarray, seeds: np.ndarray, pos: np.ndarray) -> list[np.ndarray]:
+    def _run_box(
+        self, p: _Prepared, box: np.ndarray, seeds: np.ndarray, pos: np.ndarray, max_pixels: int | None = None
+    ) -> list[np.ndarray]:
         sh, sw = seeds.shape
         gc = np.full((sh, sw), cv2.GC_BGD, np.uint8)
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         gc[y0:y1, x0:x1] = cv2.GC_PR_FGD
         gc[seeds == 1] = cv2.GC_FGD
         gc[seeds == 0] = cv2.GC_BGD
-        return [self._finish(m, pos, seeds) for m in self._grabcut(p, gc, self._crop(box, (sh, sw)))]
+        snaps = self._grabcut(p, gc, self._crop(box, (sh, sw)), max_pixels)
+        return [self._finish(m, pos, seeds) for m in snaps]
 
     def _run_seeds_only(self, p: _Prepared, seeds: np.ndarray, pos: np.ndarray) -> list[np.ndarray]:
         sh, sw = seeds.shape
