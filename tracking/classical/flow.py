@@ -39,6 +39,11 @@ class FlowConfig:
     search_min: int = 12  # ... and at least this many working pixels
     match_side: int = 48  # template matching runs with the object's long side at most this many pixels
     jump_penalty: float = 4.0  # matching cost grows by this times (shift change / object size) squared
+    lost_area: float = 0.6  # re-detect when the area falls below this share of the recent median area
+    fragmented: float = 0.7  # ... or the largest piece holds less than this share of the mask
+    redetect_score: float = 0.55  # a stored appearance must match at least this well (masked correlation)
+    redetect_scales: tuple[float, ...] = (0.8, 1.0, 1.2)
+    history: int = 8  # recent good areas kept per object
 
 
 def _check_frame(frame: np.ndarray) -> np.ndarray:
@@ -66,6 +71,11 @@ class FlowPropagator:
         self._full_flow: tuple[np.ndarray, np.ndarray] | None = None  # this frame's (backward, forward) flow
         self._cur_small: np.ndarray | None = None  # the frame being predicted (working size)
         self._velocity: list[tuple[int, int]] = []  # per object: its last shift (working px per frame)
+        # re-detection memory, per object: keyframe appearance and last good one (RGB crop, mask crop),
+        # recent good areas (working px)
+        self._key_app: list[tuple[np.ndarray, np.ndarray] | None] = []
+        self._good_app: list[tuple[np.ndarray, np.ndarray] | None] = []
+        self._areas: list[list[int]] = []
 
     def reset(self, object_ids: Sequence[int]) -> None:
         """Start a new pass for ``object_ids`` (channel ``1 + i`` is ``object_ids[i]``)."""
@@ -74,6 +84,9 @@ class FlowPropagator:
             raise ValueError(f"object_ids must be distinct ids in 1..255, got {list(object_ids)}")
         self.object_ids = ids
         self._velocity = [(0, 0)] * len(ids)
+        self._key_app = [None] * len(ids)
+        self._good_app = [None] * len(ids)
+        self._areas = [[] for _ in ids]
         self._prev_gray = self._prev_soft = self._size = self._small = self._ref_area = None
 
     # -- public steps -------------------------------------------------------------------------------
@@ -92,6 +105,7 @@ class FlowPropagator:
             soft = self._one_hot(label_map, small.shape[:2])
             self._ref_area = (soft > 0.5).sum(axis=(1, 2))
             self._velocity = [(0, 0)] * len(self.object_ids)
+            self._remember_keyframe(small, soft)
         else:
             if self._prev_gray is None or self._prev_soft is None:
                 raise RuntimeError("the first step of a pass needs a label_map (a keyframe's mask)")
@@ -106,6 +120,7 @@ class FlowPropagator:
             raise RuntimeError("memorize(...) needs a frame stepped before it")
         self._prev_soft = self._one_hot(label_map, self._small.shape[:2])
         self._ref_area = (self._prev_soft > 0.5).sum(axis=(1, 2))
+        self._remember_keyframe(self._small, self._prev_soft)
 
     # -- internals ----------------------------------------------------------------------------------
     def _to_small(self, frame: np.ndarray) -> np.ndarray:
@@ -147,10 +162,114 @@ class FlowPropagator:
             agree = np.count_nonzero(refined & hard) / max(1, np.count_nonzero(refined | hard))
             if agree < self.config.min_agreement:
                 refined = trusted
+            refined = self._check_and_redetect(k, small, bgr, refined, hard)
             if refined.sum() < max(self.config.min_area, self.config.min_area_ratio * self._ref_area[k]):
                 continue  # gone (left the frame or fully hidden)
             soft[k] = self._soften(refined)
         return soft
+
+    # -- re-detection memory ------------------------------------------------------------------------
+    @staticmethod
+    def _appearance(small: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        ys, xs = np.nonzero(mask)
+        if len(xs) < 8:
+            return None
+        x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+        return small[y0:y1, x0:x1].astype(np.float32), mask[y0:y1, x0:x1].astype(np.uint8)
+
+    def _remember_keyframe(self, small: np.ndarray, soft: np.ndarray) -> None:
+        for k in range(len(self.object_ids)):
+            hard = soft[k] > 0.5
+            app = self._appearance(small, hard)
+            self._key_app[k] = self._good_app[k] = app
+            self._areas[k] = [int(hard.sum())] if app is not None else []
+
+    def _check_and_redetect(
+        self, k: int, small: np.ndarray, bgr: np.ndarray, refined: np.ndarray, warped: np.ndarray
+    ) -> np.ndarray:
+        """Keep object ``k``'s recent good appearance; when its mask shrinks or falls apart, search for the
+        stored appearances (keyframe, last good frame) around where it should be and paste the best match."""
+        areas = self._areas[k]
+        if not areas:
+            return refined
+        cfg = self.config
+        med = float(np.median(areas))
+        area = int(refined.sum())
+        largest = 0
+        if area:
+            n, _, stats, _ = cv2.connectedComponentsWithStats(refined.astype(np.uint8), connectivity=8)
+            largest = int(stats[1:, cv2.CC_STAT_AREA].max()) if n > 1 else 0
+        ok = area >= cfg.lost_area * med and largest >= cfg.fragmented * area
+        if ok:
+            if area <= 1.6 * med:  # a plausible frame: it becomes the recent appearance
+                self._good_app[k] = self._appearance(small, refined)
+                areas.append(area)
+                del areas[: -cfg.history]
+            return refined
+        found = self._redetect(k, small, warped if warped.any() else refined)
+        if found is None:
+            return refined
+        adjusted = self._resegment(bgr, found, found, 0.0)
+        if not cfg.lost_area * found.sum() <= adjusted.sum() <= found.sum() / cfg.lost_area:
+            adjusted = found
+        return adjusted if adjusted.sum() > area else refined
+
+    def _redetect(self, k: int, small: np.ndarray, where: np.ndarray) -> np.ndarray | None:
+        """Masked template matching of the stored appearances (a few scales) in a window around ``where``
+        (the propagated mask, or the previous one moved by the object's velocity); ``None`` without a good match."""
+        cfg = self.config
+        sh, sw = small.shape[:2]
+        ys, xs = np.nonzero(where)
+        if len(xs) == 0:
+            ys, xs = np.nonzero(self._prev_soft[k] > 0.5)
+            if len(xs) == 0:
+                return None
+            vx, vy = self._velocity[k]
+            xs, ys = xs + vx, ys + vy
+        cx, cy = float(xs.mean()), float(ys.mean())
+        best: tuple[float, int, int, np.ndarray] | None = None
+        for app in (self._good_app[k], self._key_app[k]):
+            if app is None:
+                continue
+            tpl0, msk0 = app
+            size = max(tpl0.shape[:2])
+            f = min(1.0, cfg.match_side / size)  # coarse matching: speed, and robust to deformation
+            reach = max(cfg.search_min, cfg.search * size)
+            x0, x1 = int(max(0, cx - size / 2 - reach)), int(min(sw, cx + size / 2 + reach))
+            y0, y1 = int(max(0, cy - size / 2 - reach)), int(min(sh, cy + size / 2 + reach))
+            win = small[y0:y1, x0:x1].astype(np.float32)
+            if win.shape[0] < 8 or win.shape[1] < 8:
+                continue
+            win_s = cv2.resize(win, (max(1, round(win.shape[1] * f)), max(1, round(win.shape[0] * f))), cv2.INTER_AREA)
+            for sc in cfg.redetect_scales:
+                tw, th = round(tpl0.shape[1] * sc * f), round(tpl0.shape[0] * sc * f)
+                if tw < 4 or th < 4 or tw > win_s.shape[1] or th > win_s.shape[0]:
+                    continue
+                tpl = cv2.resize(tpl0, (tw, th), interpolation=cv2.INTER_AREA)
+                msk = cv2.resize(msk0.astype(np.float32), (tw, th), interpolation=cv2.INTER_AREA)
+                if msk.sum() < 8:
+                    continue
+                res = cv2.matchTemplate(win_s, tpl, cv2.TM_CCOEFF_NORMED, mask=np.dstack([msk] * 3))
+                res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
+                py, px = np.unravel_index(int(np.argmax(res)), res.shape)
+                score = float(res[py, px])
+                if best is None or score > best[0]:
+                    # paste the stored mask, at this scale, at the match (working px)
+                    mw, mh = round(tpl0.shape[1] * sc), round(tpl0.shape[0] * sc)
+                    mx, my = x0 + round(px / f), y0 + round(py / f)
+                    best = (score, mx, my, cv2.resize(msk0.astype(np.float32), (mw, mh)) > 0.5)
+        import os
+        if os.environ.get('RDBG') and best is not None:
+            print('redetect', k, round(best[0], 3), best[1:3], best[3].shape, best[3].sum(), 'centre', round(cx), round(cy))
+        if best is None or best[0] < cfg.redetect_score:
+            return None
+        _, mx, my, m = best
+        out = np.zeros((sh, sw), bool)
+        mh, mw = m.shape
+        if mx < 0 or my < 0 or mx + mw > sw or my + mh > sh:
+            return None  # partly outside the frame: the object may be leaving, do not pull it back
+        out[my : my + mh, mx : mx + mw] = m
+        return out
 
     def _object_shift(self, k: int, gray: np.ndarray) -> tuple[int, int]:
         """The object's own displacement (dx, dy) from the previous frame to ``gray``, in whole working pixels.
