@@ -11,9 +11,13 @@ Per predicted frame and object:
    everything beyond the dilated one definite background, the band in between is decided by colour
    models learnt on this frame, so the boundary snaps back to the object instead of drifting;
 3. a sanity check falls back to the warped mask when the re-segmentation changes the area too much;
-4. objects compete per pixel (channel 0 is the background).
+4. re-detection: when an object's mask falls below ``lost_area`` of its recent median area or falls apart,
+   its stored appearances (keyframe, last good frame: colour crop + mask) are template-matched (masked colour
+   distance, a few scales) around where it should be; a good match is pasted and re-segmented in a band;
+5. objects compete per pixel (channel 0 is the background).
 
-Memory is bounded: only the previous frame (grey, working size) and the previous soft masks are kept.
+Memory is bounded: the previous frame (grey, working size), the previous soft masks and, per object, two
+appearance crops and a few recent areas.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ class FlowConfig:
     jump_penalty: float = 4.0  # matching cost grows by this times (shift change / object size) squared
     lost_area: float = 0.6  # re-detect when the area falls below this share of the recent median area
     fragmented: float = 0.7  # ... or the largest piece holds less than this share of the mask
-    redetect_score: float = 0.55  # a stored appearance must match at least this well (masked correlation)
+    redetect_score: float = 0.5  # a stored appearance must match at least this well (1 / (1 + (rms / redetect_rms)^2))
+    redetect_rms: float = 20.0  # RMS colour difference (grey levels) at which a match scores 0.5
     redetect_scales: tuple[float, ...] = (0.8, 1.0, 1.2)
     history: int = 8  # recent good areas kept per object
 
@@ -201,7 +206,7 @@ class FlowPropagator:
             largest = int(stats[1:, cv2.CC_STAT_AREA].max()) if n > 1 else 0
         ok = area >= cfg.lost_area * med and largest >= cfg.fragmented * area
         if ok:
-            if area <= 1.6 * med:  # a plausible frame: it becomes the recent appearance
+            if 0.8 * med <= area <= 1.5 * med:  # a plausible frame: it becomes the recent appearance
                 self._good_app[k] = self._appearance(small, refined)
                 areas.append(area)
                 del areas[: -cfg.history]
@@ -249,18 +254,18 @@ class FlowPropagator:
                 msk = cv2.resize(msk0.astype(np.float32), (tw, th), interpolation=cv2.INTER_AREA)
                 if msk.sum() < 8:
                     continue
-                res = cv2.matchTemplate(win_s, tpl, cv2.TM_CCOEFF_NORMED, mask=np.dstack([msk] * 3))
-                res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
-                py, px = np.unravel_index(int(np.argmax(res)), res.shape)
-                score = float(res[py, px])
+                # masked colour distance (RMS per channel, grey levels) mapped to a score in (0, 1]
+                m3 = np.ascontiguousarray(np.dstack([msk] * 3))
+                ssd = cv2.matchTemplate(win_s, np.ascontiguousarray(tpl), cv2.TM_SQDIFF, mask=m3)
+                ssd = np.nan_to_num(ssd, nan=1e12, posinf=1e12, neginf=1e12)
+                py, px = np.unravel_index(int(np.argmin(ssd)), ssd.shape)
+                rms = float(np.sqrt(max(0.0, float(ssd[py, px])) / float(m3.sum())))
+                score = 1.0 / (1.0 + (rms / cfg.redetect_rms) ** 2)
                 if best is None or score > best[0]:
                     # paste the stored mask, at this scale, at the match (working px)
                     mw, mh = round(tpl0.shape[1] * sc), round(tpl0.shape[0] * sc)
                     mx, my = x0 + round(px / f), y0 + round(py / f)
                     best = (score, mx, my, cv2.resize(msk0.astype(np.float32), (mw, mh)) > 0.5)
-        import os
-        if os.environ.get('RDBG') and best is not None:
-            print('redetect', k, round(best[0], 3), best[1:3], best[3].shape, best[3].sum(), 'centre', round(cx), round(cy))
         if best is None or best[0] < cfg.redetect_score:
             return None
         _, mx, my, m = best
