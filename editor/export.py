@@ -29,6 +29,7 @@ import numpy as np
 from editor.compose import source_frames
 from editor.errors import InputError, OutputError
 from editor.masks_io import davis_palette, label_to_png, resize_labels
+from editor.store import atomic_write_bytes
 
 Progress = Callable[[int, int], None]
 
@@ -105,17 +106,6 @@ def _ids(project: Any, object_ids: Sequence[int] | None) -> list[int]:
     return ids
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _png_bytes(image: Any) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG", compress_level=4)
@@ -154,7 +144,7 @@ def export_davis(project: Any, out_dir: str | Path, progress: Progress | None = 
     written = _check_masks(project)
     out = _out_dir(out_dir)
     for n, (name, data) in enumerate(davis_pngs(project), 1):
-        _atomic_bytes(out / name, data)
+        atomic_write_bytes(out / name, data)
         _tick(progress, n, len(written))
     return out
 
@@ -261,7 +251,7 @@ def export_coco(project: Any, out_path: str | Path, progress: Progress | None = 
         "categories": categories,
         "annotations": annotations,
     }
-    _atomic_bytes(out, json.dumps(doc, separators=(",", ":")).encode())
+    atomic_write_bytes(out, json.dumps(doc, separators=(",", ":")).encode())
     return out
 
 
@@ -340,7 +330,7 @@ def export_rgba(
     def frames() -> Iterator[np.ndarray]:
         for i, frame in enumerate(source_frames(project)):
             rgba = rgba_frame(frame, native_matte(project.masks[i], ids, size))
-            _atomic_bytes(pngs / f"{stems[i]}.png", _png_bytes(Image.fromarray(rgba)))
+            atomic_write_bytes(pngs / f"{stems[i]}.png", _png_bytes(Image.fromarray(rgba)))
             yield rgba
 
     if video is None:

@@ -64,7 +64,7 @@ def davis_palette() -> list[int]:
 _PALETTE = davis_palette()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -77,7 +77,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_json(path: Path, data: Any) -> None:
     """Write JSON to ``path`` via a temp file and ``os.replace``."""
-    _atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
@@ -88,7 +88,7 @@ def write_png(path: Path, image: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ProjectError(f"could not encode {path.name} as PNG")
-    _atomic_write_bytes(path, buf.tobytes())
+    atomic_write_bytes(path, buf.tobytes())
 
 
 def write_label_png(path: Path, labels: np.ndarray) -> None:
