@@ -119,8 +119,11 @@ def run_tracking(proj, prompts, backend: str, refine: str):
         report = track(proj, prompts, backend=backend, refine=refine, progress=progress)
     console.print(
         f"tracked objects {report.object_ids} with {report.segmenter} + {report.propagator} on {report.device}"
-        + (f"; SAM refined {len(report.refined)} frames" if report.refined else "")
+        + (f"; refined {len(report.refined)} unsure frames" if report.refined else "")
     )
+    if report.unsure:
+        console.print(f"[yellow]{len(report.unsure)} frames still look unsure (first: frame {min(report.unsure)}): "
+                      "check them and add clicks there[/]")
     for obj in report.empty_objects:
         console.print(f"[yellow]warning: object {obj} has no pixels in any frame[/]")
     return report
@@ -209,7 +212,7 @@ def track(
 
     if masks_out.exists() and not masks_out.is_dir():
         raise OutputError(f"--masks-out {masks_out} is a file; give a folder")
-    check_output(masks_out / "x", suffixes=None) if masks_out.exists() else check_output(masks_out, suffixes=None)
+    check_output(masks_out / "x" if masks_out.exists() else masks_out, suffixes=None)
     prompts = object_prompts(point, neg, box, frame)
     proj = open_for(source, project, working_size)
     run_tracking(proj, prompts, backend, refine)

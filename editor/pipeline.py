@@ -88,7 +88,8 @@ class TrackReport:
     device: str
     object_ids: list[int]
     frames_written: int
-    refined: dict[int, str] = field(default_factory=dict)
+    refined: dict[int, str] = field(default_factory=dict)  # frame -> why SAM re-prompted it
+    unsure: dict[int, str] = field(default_factory=dict)  # frame -> why its mask still looks unsure
     empty_objects: list[int] = field(default_factory=list)  # objects with no pixels in any frame
 
 
@@ -175,8 +176,12 @@ def track(
         project.masks.clear()
         add_prompts(session, project, objects)
         project.set_stage("prompts", {"objects": [repr(o) for o in objects], "backend": backend}, wanted)
-    seg, prop = session.segmenter, session.propagator_factory()
-    log.info("tracking with %s + %s on %s", seg.backend, prop.backend, prop.device)
+    from tracking.backends import choose_propagator, default_device
+
+    segmenter = session.segmenter.backend
+    choice = choose_propagator(backend, device)  # the choice the session's factory made; nothing is loaded
+    run_device = "cpu" if choice.kind == "classical" else default_device(device)
+    log.info("tracking with %s + %s on %s", segmenter, choice.backend, run_device)
     written = sum(1 for _ in session.propagate(progress=progress))
     ids = [o.id for o in session.objects]
     present = set()
@@ -184,13 +189,17 @@ def track(
         m = project.masks[i]
         if m is not None:
             present.update(int(v) for v in np.unique(m) if v)
+    def reasons(record: dict[int, dict[int, str]]) -> dict[int, str]:
+        return {f: "; ".join(f"object {o}: {r}" for o, r in sorted(objs.items())) for f, objs in record.items()}
+
     return TrackReport(
-        segmenter=seg.backend,
-        propagator=prop.backend,
-        device=str(prop.device),
+        segmenter=segmenter,
+        propagator=choice.backend,
+        device=run_device,
         object_ids=ids,
         frames_written=written,
-        refined=dict(session.refined) if hasattr(session, "refined") else {},
+        refined=reasons(session.state.refined),
+        unsure=reasons(session.state.low_confidence),
         empty_objects=[o for o in ids if o not in present],
     )
 
