@@ -38,6 +38,15 @@ def _image_size(path: Path) -> tuple[int, int]:
         raise FrameFolderError(f"cannot read image {path} ({type(exc).__name__}); remove or replace it") from exc
 
 
+def frame_index(index: int, length: int) -> int:
+    """A frame position from a possibly negative index, or an IndexError that names the valid range."""
+    if index < 0:
+        index += length
+    if not 0 <= index < length:
+        raise IndexError(f"frame {index} is outside 0..{length - 1}")
+    return index
+
+
 class FrameFolder(Sequence[np.ndarray]):
     """Numbered images in one folder, naturally sorted; all must share one size.
 
@@ -81,10 +90,7 @@ class FrameFolder(Sequence[np.ndarray]):
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(f"frame {index} is outside 0..{len(self) - 1}")
+        index = frame_index(index, len(self))
         image = read_image(self.files[index])
         if (image.shape[1], image.shape[0]) != self.size:
             raise FrameFolderError(

@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 from editor.errors import InputError, ProjectError
-from editor.frames import FrameFolder, read_image
+from editor.frames import FrameFolder, frame_index, read_image
 
 Progress = Callable[[int, int], object]
 
@@ -213,10 +213,7 @@ class FrameStore(Sequence[np.ndarray]):
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(f"frame {index} is outside 0..{len(self) - 1}")
+        index = frame_index(index, len(self))
         path = self.path(index)
         if not path.is_file():
             raise ProjectError(
