@@ -1,4 +1,4 @@
-"""XMem speed and memory on CPU at 480x854: fp32 vs the automatic fast path, 1 and 3 objects.
+"""XMem speed and memory on CPU at 480x854: fp32, the automatic fast path and int8, 1 and 3 objects.
 
 Usage: ``.venv/bin/python benchmarks/xmem_speed.py [--quick] [--long]``. Each configuration runs in its own
 process so peak RSS (VmHWM) is per configuration. Uses the real checkpoint when ``weights.locate("xmem")``
@@ -59,16 +59,17 @@ def load_network():
     return XMem.from_state_dict(sd), "synthetic conformance weights"
 
 
-def make_clip(n_frames: int, n_objects: int):
-    """The conformance clip upscaled to 480x854 (looped, ping-pong), with 1 or 3 objects."""
+def make_clip(n_frames: int, n_objects: int, height: int = 480):
+    """The conformance clip resized to ``height`` x 16:9 (480x854; looped, ping-pong), with 1 or 3 objects."""
     import cv2
     import numpy as np
 
     clip = np.load(SHARED / "conformance" / "xmem" / "clip.npz")
-    src = [cv2.resize(f, (854, 480), interpolation=cv2.INTER_CUBIC) for f in clip["frames"]]
+    size = (round(height * 854 / 480), height)
+    src = [cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in clip["frames"]]
     order = list(range(len(src))) + list(range(len(src) - 2, 0, -1))
     frames = (src[order[i % len(order)]] for i in range(n_frames))
-    first = cv2.resize(clip["first_mask"], (854, 480), interpolation=cv2.INTER_NEAREST)
+    first = cv2.resize(clip["first_mask"], size, interpolation=cv2.INTER_NEAREST)
     if n_objects == 1:
         first = np.where(first == 1, 1, 0).astype(np.uint8)
     else:
@@ -91,7 +92,7 @@ def child(args: argparse.Namespace) -> None:
     prop = XMemPropagator(net, XMemConfig(precision=args.precision), device="cpu")
     ids = list(range(1, args.objects + 1))
     prop.reset(ids)
-    frames, first = make_clip(args.frames, args.objects)
+    frames, first = make_clip(args.frames, args.objects, args.height)
     times, labels, rss = [], [], {}
     for i, frame in enumerate(frames):
         t0 = time.perf_counter()
@@ -104,7 +105,7 @@ def child(args: argparse.Namespace) -> None:
     warm = times[2:] if len(times) > 3 else times[1:]
     out = {
         "source": source, "s_per_frame": float(np.mean(warm)), "median": float(np.median(warm)),
-        "peak_rss_mb": vm_hwm_mb(), "rss": rss, "autocast": str(prop.autocast_dtype), "fast": prop.fast,
+        "peak_rss_mb": vm_hwm_mb(), "rss": rss, "autocast": prop.path, "fast": prop.fast,
         "work": prop.core.memory.work.size, "long": prop.core.memory.long.size,
     }
     if args.save_labels:
@@ -132,11 +133,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="6 frames per configuration instead of 12")
     ap.add_argument("--long", action="store_true", help="also RSS after 100 vs 1000 frames (fast path, 1 object)")
+    ap.add_argument("--long-height", type=int, default=480, help="frame height of the --long run (240: 4x quicker)")
+    ap.add_argument("--only-long", action="store_true", help="skip the speed table, run --long only")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     ap.add_argument("--objects", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--frames", type=int, default=12, help=argparse.SUPPRESS)
+    ap.add_argument("--height", type=int, default=480, help=argparse.SUPPRESS)
     ap.add_argument("--save-labels", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -147,31 +151,37 @@ def main() -> None:
 
     import numpy as np
 
-    n = 6 if args.quick else 12
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for objects in (1, 3):
-            res = {}
-            for precision in ("fp32", "auto"):
-                path = f"{tmp}/{precision}_{objects}.npy"
-                res[precision] = run_child(precision=precision, objects=objects, frames=n, save_labels=path,
-                                           threads=args.threads)
-            a, b = np.load(f"{tmp}/fp32_{objects}.npy"), np.load(f"{tmp}/auto_{objects}.npy")
-            ids = list(range(1, objects + 1))
-            ious = [iou(x, y, ids) for x, y in zip(a[1:], b[1:], strict=True)]
-            rows.append((objects, res, min(ious)))
-    print(f"\nXMem at 480x854 (padded 480x864), CPU, {args.threads} threads, {n} frames "
-          f"(mean of frames 3..), weights: {rows[0][1]['fp32']['source']}\n")
-    print("| objects | path | s/frame (mean) | s/frame (median) | peak RSS (MB) | min mask IoU vs fp32 |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for objects, res, min_iou in rows:
-        for precision, r in res.items():
-            label = "fp32" if precision == "fp32" else f"fast (autocast {r['autocast']}, sparse read, channels_last)"
-            i = "1 (reference)" if precision == "fp32" else f"{min_iou:.4f}"
-            cells = [objects, label, f"{r['s_per_frame']:.3f}", f"{r['median']:.3f}", f"{r['peak_rss_mb']:.0f}", i]
-            print("| " + " | ".join(str(c) for c in cells) + " |")
-    if args.long:
-        r = run_child(precision="auto", objects=1, frames=1000, threads=args.threads)
+    from tracking.xmem.int8 import cpu_has_vnni
+
+    if not args.only_long:
+        n = 6 if args.quick else 12
+        precisions = ("fp32", "auto", "int8") if cpu_has_vnni() else ("fp32", "auto")
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for objects in (1, 3):
+                res, min_iou = {}, {}
+                for precision in precisions:
+                    path = f"{tmp}/{precision}_{objects}.npy"
+                    res[precision] = run_child(precision=precision, objects=objects, frames=n, save_labels=path,
+                                               threads=args.threads)
+                    a, b = np.load(f"{tmp}/fp32_{objects}.npy"), np.load(path)
+                    ids = list(range(1, objects + 1))
+                    min_iou[precision] = min(iou(x, y, ids) for x, y in zip(a[1:], b[1:], strict=True))
+                rows.append((objects, res, min_iou))
+        print(f"\nXMem at 480x854 (padded 480x864), CPU, {args.threads} threads, {n} frames "
+              f"(mean of frames 3..), weights: {rows[0][1]['fp32']['source']}\n")
+        print("| objects | path | s/frame (mean) | s/frame (median) | peak RSS (MB) | min mask IoU vs fp32 |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for objects, res, min_iou in rows:
+            for precision, r in res.items():
+                label = {"fp32": "fp32", "auto": f"auto ({r['autocast']})", "int8": "int8 (opt-in)"}[precision]
+                i = "1 (reference)" if precision == "fp32" else f"{min_iou[precision]:.4f}"
+                cells = [objects, label, f"{r['s_per_frame']:.3f}", f"{r['median']:.3f}", f"{r['peak_rss_mb']:.0f}", i]
+                print("| " + " | ".join(str(c) for c in cells) + " |")
+    if args.long or args.only_long:
+        h = args.long_height
+        r = run_child(precision="auto", objects=1, frames=1000, threads=args.threads, height=h)
+        print(f"\n1000 frames at {h}x{round(h * 854 / 480)}, auto path, 1 object, {r['s_per_frame']:.3f} s/frame")
         print("\n| frames | RSS (MB) |\n| --- | --- |")
         for k, v in r["rss"].items():
             print(f"| {k} | {v:.0f} |")

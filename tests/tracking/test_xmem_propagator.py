@@ -151,4 +151,4 @@ def test_bad_inputs_are_refused_with_a_reason(conformance_dir: Path) -> None:
     with pytest.raises(ValueError, match="distinct"):
         prop.reset([1, 1])
     with pytest.raises(ValueError, match="precision"):
-        XMemConfig(precision="int8")
+        XMemConfig(precision="int4")

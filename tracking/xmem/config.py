@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "fast", "int8", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -13,7 +13,9 @@ class XMemConfig:
 
     ``working_size`` is the short side frames are tracked at (larger frames are downscaled, smaller ones are
     never upscaled; ``None`` tracks at native size). ``precision="auto"`` picks the fast path measured for the
-    device (bf16 autocast on CPUs with AMX/AVX-512-BF16, fp16 autocast on CUDA); ``"fp32"`` forces exact float32.
+    device (fp16 autocast on CUDA, bf16 autocast on CPUs with AMX, otherwise "fast": float32 with a sparse
+    top-k readout); ``"int8"`` opts in to int8 convolutions on CPUs with AVX-512 VNNI (``tracking.xmem.int8``);
+    ``"fp32"`` is the exact reference.
     """
 
     top_k: int = 30

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from tracking.xmem.config import XMemConfig
 from tracking.xmem.core import InferenceCore
+from tracking.xmem.int8 import cpu_has_vnni, quantize_network
 from tracking.xmem.modules import aggregate
 from tracking.xmem.network import XMem
 
@@ -35,21 +36,26 @@ def cpu_has_amx() -> bool:
         return False
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for ``precision`` on ``device`` (``None`` = plain float32).
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The concrete path ``precision`` means on ``device``: "fp32" (exact reference), "fast" (float32 with a
+    sparse top-k readout and channels-last convolutions), "int8", "bf16" or "fp16" (autocast).
 
-    ``auto``: fp16 on CUDA (as XMem's own evaluation); bf16 on CPUs with AMX; otherwise float32, because
-    without AMX bf16 autocast was measured slower than float32 (benchmarks/xmem_speed.py).
+    ``auto``: fp16 on CUDA (as XMem's own evaluation); bf16 on CPUs with AMX; otherwise "fast". bf16
+    without AMX was measured slower than float32, and int8 (opt-in, CPUs with AVX-512 VNNI) is 1.7x faster
+    but its masks drift from float32 more than the 0.99 IoU we ask of a default (benchmarks/xmem_speed.py).
     """
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError(f"precision 'int8' is a CPU path; use fp16 or auto on {device.type}")
+    if precision == "int8" and not cpu_has_vnni():
+        raise ValueError("precision 'int8' needs a CPU with AVX-512 VNNI; use auto or fp32")
+    if precision != "auto":
+        return precision
     if device.type == "cuda":
-        return torch.float16
-    return torch.bfloat16 if cpu_has_amx() else None
+        return "fp16"
+    return "bf16" if cpu_has_amx() else "fast"
+
+
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def working_shape(height: int, width: int, size: int | None) -> tuple[int, int]:
@@ -69,10 +75,13 @@ class XMemPropagator:
     def __init__(self, network: XMem, config: XMemConfig | None = None, device: str | torch.device | None = None):
         self.config = config or XMemConfig()
         dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.autocast_dtype = resolve_precision(self.config.precision, dev)
-        self.fast = self.config.precision != "fp32"
+        self.path = resolve_precision(self.config.precision, dev)
+        self.autocast_dtype = AUTOCAST.get(self.path)
+        self.fast = self.path != "fp32"
         self.network = network.to(dev).eval()
-        if self.fast:
+        if self.path == "int8":
+            self.network = quantize_network(self.network)
+        elif self.fast:
             self.network = self.network.to(memory_format=torch.channels_last)
         self.device = str(dev)
         self._dev = dev
