@@ -112,6 +112,38 @@ def test_object_leaving_the_frame_becomes_empty():
     prop.memorize(np.zeros((120, 160), np.uint8))
 
 
+def test_object_hidden_by_a_passing_occluder_is_found_again():
+    # a still textured disc; a large object slides over it (fully hidden for several frames) and moves on:
+    # the disc's mask may vanish meanwhile but must come back at its place, not follow the occluder
+    rng = np.random.default_rng(1)
+    bg = cv2.GaussianBlur((rng.random((120, 200, 3)) * 90).astype(np.uint8), (5, 5), 1.5)
+    disc_tex = cv2.GaussianBlur((rng.random((120, 200, 3)) * 60).astype(np.uint8), (5, 5), 1.5) + np.uint8(
+        [180, 60, 30]
+    )
+    occ_tex = cv2.GaussianBlur((rng.random((120, 400, 3)) * 60).astype(np.uint8), (5, 5), 1.5) + np.uint8(
+        [30, 90, 170]
+    )
+    disc = np.zeros((120, 200), np.uint8)
+    cv2.circle(disc, (100, 60), 16, 1, -1)
+    prop = FlowPropagator()
+    prop.reset([1])
+    for t in range(30):
+        x0 = -70 + 12 * t  # a 60 px wide occluder: over part of the disc for t in 8..15, all of it at 11, 12
+        a, b = max(0, x0), min(200, x0 + 60)
+        occ = np.zeros_like(disc, bool)
+        f = bg.copy()
+        f[disc > 0] = disc_tex[disc > 0]
+        if a < b:
+            occ[:, a:b] = True
+            f[:, a:b] = occ_tex[:, a - x0 : b - x0]  # its texture moves with it
+        visible = (disc > 0) & ~occ
+        probs = prop.step(f, disc if t == 0 else None)
+        pred = probs.argmax(0) == 1
+        assert (pred & occ).sum() <= 0.2 * pred.sum() + 20, t  # never latches onto the occluder
+        if t >= 18:  # the occluder has moved on
+            assert iou(pred, visible) > 0.8, t
+
+
 def test_flow_bad_use():
     prop = FlowPropagator()
     frame = np.zeros((32, 32, 3), np.uint8)
@@ -223,3 +255,25 @@ def test_dogs_jump_small_dark_dog_click_and_redetection(clips_dir):
             ious.append(iou(probs.argmax(0) == 1, gt))
     assert np.mean(ious[:7]) >= 0.75  # before the jump
     assert np.mean(ious[11:30]) >= 0.3  # found again after it (was 0.02)
+
+
+def test_dogs_jump_person_found_again_after_the_dog_passes(clips_dir):
+    # regression (sttn-dogs_jump, object 3: the person): the big dog jumps up in front of her (frames 7-13,
+    # two thirds hidden); her mask shrank, its remnant drifted with a bogus shift and she was lost for good
+    # (mean IoU 0.0 over frames 15-40); now a shrunken object keeps its last good velocity and a vanished one
+    # is searched for at its last good place
+    clip = clips_dir / "sttn-dogs_jump"
+    if not clip.is_dir():
+        pytest.skip(f"{clip} not found")
+    frames, labels = _load_dogs_jump(clip, 41)
+    if len(frames) < 41:
+        pytest.skip("sttn-dogs_jump could not be decoded here")
+    gts = [lb == 3 for lb in labels]
+    prop = FlowPropagator()
+    prop.reset([3])
+    ious = []
+    for i, (f, gt) in enumerate(zip(frames, gts, strict=True)):
+        probs = prop.step(f, gt.astype(np.uint8) * 3 if i == 0 else None)
+        ious.append(iou(probs.argmax(0) == 1, gt))
+    assert np.mean(ious[1:7]) >= 0.8
+    assert np.mean(ious[15:41]) >= 0.6

@@ -49,6 +49,7 @@ class FlowConfig:
     redetect_rms: float = 20.0  # RMS colour difference (grey levels) at which a match scores 0.5
     redetect_scales: tuple[float, ...] = (0.8, 1.0, 1.2)
     history: int = 8  # recent good areas kept per object
+    max_lost: int = 150  # a vanished object is searched for at its last good place for this many frames
 
 
 def _check_frame(frame: np.ndarray) -> np.ndarray:
@@ -81,6 +82,10 @@ class FlowPropagator:
         self._key_app: list[tuple[np.ndarray, np.ndarray] | None] = []
         self._good_app: list[tuple[np.ndarray, np.ndarray] | None] = []
         self._areas: list[list[int]] = []
+        # per object: centre (x, y) and velocity of the last good frame, frames since it was last seen
+        self._anchor: list[tuple[float, float] | None] = []
+        self._good_velocity: list[tuple[int, int]] = []
+        self._lost: list[int] = []
 
     def reset(self, object_ids: Sequence[int]) -> None:
         """Start a new pass for ``object_ids`` (channel ``1 + i`` is ``object_ids[i]``)."""
@@ -92,6 +97,9 @@ class FlowPropagator:
         self._key_app = [None] * len(ids)
         self._good_app = [None] * len(ids)
         self._areas = [[] for _ in ids]
+        self._anchor = [None] * len(ids)
+        self._good_velocity = [(0, 0)] * len(ids)
+        self._lost = [0] * len(ids)
         self._prev_gray = self._prev_soft = self._size = self._small = self._ref_area = None
 
     # -- public steps -------------------------------------------------------------------------------
@@ -153,8 +161,11 @@ class FlowPropagator:
         for k in range(len(self.object_ids)):
             prev = self._prev_soft[k]
             if prev.sum() < self.config.min_area * 0.5:
+                found = self._recover(k, small, bgr)
+                if found is not None:
+                    soft[k] = self._soften(found)
                 continue
-            shift = self._object_shift(k, gray)
+            shift = self._object_shift(k, gray) if not self._occluded(k, prev) else self._good_velocity[k]
             warped, consistent, motion = self._warp_object(k, gray, shift)
             hard = warped > 0.5
             area = int(hard.sum())
@@ -169,9 +180,33 @@ class FlowPropagator:
                 refined = trusted
             refined = self._check_and_redetect(k, small, bgr, refined, hard)
             if refined.sum() < max(self.config.min_area, self.config.min_area_ratio * self._ref_area[k]):
-                continue  # gone (left the frame or fully hidden)
+                self._lost[k] = 1
+                continue  # gone (left the frame or fully hidden): searched for at its last good place
             soft[k] = self._soften(refined)
         return soft
+
+    def _occluded(self, k: int, prev: np.ndarray) -> bool:
+        """True when object ``k``'s last mask is much smaller than its recent good ones (partly hidden):
+        the visible remnant's own motion is then unreliable and the last good velocity is used instead."""
+        areas = self._areas[k]
+        return bool(areas) and float((prev > 0.5).sum()) < self.config.lost_area * float(np.median(areas))
+
+    def _recover(self, k: int, small: np.ndarray, bgr: np.ndarray) -> np.ndarray | None:
+        """Look for a vanished object at its last good place (where a hidden object reappears once its
+        occluder moves on); its mask, re-segmented, or ``None``."""
+        if self._anchor[k] is None or not 0 < self._lost[k] <= self.config.max_lost:
+            return None
+        self._lost[k] += 1
+        found = self._redetect(k, small, [self._anchor[k]])
+        if found is None:
+            return None
+        adjusted = self._resegment(bgr, found, found, 0.0)
+        lo = self.config.lost_area
+        if not lo * found.sum() <= adjusted.sum() <= found.sum() / lo:
+            adjusted = found
+        self._lost[k] = 0
+        self._velocity[k] = (0, 0)
+        return adjusted
 
     # -- re-detection memory ------------------------------------------------------------------------
     @staticmethod
@@ -188,6 +223,9 @@ class FlowPropagator:
             app = self._appearance(small, hard)
             self._key_app[k] = self._good_app[k] = app
             self._areas[k] = [int(hard.sum())] if app is not None else []
+            self._anchor[k] = self._centre(hard) if app is not None else None
+            self._good_velocity[k] = (0, 0)
+            self._lost[k] = 0
 
     def _check_and_redetect(
         self, k: int, small: np.ndarray, bgr: np.ndarray, refined: np.ndarray, warped: np.ndarray
@@ -208,10 +246,16 @@ class FlowPropagator:
         if ok:
             if 0.8 * med <= area <= 1.5 * med:  # a plausible frame: it becomes the recent appearance
                 self._good_app[k] = self._appearance(small, refined)
+                self._anchor[k] = self._centre(refined)
+                self._good_velocity[k] = self._velocity[k]
                 areas.append(area)
                 del areas[: -cfg.history]
             return refined
-        found = self._redetect(k, small, warped if warped.any() else refined)
+        where = warped if warped.any() else refined
+        centres = [self._centre(where)] if where.any() else []
+        if self._anchor[k] is not None:
+            centres.append(self._anchor[k])  # a partly hidden object often stays where it was last seen whole
+        found = self._redetect(k, small, centres)
         if found is None:
             return refined
         adjusted = self._resegment(bgr, found, found, 0.0)
@@ -219,23 +263,19 @@ class FlowPropagator:
             adjusted = found
         return adjusted if adjusted.sum() > area else refined
 
-    def _redetect(self, k: int, small: np.ndarray, where: np.ndarray) -> np.ndarray | None:
-        """Masked template matching of the stored appearances (a few scales) in a window around ``where``
-        (the propagated mask, or the previous one moved by the object's velocity); ``None`` without a good match."""
+    @staticmethod
+    def _centre(mask: np.ndarray) -> tuple[float, float]:
+        ys, xs = np.nonzero(mask)
+        return float(xs.mean()), float(ys.mean())
+
+    def _redetect(self, k: int, small: np.ndarray, centres: Sequence[tuple[float, float]]) -> np.ndarray | None:
+        """Masked template matching of the stored appearances (a few scales) in windows around ``centres``
+        (where the object should be); ``None`` without a good match."""
         cfg = self.config
         sh, sw = small.shape[:2]
-        ys, xs = np.nonzero(where)
-        if len(xs) == 0:
-            ys, xs = np.nonzero(self._prev_soft[k] > 0.5)
-            if len(xs) == 0:
-                return None
-            vx, vy = self._velocity[k]
-            xs, ys = xs + vx, ys + vy
-        cx, cy = float(xs.mean()), float(ys.mean())
         best: tuple[float, int, int, np.ndarray] | None = None
-        for app in (self._good_app[k], self._key_app[k]):
-            if app is None:
-                continue
+        apps = [app for app in (self._good_app[k], self._key_app[k]) if app is not None]
+        for (cx, cy), app in ((c, a) for c in centres for a in apps):
             tpl0, msk0 = app
             size = max(tpl0.shape[:2])
             f = min(1.0, cfg.match_side / size)  # coarse matching: speed, and robust to deformation

@@ -1,14 +1,15 @@
 """The int8 CPU fast path: XMem's heavy convolutions in 8-bit integers, everything else unchanged.
 
 XMem's time on a CPU is almost all 3x3 convolutions (the ResNet-50 key encoder and the decoder's stride-8
-and stride-4 blocks: about 100 GMAC per frame at 480x864). On CPUs with AVX-512 VNNI, oneDNN runs an
-int8 convolution about four times faster than float32, so this module swaps those convolutions for
-``Int8Conv2d``: weights quantised once per output channel (symmetric, with batch norm folded in),
-activations quantised per tensor from their own range on every call (no calibration data needed), int32
-accumulation, float32 out. The key encoder stays float32 (keys decide every later memory match: quantising
-it saved 15 % of its time and added error), as do small or precision-critical layers (key projection, the
-final mask logit, the sensory-memory GRUs, CBAM's attention). Speed and agreement with float32 are measured
-by ``benchmarks/xmem_speed.py``; it is opt-in (``XMemConfig(precision="int8")``).
+and stride-4 blocks: about 155 GMAC per frame for one object at 480x864, ``benchmarks/roofline.py``). On
+CPUs with AVX-512 VNNI, oneDNN runs an int8 convolution about four times faster than float32, so this module
+swaps the value encoder's and decoder's convolutions for ``Int8Conv2d``: weights quantised once per output
+channel (symmetric, with batch norm folded in), activations quantised per tensor from their own range on
+every call (no calibration data needed), int32 accumulation, float32 out. The key encoder stays float32
+(keys decide every later memory match: quantising it saved 15 % of its time and added error), as do small
+or precision-critical layers (key projection, the final mask logit, the sensory-memory GRUs, CBAM's
+attention). Speed and agreement with float32 are measured by ``benchmarks/xmem_speed.py``; it is opt-in
+(``XMemConfig(precision="int8")``) because agreement can only be judged with the real checkpoint.
 """
 
 from __future__ import annotations
