@@ -162,7 +162,7 @@ class E2FGVIInpainter:
         x = to_model_input(frames, holes, torch.device(self.device))
         t0 = time.perf_counter()
         with self._autocast():
-            pred, _ = self.model(x, num_local)
+            pred, _ = self.model(x, num_local, decode_reference=False)
         self.stats.forward_seconds.append(time.perf_counter() - t0)
         pred = pred[:num_local, :, :h, :w].float()
         out = ((pred + 1) / 2).permute(0, 2, 3, 1).cpu().numpy() * 255

@@ -66,8 +66,12 @@ class InpaintGenerator(nn.Module):
         return self.sc(tokens, t, size)
 
     def forward(
-        self, masked_frames: torch.Tensor, num_local_frames: int
+        self, masked_frames: torch.Tensor, num_local_frames: int, decode_reference: bool = True
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """(B, T, 3, H, W) masked frames in [-1, 1], the first ``num_local_frames`` local -> (B*T', 3, H, W)
+        frames in [-1, 1] and the local flows. ``decode_reference=False`` decodes only the local frames
+        (T' = num_local_frames): the decoder is per frame, so their outputs are unchanged, and the reference
+        frames' outputs are never used by the inference schedule."""
         lt = num_local_frames
         b, t, _, hh, ww = masked_frames.shape
         if hh % MOD_H or ww % MOD_W:
@@ -87,7 +91,10 @@ class InpaintGenerator(nn.Module):
         local = self.feat_prop_module(enc[:, :lt], flows[0], flows[1])
         enc = torch.cat((local, enc[:, lt:]), dim=1)
         trans = self.transform(enc.reshape(-1, c, h, w), b, t).view(b, t, c, h, w)
-        out = self.decoder((enc + trans).view(b * t, c, h, w))
+        fused = enc + trans
+        if not decode_reference:
+            fused = fused[:, :lt]
+        out = self.decoder(fused.reshape(-1, c, h, w))
         return torch.tanh(out), flows
 
 

@@ -118,6 +118,11 @@ def test_conformance_forward(model: InpaintGenerator, conformance_dir: Path) -> 
     _close(taps["prop"][0, 0], f["feat_prop_out_frame0"], 1e-5, 1e-4)
     _close(taps["trans"][0, 0], f["transformer_out_frame0"], 1e-4, 1e-4)
     _close(pred, f["pred_img"], 1e-4, 1e-4)
+    lt = int(f["num_local_frames"])
+    with torch.no_grad():  # the inpainter decodes only the local frames: the same outputs for them
+        local, _ = model(torch.from_numpy(f["model_input"]), lt, decode_reference=False)
+    assert local.shape[0] == lt
+    torch.testing.assert_close(local, pred[:lt], rtol=0, atol=1e-6)
 
 
 def test_conformance_pure_torch_dcn_matches_torchvision() -> None:

@@ -72,6 +72,7 @@ def test_quantize_network_converts_a_copy(conformance_dir: Path) -> None:
     with torch.inference_mode():
         ref, out = net.encode_value(image, f16, hidden, masks), q.encode_value(image, f16, hidden, masks)
     assert rel_rms(out[0], ref[0]) < 0.05  # the value after ~20 int8 layers
+    assert quantize_network(q) is q  # propagators built over a converted network share it
 
 
 def test_int8_propagator_tracks_close_to_float32(conformance_dir: Path) -> None:

@@ -111,12 +111,15 @@ def _keep_float(name: str) -> bool:
 
 
 def quantize_network(network: XMem) -> XMem:
-    """A copy of ``network`` (CPU, eval) with its heavy convolutions in int8; ``network`` is not changed.
+    """A copy of ``network`` (CPU, eval) with its heavy convolutions in int8; ``network`` is not changed
+    (a network converted already is returned as it is).
 
     Conv + batch-norm pairs (the ResNet trunks) are folded into one int8 conv and the norm becomes identity.
     """
     if not cpu_has_vnni():
         raise RuntimeError("the int8 fast path needs a CPU with AVX-512 VNNI and torch's oneDNN int8 kernels")
+    if any(isinstance(m, Int8Conv2d) for m in network.modules()):
+        return network  # already converted (propagators share one network)
     net = copy.deepcopy(network).cpu().eval()
     modules = dict(net.named_modules())
     with torch.no_grad():
