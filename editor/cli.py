@@ -87,15 +87,34 @@ def check_output(path: Path, suffixes: set[str] | None = VIDEO_SUFFIXES) -> Path
     return path
 
 
+def parse_click(text: str, frame: int, what: str = "--point") -> tuple[int, float, float]:
+    """``X,Y`` (on ``frame``) or ``X,Y@N`` (on frame N) -> ``(frame, x, y)``."""
+    xy, at, n = text.partition("@")
+    if at:
+        try:
+            frame = int(n.strip())
+        except ValueError:
+            raise InputError(f"{what} {text!r}: after @ comes a frame number, e.g. {what} 320,180@25") from None
+    return (frame, *parse_xy(xy, what))
+
+
 def object_prompts(points: list[str], negs: list[str], box: str | None, frame: int):
+    """One object from the command line: clicks on ``--frame`` (and the box) start it; ``X,Y@N`` clicks on
+    other frames become keyframes of the same object."""
     from editor.pipeline import ObjectPrompt
 
+    clicks = [(*parse_click(p, frame), True) for p in points] + [(*parse_click(p, frame, "--neg"), False)
+                                                                  for p in negs]
+    positive_frames = [c[0] for c in clicks if c[3]]
+    first = frame if box or not positive_frames or frame in positive_frames else min(positive_frames)
+    here = [c for c in clicks if c[0] == first]
     return [
         ObjectPrompt(
-            frame=frame,
-            points=tuple(parse_xy(p) for p in points),
-            negatives=tuple(parse_xy(p, "--neg") for p in negs),
+            frame=first,
+            points=tuple((x, y) for _, x, y, pos in here if pos),
+            negatives=tuple((x, y) for _, x, y, pos in here if not pos),
             box=parse_box(box) if box else None,
+            later_clicks=tuple(c for c in clicks if c[0] != first),
         )
     ]
 
@@ -148,10 +167,13 @@ def import_mask_input(proj, masks: Path) -> None:
 # ----------------------------------------------------------------------------------------------- commands
 
 Input = Annotated[Path, typer.Argument(help="a video file or a folder of numbered frames (DAVIS layout)")]
-Points = Annotated[list[str], typer.Option("--point", help="positive click X,Y in video pixels (repeatable)")]
-Negs = Annotated[list[str], typer.Option("--neg", help="negative click X,Y (repeatable)")]
+Points = Annotated[
+    list[str],
+    typer.Option("--point", help="positive click X,Y in video pixels, or X,Y@N on frame N (a keyframe; repeatable)"),
+]
+Negs = Annotated[list[str], typer.Option("--neg", help="negative click X,Y or X,Y@N (repeatable)")]
 Box = Annotated[str | None, typer.Option("--box", help="box X0,Y0,X1,Y1 around the object")]
-Frame = Annotated[int, typer.Option("--frame", help="the frame the clicks are on")]
+Frame = Annotated[int, typer.Option("--frame", help="the frame the clicks without @N are on")]
 Backend = Annotated[str, typer.Option("--backend", help=BACKEND_HELP)]
 ProjectDir = Annotated[Path | None, typer.Option("--project", help="project folder (default: a cache folder)")]
 Working = Annotated[int, typer.Option("--working-size", help="short side of the working frames")]

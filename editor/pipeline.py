@@ -66,13 +66,18 @@ def open_project(
 
 @dataclass(frozen=True)
 class ObjectPrompt:
-    """Clicks and/or a box for one object on one frame, in the source's native pixels."""
+    """Clicks and/or a box for one object on one frame, in the source's native pixels.
+
+    ``later_clicks`` are ``(frame, x, y, positive)`` clicks on other frames: each frame they touch becomes a
+    keyframe of the same object (a correction), so the propagation is anchored there too.
+    """
 
     frame: int = 0
     points: tuple[tuple[float, float], ...] = ()
     negatives: tuple[tuple[float, float], ...] = ()
     box: tuple[float, float, float, float] | None = None
     name: str | None = None
+    later_clicks: tuple[tuple[int, float, float, bool], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.points and self.box is None:
@@ -145,12 +150,19 @@ def add_prompts(session, project: Project, objects: Sequence[ObjectPrompt]) -> l
             session.add_click(prompt.frame, obj, *_to_working(project, prompt.frame, xy), positive=True)
         for xy in prompt.negatives:
             session.add_click(prompt.frame, obj, *_to_working(project, prompt.frame, xy), positive=False)
-        mask = session.frame_mask(prompt.frame)
-        if mask is None or not (mask == obj).any():
-            raise InputError(
-                f"the clicks on frame {prompt.frame} selected nothing for object {obj}; click inside the object"
-            )
+        _check_selected(session, prompt.frame, obj)
+        for frame, x, y, positive in prompt.later_clicks:
+            _check_frame(project, frame)
+            session.add_click(frame, obj, *_to_working(project, frame, (x, y)), positive=positive)
+        for frame in sorted({c[0] for c in prompt.later_clicks}):
+            _check_selected(session, frame, obj)
     return ids
+
+
+def _check_selected(session, frame: int, obj: int) -> None:
+    mask = session.frame_mask(frame)
+    if mask is None or not (mask == obj).any():
+        raise InputError(f"the clicks on frame {frame} selected nothing for object {obj}; click inside the object")
 
 
 def track(
