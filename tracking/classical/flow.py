@@ -9,11 +9,16 @@ Per predicted frame and object:
    the residual (fast objects no longer outrun it); slow objects share the whole frame's flow;
 2. GrabCut re-segments a band around the warped boundary: the eroded warped mask is definite object,
    everything beyond the dilated one definite background, the band in between is decided by colour
-   models learnt on this frame, so the boundary snaps back to the object instead of drifting;
-3. a sanity check falls back to the warped mask when the re-segmentation changes the area too much;
+   models learnt on this frame, so the boundary snaps back to the object instead of drifting; a mask that
+   has shrunk below the object's usual (recent median) area gets a band wide enough to grow back to it, so
+   parts lost to fast deformation (legs, a tail, a turn) are recovered instead of shrinking for good;
+3. a sanity check falls back to the warped mask when the re-segmentation changes the area too much (unless
+   it regrew a shrunken mask around all of it, up to 1.3x its usual area);
 4. re-detection: when an object's mask falls below ``lost_area`` of its recent median area or falls apart,
    its stored appearances (keyframe, last good frame: colour crop + mask) are template-matched (masked colour
-   distance, a few scales) around where it should be; a good match is pasted and re-segmented in a band;
+   distance, a few scales) around where it should be and where it was last seen whole; a good match is pasted
+   and re-segmented in a band; an object that vanished (hidden, or gone) is searched for at its last good
+   place for ``max_lost`` frames, so it comes back when its occluder moves on;
 5. objects compete per pixel (channel 0 is the background).
 
 Memory is bounded: the previous frame (grey, working size), the previous soft masks and, per object, two
@@ -50,6 +55,8 @@ class FlowConfig:
     redetect_scales: tuple[float, ...] = (0.8, 1.0, 1.2)
     history: int = 8  # recent good areas kept per object
     max_lost: int = 150  # a vanished object is searched for at its last good place for this many frames
+    grow_below: float = 0.9  # a mask below this share of the object's usual area gets a band wide enough to regrow
+    same_look: float = 0.5  # colour-histogram (Bhattacharyya) distance up to which a mask still shows the object
 
 
 def _check_frame(frame: np.ndarray) -> np.ndarray:
@@ -174,11 +181,15 @@ class FlowPropagator:
                 continue
             self._velocity[k] = shift
             trusted = hard & consistent  # disoccluded pixels (e.g. behind a moving object) are not trusted
-            refined = self._resegment(bgr, hard, trusted, motion)
+            usual = float(np.median(self._areas[k])) if self._areas[k] else float(area)
+            grow = max(0.0, np.sqrt(usual) - np.sqrt(area)) if area < self.config.grow_below * usual else 0.0
+            refined = self._resegment(bgr, hard, trusted, motion, grow)
             agree = np.count_nonzero(refined & hard) / max(1, np.count_nonzero(refined | hard))
-            if agree < self.config.min_agreement:
+            kept = np.count_nonzero(refined & hard) / max(1, area)
+            regrown = grow > 0 and kept >= 0.85 and refined.sum() <= 1.3 * usual
+            if agree < self.config.min_agreement and not regrown:
                 refined = trusted
-            refined = self._check_and_redetect(k, small, bgr, refined, hard)
+            refined = self._check_and_redetect(k, small, bgr, refined, hard, learn=grow == 0)
             if refined.sum() < max(self.config.min_area, self.config.min_area_ratio * self._ref_area[k]):
                 self._lost[k] = 1
                 continue  # gone (left the frame or fully hidden): searched for at its last good place
@@ -228,10 +239,14 @@ class FlowPropagator:
             self._lost[k] = 0
 
     def _check_and_redetect(
-        self, k: int, small: np.ndarray, bgr: np.ndarray, refined: np.ndarray, warped: np.ndarray
+        self, k: int, small: np.ndarray, bgr: np.ndarray, refined: np.ndarray, warped: np.ndarray, learn: bool = True
     ) -> np.ndarray:
         """Keep object ``k``'s recent good appearance; when its mask shrinks or falls apart, search for the
-        stored appearances (keyframe, last good frame) around where it should be and paste the best match."""
+        stored appearances (keyframe, last good frame) around where it should be and paste the best match.
+
+        ``learn=False`` (a mask regrown from a shrunken one: its size is plausible but not yet proven) keeps
+        the stored appearance and place unchanged, so a mask that grew onto something else cannot replace them.
+        """
         areas = self._areas[k]
         if not areas:
             return refined
@@ -244,8 +259,9 @@ class FlowPropagator:
             largest = int(stats[1:, cv2.CC_STAT_AREA].max()) if n > 1 else 0
         ok = area >= cfg.lost_area * med and largest >= cfg.fragmented * area
         if ok:
-            if 0.8 * med <= area <= 1.5 * med:  # a plausible frame: it becomes the recent appearance
-                self._good_app[k] = self._appearance(small, refined)
+            app = self._appearance(small, refined) if learn and 0.8 * med <= area <= 1.5 * med else None
+            if app is not None and self._looks_like(app, self._key_app[k]):  # it becomes the recent appearance
+                self._good_app[k] = app
                 self._anchor[k] = self._centre(refined)
                 self._good_velocity[k] = self._velocity[k]
                 areas.append(area)
@@ -262,6 +278,17 @@ class FlowPropagator:
         if not cfg.lost_area * found.sum() <= adjusted.sum() <= found.sum() / cfg.lost_area:
             adjusted = found
         return adjusted if adjusted.sum() > area else refined
+
+    def _looks_like(self, app: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray] | None) -> bool:
+        """Whether ``app``'s colours (a coarse RGB histogram of its mask) are close to ``ref``'s: a mask of a
+        plausible size on something else (an occluder, the background) must not become the object's look."""
+        if ref is None:
+            return True
+        hists = []
+        for crop, mask in (app, ref):
+            h = cv2.calcHist([np.ascontiguousarray(crop.astype(np.uint8))], [0, 1, 2], mask, [8, 8, 8], [0, 256] * 3)
+            hists.append(cv2.normalize(h, None, norm_type=cv2.NORM_L1))
+        return cv2.compareHist(hists[0], hists[1], cv2.HISTCMP_BHATTACHARYYA) <= self.config.same_look
 
     @staticmethod
     def _centre(mask: np.ndarray) -> tuple[float, float]:
@@ -435,11 +462,14 @@ class FlowPropagator:
         motion = float(np.percentile(speed[inside], 90)) if inside.any() else 0.0
         return warped, consistent, motion
 
-    def _resegment(self, bgr: np.ndarray, hard: np.ndarray, trusted: np.ndarray, motion: float) -> np.ndarray:
-        """GrabCut in a band around ``hard`` whose core comes from the ``trusted`` (flow-consistent) part."""
+    def _resegment(
+        self, bgr: np.ndarray, hard: np.ndarray, trusted: np.ndarray, motion: float, grow: float = 0.0
+    ) -> np.ndarray:
+        """GrabCut in a band around ``hard`` whose core comes from the ``trusted`` (flow-consistent) part;
+        ``grow`` widens the band (working px) for a mask that has shrunk below the object's usual size."""
         sh, sw = hard.shape
         area = int(hard.sum())
-        r = int(max(self.config.min_band, round(self.config.band * np.sqrt(area)), round(0.5 * motion)))
+        r = int(max(self.config.min_band, round(self.config.band * np.sqrt(area) + grow), round(0.5 * motion)))
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         h8 = hard.astype(np.uint8)
         inner = cv2.erode(trusted.astype(np.uint8), k) > 0
