@@ -256,30 +256,40 @@ def _load_dogs_jump(clip, n: int):
     return frames, labels
 
 
+def _dogs_jump_object(clips_dir, obj: int, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The first ``n`` frames of sttn-dogs_jump and object ``obj``'s true masks (skips when absent)."""
+    clip = clips_dir / "sttn-dogs_jump"
+    if not clip.is_dir():
+        pytest.skip(f"{clip} not found")
+    frames, labels = _load_dogs_jump(clip, n)
+    if len(frames) < n:
+        pytest.skip("sttn-dogs_jump could not be decoded here")
+    return frames, [lb == obj for lb in labels]
+
+
+def _track_from_true_mask(frames: list[np.ndarray], gts: list[np.ndarray]) -> list[float]:
+    """IoU per frame of the classical propagation started from the true first mask."""
+    prop = FlowPropagator()
+    prop.reset([1])
+    ious = []
+    for i, (f, gt) in enumerate(zip(frames, gts, strict=True)):
+        probs = prop.step(f, gt.astype(np.uint8) if i == 0 else None)
+        ious.append(iou(probs.argmax(0) == 1, gt))
+    return ious
+
+
 def test_dogs_jump_small_dark_dog_click_and_redetection(clips_dir):
     # regression (sttn-dogs_jump, object 1: a small dark dog beside a person's dark legs):
     # - one click used to pick the dog glued to the legs (IoU 0.44; 0.01 earlier): a larger candidate that
     #   merely contains a smaller one across a strong seam, with the click off its centre, is now demoted;
     # - propagation lost the dog for good after the big dog jumps over it (mean IoU 0.12 from the true
     #   frame-0 mask); the stored appearance is now searched for again when the mask shrinks or falls apart
-    clip = clips_dir / "sttn-dogs_jump"
-    if not clip.is_dir():
-        pytest.skip(f"{clip} not found")
-    frames, labels = _load_dogs_jump(clip, 40)
-    if len(frames) < 40:
-        pytest.skip("sttn-dogs_jump could not be decoded here")
-    gts = [lb == 1 for lb in labels]
+    frames, gts = _dogs_jump_object(clips_dir, 1, 40)
     seg = GrabCutSegmenter()
     seg.set_image(frames[0])
     r = seg.predict(np.array([_interior_point(gts[0])]), np.array([1]))
     assert iou(r.mask, gts[0]) >= 0.5
-    prop = FlowPropagator()
-    prop.reset([1])
-    ious = []
-    for i, (f, gt) in enumerate(zip(frames, gts, strict=True)):
-        probs = prop.step(f, gt.astype(np.uint8) if i == 0 else None)
-        if i:
-            ious.append(iou(probs.argmax(0) == 1, gt))
+    ious = _track_from_true_mask(frames, gts)[1:]
     assert np.mean(ious[:7]) >= 0.75  # before the jump
     assert np.mean(ious[11:30]) >= 0.3  # found again after it (was 0.02)
 
@@ -289,19 +299,8 @@ def test_dogs_jump_person_found_again_after_the_dog_passes(clips_dir):
     # two thirds hidden); her mask shrank, its remnant drifted with a bogus shift and she was lost for good
     # (mean IoU 0.0 over frames 15-45); now a shrunken object keeps its last good velocity and is searched
     # for where it was last seen whole. (The remnant still follows the dog for a while before she is found.)
-    clip = clips_dir / "sttn-dogs_jump"
-    if not clip.is_dir():
-        pytest.skip(f"{clip} not found")
-    frames, labels = _load_dogs_jump(clip, 46)
-    if len(frames) < 46:
-        pytest.skip("sttn-dogs_jump could not be decoded here")
-    gts = [lb == 3 for lb in labels]
-    prop = FlowPropagator()
-    prop.reset([3])
-    ious = []
-    for i, (f, gt) in enumerate(zip(frames, gts, strict=True)):
-        probs = prop.step(f, gt.astype(np.uint8) * 3 if i == 0 else None)
-        ious.append(iou(probs.argmax(0) == 1, gt))
+    frames, gts = _dogs_jump_object(clips_dir, 3, 46)
+    ious = _track_from_true_mask(frames, gts)
     assert np.mean(ious[1:7]) >= 0.8
     assert np.mean(ious[15:46]) >= 0.45
     assert np.mean(ious[35:46]) >= 0.8
