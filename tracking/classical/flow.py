@@ -13,7 +13,7 @@ Per predicted frame and object:
    has shrunk below the object's usual (recent median) area gets a band wide enough to grow back to it, so
    parts lost to fast deformation (legs, a tail, a turn) are recovered instead of shrinking for good;
 3. a sanity check falls back to the warped mask when the re-segmentation changes the area too much (unless
-   it regrew a shrunken mask around all of it, up to 1.3x its usual area);
+   it regrew a shrunken mask around nearly all of it, up to ``regrow_max`` times its usual area);
 4. re-detection: when an object's mask falls below ``lost_area`` of its recent median area or falls apart,
    its stored appearances (keyframe, last good frame: colour crop + mask) are template-matched (masked colour
    distance, a few scales) around where it should be and where it was last seen whole; a good match is pasted
@@ -56,6 +56,8 @@ class FlowConfig:
     history: int = 8  # recent good areas kept per object
     max_lost: int = 150  # a vanished object is searched for at its last good place for this many frames
     grow_below: float = 0.9  # a mask below this share of the object's usual area gets a band wide enough to regrow
+    regrow_keep: float = 0.85  # ... and its regrown mask is kept when it holds this share of the warped one
+    regrow_max: float = 1.3  # ... and stays below this many times the usual area
     same_look: float = 0.5  # colour-histogram (Bhattacharyya) distance up to which a mask still shows the object
 
 
@@ -186,7 +188,7 @@ class FlowPropagator:
             refined = self._resegment(bgr, hard, trusted, motion, grow)
             agree = np.count_nonzero(refined & hard) / max(1, np.count_nonzero(refined | hard))
             kept = np.count_nonzero(refined & hard) / max(1, area)
-            regrown = grow > 0 and kept >= 0.85 and refined.sum() <= 1.3 * usual
+            regrown = grow > 0 and kept >= self.config.regrow_keep and refined.sum() <= self.config.regrow_max * usual
             if agree < self.config.min_agreement and not regrown:
                 refined = trusted
             refined = self._check_and_redetect(k, small, bgr, refined, hard, learn=grow == 0)
