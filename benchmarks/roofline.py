@@ -238,7 +238,7 @@ def count_macs(fn: Callable[[], object]) -> dict[str, int]:
     with torch.inference_mode(), FlopCounterMode(display=False, custom_mapping=custom) as fc, AttentionCount() as att:
         fn()
     kinds: dict[str, int] = defaultdict(int)
-    for op, flops in fc.get_flop_counts()["Global"].items():
+    for op, flops in fc.get_flop_counts().get("Global", {}).items():
         name = str(op).split(".")[-1]
         kind = {
             "convolution": "conv",

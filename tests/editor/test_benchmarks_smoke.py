@@ -113,3 +113,19 @@ def test_real_clips_layout(clips_dir: Path) -> None:
     assert dogs.source.suffix == ".mp4" and dogs.num_frames == 66 and dogs.object_ids() == [1, 2, 3]
     judo = clips["cutie-judo"]  # sparse, some masks one pixel narrower than the frames
     assert judo.annotated == [0, 5, 8, 13] and judo.gt(5).shape == (480, 854)
+
+
+def test_roofline_counts_macs_like_by_hand() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from benchmarks.roofline import count_macs, xmem_work
+
+    conv = torch.nn.Conv2d(8, 16, 3, padding=1)
+    x = torch.empty(1, 8, 10, 12)
+    assert count_macs(lambda: conv(x))["conv"] == 10 * 12 * 8 * 16 * 9
+    q, k = torch.rand(2, 4, 5, 16), torch.rand(2, 4, 7, 16)
+    assert count_macs(lambda: F.scaled_dot_product_attention(q, k, k))["attention"] == 2 * 2 * 4 * 5 * 7 * 16
+    one, three = xmem_work(1, (64, 96)), xmem_work(3, (64, 96))
+    assert 1.5 * one["conv"] < three["conv"] < 3 * one["conv"]  # the key encoder is shared by the objects
+    assert abs(xmem_work(1, (128, 192))["conv"] / one["conv"] - 4) < 0.05  # linear in the pixel count
