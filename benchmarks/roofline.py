@@ -296,13 +296,13 @@ def xmem_work(objects: int, size: tuple[int, int] = XMEM_SIZE) -> dict[str, int]
 def xmem_int8_split(objects: int, size: tuple[int, int] = XMEM_SIZE) -> tuple[int, int]:
     """(float32 MACs, int8 MACs) of one amortised XMem step on the int8 path: which convolutions
     ``tracking.xmem.int8.quantize_network`` swaps (its own rule), everything else stays float32."""
-    from tracking.xmem.int8 import _keep_float
+    from tracking.xmem.int8 import converts
 
     net, parts = _xmem_parts(objects, size)
     weight_now, acc = [1.0], {False: 0.0, True: 0.0}  # acc[int8?]
 
     def hook(name: str, conv: nn.Conv2d) -> Callable[..., None]:
-        int8 = not (_keep_float(name) or conv.in_channels < 8)
+        int8 = converts(name, conv)
         macs_per_out = conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
 
         def record(mod: nn.Module, inp: object, out: torch.Tensor) -> None:

@@ -37,3 +37,15 @@ def _few_threads():
     except ImportError:
         pass
     yield
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for small models: on a shared 2-core machine two OpenMP threads spin and run them
+    up to ~10x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -19,7 +19,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from tracking.sam import SamSegmenter, build_mobile_sam, build_sam, load_sam
 from weights import CheckpointMismatch, load_strict
 
-pytestmark = pytest.mark.conformance
+pytestmark = [pytest.mark.conformance, pytest.mark.usefixtures("one_torch_thread")]
 
 EMB_TOL = 1e-4
 LOGIT_TOL = 1e-4
@@ -27,13 +27,6 @@ IOU_TOL = 1e-5
 MARGIN = 1e-4  # masks must agree wherever |reference hi-res logit| > MARGIN
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread (a legitimate variant per the README): two spin badly on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

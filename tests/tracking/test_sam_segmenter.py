@@ -16,6 +16,8 @@ from tracking.backend import SegmentResult
 from tracking.sam import EmbeddingCache, SamSegmenter, TinyViTConfig, build_mobile_sam, prompts_from_mask
 from tracking.sam.build import resolve_variant
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _random_sam(img_size: int = 1024, seed: int = 0):
     """A seeded random MobileSAM; ``img_size`` < 1024 gives a cheaper encoder with the same code paths."""
@@ -26,15 +28,6 @@ def _random_sam(img_size: int = 1024, seed: int = 0):
             if name.endswith("attention_biases"):
                 p.uniform_(-1, 1)
     return sam.eval()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a shared 2-core machine two OpenMP threads run these small models ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

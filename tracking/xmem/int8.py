@@ -106,8 +106,10 @@ class Int8GConv2d(Int8Conv2d):
         return out.view(b, n, *out.shape[1:])
 
 
-def _keep_float(name: str) -> bool:
-    return any(part in name for part in KEEP_FLOAT)
+def converts(name: str, conv: nn.Conv2d) -> bool:
+    """Whether ``quantize_network`` turns the convolution at ``name`` into int8 (the one rule, also used by
+    ``benchmarks/roofline.py`` to split the work)."""
+    return not any(part in name for part in KEEP_FLOAT) and conv.in_channels >= 8
 
 
 def quantize_network(network: XMem) -> XMem:
@@ -124,7 +126,7 @@ def quantize_network(network: XMem) -> XMem:
     modules = dict(net.named_modules())
     with torch.no_grad():
         for name, module in list(modules.items()):
-            if not isinstance(module, nn.Conv2d) or _keep_float(name) or module.in_channels < 8:
+            if not isinstance(module, nn.Conv2d) or not converts(name, module):
                 continue
             parent_name, _, attr = name.rpartition(".")
             parent = modules[parent_name] if parent_name else net
