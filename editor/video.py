@@ -255,6 +255,15 @@ def iter_frames(
         prev: av.VideoFrame | None = None
         prev_image: np.ndarray | None = None
         count = 0
+
+        def held() -> np.ndarray:
+            """The held (last decoded) frame as an image: converted once, a copy for each repeat."""
+            nonlocal prev_image
+            if prev_image is None:
+                prev_image = finish(prev)
+                return prev_image
+            return prev_image.copy()
+
         try:
             for frame in container.decode(stream):
                 t = Fraction(frame.pts) * tb if frame.pts is not None else t0 + count * period
@@ -262,11 +271,7 @@ def iter_frames(
                 while k < end and t0 + k * period + tol < t:
                     if prev is None:  # a seek landed after the target: this frame is the nearest
                         break
-                    if prev_image is None:
-                        prev_image = finish(prev)
-                        yield prev_image
-                    else:
-                        yield prev_image.copy()
+                    yield held()
                     k += 1
                 if k >= end:
                     return
@@ -278,11 +283,7 @@ def iter_frames(
         if prev is None:
             raise VideoError(f"{path.name} has no decodable frames from frame {start}; it is truncated or corrupt")
         while k < end:
-            if prev_image is None:
-                prev_image = finish(prev)
-                yield prev_image
-            else:
-                yield prev_image.copy()
+            yield held()
             k += 1
 
 
