@@ -77,15 +77,7 @@ def separation_score(lab: np.ndarray, mask: np.ndarray, bins: int = 12) -> float
     ring = (cv2.dilate(mask.astype(np.uint8), k) > 0) & ~mask
     if not ring.any():
         return 0.0
-    q = _quantize(lab, bins)
-    n = bins**3
-    hf = np.bincount(q[mask], minlength=n).astype(np.float64) + 0.5
-    hb = np.bincount(q[ring], minlength=n).astype(np.float64) + 0.5
-    hf /= hf.sum()
-    hb /= hb.sum()
-    post = hf / (hf + hb)
-    s = 0.5 * post[q[mask]].mean() + 0.5 * (1.0 - post[q[ring]]).mean()
-    return float(np.clip(2.0 * (s - 0.5), 0.0, 1.0))
+    return _colour_separation(lab, mask, ring, bins)
 
 
 def _centred(mask: np.ndarray, pos: np.ndarray) -> float:
