@@ -40,6 +40,7 @@ class RefineConfig:
     box_margin: float = 0.1  # the prompt box grows by this fraction of its size on each side
     min_score: float = 0.5  # the segmenter's own score needed to accept its mask
     min_iou: float = 0.3  # overlap with the propagated mask needed to accept (same object)
+    min_held: float = 0.8  # ... or, for a mask that shrank, the share of it the new mask must hold
 
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "off", "always"):
@@ -204,6 +205,10 @@ class Refiner:
             ys, xs = np.nonzero(mask)
             self._boxes[obj] = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32)
 
+    def _regrows(self, new_mask: np.ndarray, mask: np.ndarray, usual: float) -> bool:
+        held = np.logical_and(new_mask, mask).sum() / max(1, int(mask.sum()))
+        return bool(held >= self.config.min_held and 0 < new_mask.sum() <= (1 + self.config.max_area_change) * usual)
+
     def _history(self, obj: int) -> deque[int]:
         return self._areas.setdefault(obj, deque(maxlen=self.config.history))
 
@@ -222,14 +227,16 @@ class Refiner:
         image_set = False
         for obj, prob in probs.items():
             mask = label_map == obj
-            quality = assess(prob, mask, list(self._history(obj)), config)
+            history = [a for a in self._history(obj) if a > 0]
+            quality = assess(prob, mask, history, config)
             qualities[obj] = quality
             wanted = config.mode == "always" or (config.mode == "auto" and bool(quality.reasons))
             if config.mode != "off" and self.segmenter is not None and wanted and quality.area >= config.min_area:
                 if not image_set:
                     self.segmenter.set_image(frame, key=frame_key)
                     image_set = True
-                result = self._resegment(mask, self._boxes.get(obj))
+                usual = float(np.median(history)) if history else 0.0
+                result = self._resegment(mask, self._boxes.get(obj), usual)
                 if result is not None:
                     new = out.copy() if out is label_map else out
                     new[(new == obj) & ~result.mask] = 0
@@ -240,8 +247,12 @@ class Refiner:
             self._remember(obj, out == obj)
         return FrameRefinement(label_map=out, refined=refined, qualities=qualities)
 
-    def _resegment(self, mask: np.ndarray, previous_box: np.ndarray | None) -> SegmentResult | None:
-        """Ask the segmenter for the object from its propagated mask; None when its answer is not trusted."""
+    def _resegment(self, mask: np.ndarray, previous_box: np.ndarray | None, usual: float) -> SegmentResult | None:
+        """Ask the segmenter for the object from its propagated mask; None when its answer is not trusted.
+
+        The answer must overlap the propagated mask (``min_iou``), or, when the propagated mask shrank (part of
+        the object lost), hold most of it (``min_held``) and stay within the object's ``usual`` recent area
+        (plus ``max_area_change``): a refinement regrows a lost part but never jumps to another object."""
         assert self.segmenter is not None
         from_mask = getattr(self.segmenter, "predict_from_mask", None)
         if callable(from_mask):
@@ -256,6 +267,6 @@ class Refiner:
             raise ValueError(f"segmenter returned a {new_mask.shape} mask for a {mask.shape} frame")
         if result.score < self.config.min_score or new_mask.sum() < self.config.min_area:
             return None
-        if mask_iou(new_mask, mask) < self.config.min_iou:
+        if mask_iou(new_mask, mask) < self.config.min_iou and not self._regrows(new_mask, mask, usual):
             return None
         return SegmentResult(mask=new_mask, score=result.score, logits=result.logits)

@@ -201,9 +201,10 @@ def test_track_writes_label_maps_named_like_frames(tmp_path, capsys, monkeypatch
 def test_remove_a_dog_from_dogs_jump(clips_dir, tmp_path, capsys, monkeypatch):
     """Click the small dark dog (id 1) and remove it with the classical backends.
 
-    With one click the classical tracker now keeps the dog on most of the clip (mean IoU about 0.62, above 0.5
-    on 89 % of the frames; 0.22 on 2026-11-24): the big dog jumps over it, it runs off and comes back large.
-    The thresholds guard that level; the other dog (id 2) is still lost mid-clip (mean IoU about 0.2).
+    With one click the classical tracker keeps the dog on most of the clip (mean IoU 0.69, above 0.5 on 86 %
+    of the frames; 0.62 / 89 % on 2026-11-25 morning, 0.22 on 2026-11-24): the big dog jumps over it, it runs
+    off to the frame's edge growing four-fold and stays there half outside. The thresholds guard that level;
+    the big dog (id 2) is still lost after it crosses the person, from one click (mean IoU about 0.16).
     """
     clip = clips_dir / "sttn-dogs_jump"
     gt0 = np.array(Image.open(clip / "masks" / "00000.png"))
@@ -234,7 +235,7 @@ def test_remove_a_dog_from_dogs_jump(clips_dir, tmp_path, capsys, monkeypatch):
         outside.append(diff[far].mean())
     assert ious[0] > 0.5, f"one click gives IoU {ious[0]:.2f} with the dog on frame 0"
     assert np.mean(ious[:6]) > 0.5, f"the first frames are tracked (IoU {np.mean(ious[:6]):.2f})"
-    assert np.mean(ious) > 0.5, f"mean IoU with the ground-truth dog {np.mean(ious):.3f}"
+    assert np.mean(ious) > 0.55, f"mean IoU with the ground-truth dog {np.mean(ious):.3f}"
     assert np.mean(np.array(ious) > 0.5) > 0.75, "the dog is tracked on most frames"
     assert len(inside) >= 6 and np.mean(inside) > 10, "where the dog was tracked its pixels were replaced"
     assert np.mean(outside) < 3, "pixels away from the dog should be untouched (codec noise only)"

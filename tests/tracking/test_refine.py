@@ -97,7 +97,8 @@ def test_good_masks_and_untrusted_answers_are_left_alone(frame: np.ndarray) -> N
     _warm(refiner)
     out = refiner(frame, 0, {1: _probs(DISC)}, DISC.astype(np.uint8))
     assert not out.changed and out.label_map is not None
-    strict = Refiner(GrabCutSegmenter(), RefineConfig(min_iou=0.99))  # the answer is not "the same object"
+    # the answer is not "the same object": neither overlapping enough nor regrowing the half
+    strict = Refiner(GrabCutSegmenter(), RefineConfig(min_iou=0.99, min_held=1.01))
     _warm(strict)
     out = strict(frame, 0, {1: _probs(half)}, half.astype(np.uint8))
     assert not out.changed and np.array_equal(out.label_map, half.astype(np.uint8))
@@ -110,6 +111,25 @@ def test_good_masks_and_untrusted_answers_are_left_alone(frame: np.ndarray) -> N
     with pytest.raises(ValueError, match="refine mode 'sometimes'"):
         RefineConfig(mode="sometimes")  # type: ignore[arg-type]
     assert mask_iou(DISC, DISC) == 1.0
+
+
+def test_a_shrunken_mask_is_regrown_but_not_beyond_the_usual_area(frame: np.ndarray) -> None:
+    # a quarter of the disc is left: the whole disc overlaps it at IoU 0.25 only (under min_iou), yet it holds
+    # all of it and has the object's usual area, so it is accepted (it used to be refused)
+    quarter = DISC & (XX < 80) & (YY < 60)
+    refiner = Refiner(GrabCutSegmenter())
+    _warm(refiner)
+    out = refiner(frame, 0, {1: _probs(quarter)}, quarter.astype(np.uint8))
+    assert mask_iou(DISC, quarter) < 0.3 and "area dropped" in out.refined[1]
+    assert iou(out.label_map == 1, DISC) > 0.85
+    # the same answer for an object whose usual area is a quarter disc is too large: refused
+    small = Refiner(GrabCutSegmenter())
+    small.start_pass()
+    for _ in range(3):
+        small.observe((DISC & (XX < 80) & (YY < 60)).astype(np.uint8), [1])
+    tiny = DISC & (XX < 70) & (YY < 50)
+    out = small(frame, 0, {1: _probs(tiny)}, tiny.astype(np.uint8))
+    assert not out.changed
 
 
 class RecordingFlow(FlowPropagator):

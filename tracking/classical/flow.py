@@ -52,13 +52,17 @@ class FlowConfig:
     fragmented: float = 0.7  # ... or the largest piece holds less than this share of the mask
     redetect_score: float = 0.5  # a stored appearance must match at least this well (1 / (1 + (rms / redetect_rms)^2))
     redetect_rms: float = 20.0  # RMS colour difference (grey levels) at which a match scores 0.5
-    redetect_scales: tuple[float, ...] = (0.8, 1.0, 1.2)
+    redetect_scales: tuple[float, ...] = (0.6, 0.75, 0.9, 1.0, 1.1, 1.3, 1.6)
+    redetect_inside: float = 0.5  # a match may lie partly outside the frame when this share of it is inside
     history: int = 8  # recent good areas kept per object
     max_lost: int = 150  # a vanished object is searched for at its last good place for this many frames
     grow_below: float = 0.9  # a mask below this share of the object's usual area gets a band wide enough to regrow
     regrow_keep: float = 0.85  # ... and its regrown mask is kept when it holds this share of the warped one
     regrow_max: float = 1.3  # ... and stays below this many times the usual area
     same_look: float = 0.5  # colour-histogram (Bhattacharyya) distance up to which a mask still shows the object
+    stranger_min: float = 0.1  # pieces of a split mask holding this share of it are judged by colour and motion:
+    left_behind: float = 0.35  # ... one that moved less than this share of the object's shift is dropped
+    left_behind_speed: float = 3.0  # ... when the object moves at least this many working px per frame
 
 
 def _check_frame(frame: np.ndarray) -> np.ndarray:
@@ -84,11 +88,13 @@ class FlowPropagator:
         self._small: np.ndarray | None = None  # last working-size frame
         self._ref_area: np.ndarray | None = None  # per object: area on the last keyframe (working px)
         self._full_flow: tuple[np.ndarray, np.ndarray] | None = None  # this frame's (backward, forward) flow
+        self._displacement: tuple[int, int, np.ndarray] | None = None  # last warp: x0, y0, prev -> cur motion
         self._cur_small: np.ndarray | None = None  # the frame being predicted (working size)
         self._velocity: list[tuple[int, int]] = []  # per object: its last shift (working px per frame)
         # re-detection memory, per object: keyframe appearance and last good one (RGB crop, mask crop),
         # recent good areas (working px)
         self._key_app: list[tuple[np.ndarray, np.ndarray] | None] = []
+        self._look: list[np.ndarray | None] = []  # per object: colour histogram on the seed keyframe
         self._good_app: list[tuple[np.ndarray, np.ndarray] | None] = []
         self._areas: list[list[int]] = []
         # per object: centre (x, y) and velocity of the last good frame, frames since it was last seen
@@ -104,6 +110,7 @@ class FlowPropagator:
         self.object_ids = ids
         self._velocity = [(0, 0)] * len(ids)
         self._key_app = [None] * len(ids)
+        self._look = [None] * len(ids)
         self._good_app = [None] * len(ids)
         self._areas = [[] for _ in ids]
         self._anchor = [None] * len(ids)
@@ -128,6 +135,7 @@ class FlowPropagator:
             self._ref_area = (soft > 0.5).sum(axis=(1, 2))
             self._velocity = [(0, 0)] * len(self.object_ids)
             self._remember_keyframe(small, soft)
+            self._look = [None if app is None else self._histogram(*app) for app in self._key_app]
         else:
             if self._prev_gray is None or self._prev_soft is None:
                 raise RuntimeError("the first step of a pass needs a label_map (a keyframe's mask)")
@@ -137,12 +145,23 @@ class FlowPropagator:
         return self._probs(soft)
 
     def memorize(self, label_map: np.ndarray) -> None:
-        """Replace the last stepped frame's result with ``label_map`` (a correction) for what follows."""
+        """Replace the last stepped frame's result with ``label_map`` (a refinement) for what follows.
+
+        The map becomes each object's latest good look, place and size; its seed keyframe (look, size) is
+        kept: a refinement that holds only part of the object, or more than it, must not redefine it."""
         if self._small is None:
             raise RuntimeError("memorize(...) needs a frame stepped before it")
         self._prev_soft = self._one_hot(label_map, self._small.shape[:2])
-        self._ref_area = (self._prev_soft > 0.5).sum(axis=(1, 2))
-        self._remember_keyframe(self._small, self._prev_soft)
+        for k in range(len(self.object_ids)):
+            hard = self._prev_soft[k] > 0.5
+            app = self._appearance(self._small, hard)
+            if app is None:
+                continue
+            self._good_app[k] = app
+            self._anchor[k] = self._centre(hard)
+            self._lost[k] = 0
+            self._areas[k].append(int(hard.sum()))
+            del self._areas[k][: -self.config.history]
 
     # -- internals ----------------------------------------------------------------------------------
     def _to_small(self, frame: np.ndarray) -> np.ndarray:
@@ -181,7 +200,7 @@ class FlowPropagator:
             if area < self.config.min_area:
                 self._velocity[k] = (0, 0)
                 continue
-            self._velocity[k] = shift
+            self._velocity[k] = self._measured_motion(hard, shift)
             trusted = hard & consistent  # disoccluded pixels (e.g. behind a moving object) are not trusted
             usual = float(np.median(self._areas[k])) if self._areas[k] else float(area)
             grow = max(0.0, np.sqrt(usual) - np.sqrt(area)) if area < self.config.grow_below * usual else 0.0
@@ -191,7 +210,9 @@ class FlowPropagator:
             regrown = grow > 0 and kept >= self.config.regrow_keep and refined.sum() <= self.config.regrow_max * usual
             if agree < self.config.min_agreement and not regrown:
                 refined = trusted
-            refined = self._check_and_redetect(k, small, bgr, refined, hard, learn=grow == 0)
+            refined = self._drop_strays(k, small, refined, shift)
+            learn = grow == 0 or agree >= self.config.min_agreement
+            refined = self._check_and_redetect(k, small, bgr, refined, hard, learn=learn)
             if refined.sum() < max(self.config.min_area, self.config.min_area_ratio * self._ref_area[k]):
                 self._lost[k] = 1
                 continue  # gone (left the frame or fully hidden): searched for at its last good place
@@ -262,7 +283,7 @@ class FlowPropagator:
         ok = area >= cfg.lost_area * med and largest >= cfg.fragmented * area
         if ok:
             app = self._appearance(small, refined) if learn and 0.8 * med <= area <= 1.5 * med else None
-            if app is not None and self._looks_like(app, self._key_app[k]):  # it becomes the recent appearance
+            if app is not None and self._looks_like(k, *app):  # it becomes the recent appearance
                 self._good_app[k] = app
                 self._anchor[k] = self._centre(refined)
                 self._good_velocity[k] = self._velocity[k]
@@ -281,16 +302,71 @@ class FlowPropagator:
             adjusted = found
         return adjusted if adjusted.sum() > area else refined
 
-    def _looks_like(self, app: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray] | None) -> bool:
-        """Whether ``app``'s colours (a coarse RGB histogram of its mask) are close to ``ref``'s: a mask of a
-        plausible size on something else (an occluder, the background) must not become the object's look."""
-        if ref is None:
+    @staticmethod
+    def _histogram(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """A coarse RGB colour histogram (8 bins per channel, sums to 1) of ``crop`` under ``mask``."""
+        rgb = np.ascontiguousarray(crop.astype(np.uint8))
+        h = cv2.calcHist([rgb], [0, 1, 2], mask.astype(np.uint8), [8, 8, 8], [0, 256] * 3)
+        return cv2.normalize(h, None, norm_type=cv2.NORM_L1)
+
+    def _looks_like(self, k: int, crop: np.ndarray, mask: np.ndarray) -> bool:
+        """Whether the colours of ``crop`` under ``mask`` are close to object ``k``'s on its seed keyframe: a
+        mask of a plausible size on something else (an occluder, the background) must not become its look."""
+        look = self._look[k]
+        if look is None:
             return True
-        hists = []
-        for crop, mask in (app, ref):
-            h = cv2.calcHist([np.ascontiguousarray(crop.astype(np.uint8))], [0, 1, 2], mask, [8, 8, 8], [0, 256] * 3)
-            hists.append(cv2.normalize(h, None, norm_type=cv2.NORM_L1))
-        return cv2.compareHist(hists[0], hists[1], cv2.HISTCMP_BHATTACHARYYA) <= self.config.same_look
+        distance = cv2.compareHist(self._histogram(crop, mask), look, cv2.HISTCMP_BHATTACHARYYA)
+        return distance <= self.config.same_look
+
+    def _measured_motion(self, mask: np.ndarray, shift: tuple[int, int]) -> tuple[int, int]:
+        """The object's motion this frame: the median of the flow's displacement over its warped mask (the
+        template shift corrected by the residual), so a shift that overshot does not become the velocity."""
+        if self._displacement is None:
+            return shift
+        x0, y0, disp = self._displacement
+        h, w = disp.shape[:2]
+        inside = mask[y0 : y0 + h, x0 : x0 + w]
+        if not inside.any():
+            return shift
+        mx, my = np.median(disp[inside], axis=0)
+        return (int(round(float(mx))), int(round(float(my))))
+
+    def _drop_strays(self, k: int, small: np.ndarray, mask: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
+        """Drop the pieces of a split mask that are not object ``k``: what the mask had spread onto (a person
+        the object brushed past) shows when the two part. Besides the largest piece (always kept), a piece
+        holding at least ``stranger_min`` of the mask is dropped when its colours are not the object's (on its
+        seed keyframe), or when it stayed where it was while the largest piece moved on with the object."""
+        n, cc, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        if n <= 2:
+            return mask
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        largest = 1 + int(np.argmax(areas))
+        speed = float(np.hypot(*shift))
+        direction = np.array(shift, np.float32) / max(speed, 1e-6)
+
+        def moved(piece_id: int) -> float | None:  # the piece's mean motion along the object's, in working px
+            if self._displacement is None or speed < self.config.left_behind_speed:
+                return None
+            x0, y0, disp = self._displacement
+            h, w = disp.shape[:2]
+            piece = cc[y0 : y0 + h, x0 : x0 + w] == piece_id
+            if piece.sum() < 0.5 * areas[piece_id - 1]:
+                return None  # mostly outside the flow's crop: its motion is unknown
+            return float((disp[piece] @ direction).mean())
+
+        behind = self.config.left_behind * speed
+        carried = moved(largest)
+        body_moved = carried is not None and carried >= behind
+        drop = []
+        for i in 1 + np.flatnonzero(areas >= self.config.stranger_min * areas.sum()):
+            if i == largest:
+                continue
+            x, y, w, h = stats[i, :4]
+            if not self._looks_like(k, small[y : y + h, x : x + w], cc[y : y + h, x : x + w] == i):
+                drop.append(i)
+            elif body_moved and (along := moved(i)) is not None and along < behind:
+                drop.append(i)
+        return mask & ~np.isin(cc, drop) if drop else mask
 
     @staticmethod
     def _centre(mask: np.ndarray) -> tuple[float, float]:
@@ -299,7 +375,11 @@ class FlowPropagator:
 
     def _redetect(self, k: int, small: np.ndarray, centres: Sequence[tuple[float, float]]) -> np.ndarray | None:
         """Masked template matching of the stored appearances (a few scales) in windows around ``centres``
-        (where the object should be); ``None`` without a good match."""
+        (where the object should be); ``None`` without a good match.
+
+        Windows reach beyond the frame: a match may lie partly outside it (an object at the frame's edge,
+        partly out of view) when at least ``redetect_inside`` of it is inside; only that part is scored and
+        pasted, so an object that is leaving is found where it is, not pulled back into the frame."""
         cfg = self.config
         sh, sw = small.shape[:2]
         best: tuple[float, int, int, np.ndarray] | None = None
@@ -309,27 +389,42 @@ class FlowPropagator:
             size = max(tpl0.shape[:2])
             f = min(1.0, cfg.match_side / size)  # coarse matching: speed, and robust to deformation
             reach = max(cfg.search_min, cfg.search * size)
-            x0, x1 = int(max(0, cx - size / 2 - reach)), int(min(sw, cx + size / 2 + reach))
-            y0, y1 = int(max(0, cy - size / 2 - reach)), int(min(sh, cy + size / 2 + reach))
-            win = small[y0:y1, x0:x1].astype(np.float32)
-            if win.shape[0] < 8 or win.shape[1] < 8:
+            x0, x1 = round(cx - size / 2 - reach), round(cx + size / 2 + reach)
+            y0, y1 = round(cy - size / 2 - reach), round(cy + size / 2 + reach)
+            crop = small[max(0, y0) : max(0, min(sh, y1)), max(0, x0) : max(0, min(sw, x1))].astype(np.float32)
+            if crop.shape[0] < 8 or crop.shape[1] < 8:
                 continue
-            win_s = cv2.resize(win, (max(1, round(win.shape[1] * f)), max(1, round(win.shape[0] * f))), cv2.INTER_AREA)
+            pads = (max(0, -y0), max(0, y1 - sh), max(0, -x0), max(0, x1 - sw))
+            win = cv2.copyMakeBorder(crop, *pads, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+            valid = cv2.copyMakeBorder(np.ones(crop.shape[:2], np.float32), *pads, cv2.BORDER_CONSTANT, value=0)
+            wsz = (max(1, round(win.shape[1] * f)), max(1, round(win.shape[0] * f)))
+            win = cv2.resize(win, wsz, interpolation=cv2.INTER_AREA)
+            valid = cv2.resize(valid, wsz, interpolation=cv2.INTER_AREA)
+            win_sq = np.ascontiguousarray((win**2 * valid[..., None]).sum(axis=2))
+            win_v = np.ascontiguousarray(win * valid[..., None])
             for sc in cfg.redetect_scales:
                 tw, th = round(tpl0.shape[1] * sc * f), round(tpl0.shape[0] * sc * f)
-                if tw < 4 or th < 4 or tw > win_s.shape[1] or th > win_s.shape[0]:
+                if tw < 4 or th < 4 or tw > win.shape[1] or th > win.shape[0]:
                     continue
                 tpl = cv2.resize(tpl0, (tw, th), interpolation=cv2.INTER_AREA)
                 msk = cv2.resize(msk0.astype(np.float32), (tw, th), interpolation=cv2.INTER_AREA)
                 if msk.sum() < 8:
                     continue
-                # masked colour distance (RMS per channel, grey levels) mapped to a score in (0, 1]
-                m3 = np.ascontiguousarray(np.dstack([msk] * 3))
-                ssd = cv2.matchTemplate(win_s, np.ascontiguousarray(tpl), cv2.TM_SQDIFF, mask=m3)
-                ssd = np.nan_to_num(ssd, nan=1e12, posinf=1e12, neginf=1e12)
-                py, px = np.unravel_index(int(np.argmin(ssd)), ssd.shape)
-                rms = float(np.sqrt(max(0.0, float(ssd[py, px])) / float(m3.sum())))
-                score = 1.0 / (1.0 + (rms / cfg.redetect_rms) ** 2)
+                # masked colour distance over the in-frame pixels (RMS per channel, grey levels) -> (0, 1]
+                ccorr = cv2.TM_CCORR
+                num = (
+                    cv2.matchTemplate(win_sq, msk, ccorr)
+                    - 2.0 * cv2.matchTemplate(win_v, np.ascontiguousarray(msk[..., None] * tpl), ccorr)
+                    + cv2.matchTemplate(valid, np.ascontiguousarray((msk[..., None] * tpl**2).sum(axis=2)), ccorr)
+                )
+                n = cv2.matchTemplate(valid, msk, ccorr)
+                inside = n >= cfg.redetect_inside * float(msk.sum())
+                if not inside.any():
+                    continue
+                rms = np.sqrt(np.maximum(num, 0.0) / np.maximum(3.0 * n, 1e-6))
+                rms = np.where(inside, rms, np.inf)
+                py, px = np.unravel_index(int(np.argmin(rms)), rms.shape)
+                score = 1.0 / (1.0 + (float(rms[py, px]) / cfg.redetect_rms) ** 2)
                 if best is None or score > best[0]:
                     # paste the stored mask, at this scale, at the match (working px)
                     mw, mh = round(tpl0.shape[1] * sc), round(tpl0.shape[0] * sc)
@@ -340,10 +435,11 @@ class FlowPropagator:
         _, mx, my, m = best
         out = np.zeros((sh, sw), bool)
         mh, mw = m.shape
-        if mx < 0 or my < 0 or mx + mw > sw or my + mh > sh:
-            return None  # partly outside the frame: the object may be leaving, do not pull it back
-        out[my : my + mh, mx : mx + mw] = m
-        return out
+        ox0, oy0, ox1, oy1 = max(0, mx), max(0, my), min(sw, mx + mw), min(sh, my + mh)
+        if ox1 <= ox0 or oy1 <= oy0:
+            return None
+        out[oy0:oy1, ox0:ox1] = m[oy0 - my : oy1 - my, ox0 - mx : ox1 - mx]
+        return out if out.any() else None
 
     def _object_shift(self, k: int, gray: np.ndarray) -> tuple[int, int]:
         """The object's own displacement (dx, dy) from the previous frame to ``gray``, in whole working pixels.
@@ -395,8 +491,14 @@ class FlowPropagator:
         known = n >= 0.15 * m.sum()
         if not known.any():
             return (int(round(vx)), int(round(vy)))
-        # mostly outside the frame: unknown, as good as the best match (the predicted shift then decides)
-        cost = np.where(known, cost, float(cost[known].min()))
+        # the part of the object a shift puts outside the frame is unknown: it counts as matching as well as
+        # the predicted shift does (not as a perfect match, which let a shift that pushes most of the object
+        # out of the frame win on the sliver left inside)
+        px, py = round(vx * f + reach * f), round(vy * f + reach * f)
+        inside = 0 <= py < cost.shape[0] and 0 <= px < cost.shape[1] and known[py, px]
+        reference = float(cost[py, px]) if inside else float(np.median(cost[known]))
+        total_mask = float(m.sum())
+        cost = (np.maximum(num, 0.0) + reference * np.maximum(total_mask - n, 0.0)) / total_mask
         # a shift far from the predicted one (constant velocity) must be clearly better: similar-looking
         # background or an occluder passing in front should not pull the object away
         oy, ox = np.mgrid[0 : cost.shape[0], 0 : cost.shape[1]].astype(np.float32)
@@ -405,7 +507,6 @@ class FlowPropagator:
         cy, cx = np.unravel_index(int(np.argmin(total)), total.shape)
         best = float(total[cy, cx])
         dx, dy = cx / f - reach, cy / f - reach
-        px, py = round(vx * f + reach * f), round(vy * f + reach * f)
         if 0 <= py < cost.shape[0] and 0 <= px < cost.shape[1] and total[py, px] <= 1.15 * best:
             dx, dy = vx, vy
         return (int(round(dx)), int(round(dy)))
@@ -418,6 +519,7 @@ class FlowPropagator:
         percentile, working px) inside the object."""
         sh, sw = gray.shape
         dx, dy = shift
+        self._displacement = None
         ys, xs = np.nonzero(self._prev_soft[k] > 0.5)
         size = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1
         m = int(max(32, 0.5 * size))  # DIS needs context around a small object
@@ -460,6 +562,7 @@ class FlowPropagator:
         warped[y0:y1, x0:x1] = cv2.remap(
             self._prev_soft[k], mx + (x0 - dx), my + (y0 - dy), cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
         )
+        self._displacement = (x0, y0, np.float32([dx, dy]) - flow)
         inside = warped[y0:y1, x0:x1] > 0.5
         motion = float(np.percentile(speed[inside], 90)) if inside.any() else 0.0
         return warped, consistent, motion
