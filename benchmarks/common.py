@@ -245,9 +245,14 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def emit(text: str, out: str | None) -> None:
+    """Print ``text`` and, with ``out``, also write it there (its folder is created; written atomically)."""
     print(text, flush=True)
     if out:
-        Path(out).write_text(text + "\n")
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(path)
 
 
 def header(title: str, argv: Sequence[str] | None = None) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import common, compare, removal_quality, speed, tracking_quality
+from benchmarks import common, compare, one_click, removal_quality, speed, tracking_quality
 from editor.sample import make_sample
 from editor.store import write_label_png, write_png
 
@@ -41,6 +41,15 @@ def test_tables_and_memory() -> None:
     assert common.fmt(float("nan")) == "n/a" and common.fmt(1.23456, 2) == "1.23"
 
 
+def test_emit_writes_into_a_new_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a table is written where --out says even when its folder does not exist yet (it used to fail with
+    # FileNotFoundError after the whole benchmark had run)
+    out = tmp_path / "not" / "yet" / "table.md"
+    common.emit("| a |", str(out))
+    assert out.read_text() == "| a |\n" and "| a |" in capsys.readouterr().out
+    assert [f.name for f in out.parent.iterdir()] == ["table.md"]
+
+
 def test_click_robot() -> None:
     gt = np.zeros((40, 60), bool)
     gt[10:30, 10:40] = True
@@ -64,6 +73,16 @@ def test_tracking_quality(tiny_clip: Path, tmp_path: Path, mode: str) -> None:
     assert 0 <= score.J <= 1 and 0 <= score.F <= 1
     assert (score.clicks >= 1) == (mode == "clicks")
     assert "J&F" in tracking_quality.tables([score], ["a note"])
+
+
+def test_one_click(tiny_clip: Path) -> None:
+    clip = common.load_clip(tiny_clip)
+    (score,) = one_click.evaluate_clip(clip)
+    assert (score.object_id, score.start, len(score.ious), len(score.coverage)) == (1, 0, 6, 6)
+    assert score.click_iou > 0.8 and min(score.ious) > 0.5 and score.tracked == 1.0  # the sample is easy
+    assert all(c >= i for c, i in zip(score.coverage, score.ious, strict=True))  # dilated: covers at least as much
+    text = one_click.table([score], 4)
+    assert "coverage (4 px)" in text and "**mean**" in text
 
 
 def test_removal_quality(tiny_clip: Path) -> None:

@@ -1,0 +1,136 @@
+"""One click on one object, the whole clip: what ``tam remove INPUT --point X,Y`` keeps hold of.
+
+For every object with ground truth in the chosen clips: one positive click at the point of its first mask
+farthest from the boundary (as ``benchmarks.tracking_quality`` clicks), then the product's own
+``editor.pipeline.track`` tracks that object alone through the whole clip (a project per clip, working short
+side 480, refinement as given). Scored on every annotated frame from the click's frame on, at the working size:
+- IoU with the true mask, its mean and the share of frames above 0.5;
+- coverage: the share of the object's true pixels inside its mask dilated by ``--dilate`` px (the removal's
+  paste-back dilation), i.e. how much of the object a removal would take away: mean, and share of frames
+  covered at least 90 %.
+On a sparsely annotated clip only the masks that are truth for the object count (``scorable_frames``: cutie-judo's
+later masks only introduce new objects, so its objects are not scored).
+
+    python -m benchmarks.one_click                      # every clip with masks (about 3 min)
+    python -m benchmarks.one_click --quick              # sttn-dogs_jump only
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from benchmarks.common import (
+    Clip,
+    command_line,
+    emit,
+    fmt,
+    gt_clips,
+    machine,
+    markdown_table,
+    mean,
+    parser,
+    set_threads,
+    temp_dir,
+)
+from benchmarks.tracking_quality import centre_point, scorable_frames
+
+QUICK_CLIPS = ("sttn-dogs_jump",)
+
+
+@dataclass
+class ObjectScore:
+    clip: str
+    object_id: int
+    start: int
+    click_iou: float
+    ious: list[float] = field(default_factory=list)
+    coverage: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def tracked(self) -> float:
+        return float(np.mean(np.array(self.ious) > 0.5)) if self.ious else float("nan")
+
+    @property
+    def covered(self) -> float:
+        return float(np.mean(np.array(self.coverage) >= 0.9)) if self.coverage else float("nan")
+
+
+def evaluate_clip(clip: Clip, backend: str = "classical", refine: str = "auto", dilate: int = 4) -> list[ObjectScore]:
+    """Click each of ``clip``'s objects once, track it alone and score every annotated frame from the click on."""
+    from editor import pipeline
+
+    scores = []
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
+    with temp_dir("tam-one-click-") as tmp:
+        project = pipeline.open_project(clip.source, tmp / clip.name, working_short_side=480)
+        work = project.working_size
+        for k in clip.object_ids():
+            start = next((f for f in clip.annotated if (clip.gt(f) == k).any()), None)
+            point = centre_point(clip.gt(start) == k) if start is not None else None
+            later = {f for f in scorable_frames(clip, {k: start}) if f > start}
+            if point is None or not later:
+                continue  # nothing to score after the click (a sparse clip whose later masks hold other objects)
+            t0 = time.perf_counter()
+            pipeline.track(project, [pipeline.ObjectPrompt(frame=start, points=(point,))], backend=backend,
+                           refine=refine)
+            score = ObjectScore(clip.name, k, start, 0.0, seconds=time.perf_counter() - t0)
+            for f in sorted(later | {start}):
+                truth = clip.gt(f, work) == k
+                labels = project.masks[f]
+                ours = np.zeros(truth.shape, bool) if labels is None else labels > 0
+                union = (truth | ours).sum()
+                iou = float((truth & ours).sum() / union) if union else 1.0
+                if f == start:
+                    score.click_iou = iou
+                score.ious.append(iou)
+                if truth.any():
+                    grown = cv2.dilate(ours.astype(np.uint8), disk) > 0
+                    score.coverage.append(float((grown & truth).sum() / truth.sum()))
+            scores.append(score)
+    return scores
+
+
+def table(scores: Sequence[ObjectScore], dilate: int) -> str:
+    body = [
+        [s.clip, s.object_id, s.start, len(s.ious), fmt(s.click_iou), fmt(mean(s.ious)), fmt(s.tracked, 2),
+         fmt(mean(s.coverage)), fmt(s.covered, 2), fmt(s.seconds / max(len(s.ious), 1), 2)]
+        for s in scores
+    ]
+    body.append([
+        "**mean**", len(scores), "", sum(len(s.ious) for s in scores), fmt(mean([s.click_iou for s in scores])),
+        f"**{fmt(mean([mean(s.ious) for s in scores]))}**", f"**{fmt(mean([s.tracked for s in scores]), 2)}**",
+        f"**{fmt(mean([mean(s.coverage) for s in scores]))}**", f"**{fmt(mean([s.covered for s in scores]), 2)}**",
+        "",
+    ])
+    headers = ["clip", "object", "click frame", "frames", "click IoU", "mean IoU", "frames IoU > 0.5",
+               f"coverage ({dilate} px)", "frames covered >= 90 %", "s/frame"]
+    return markdown_table(headers, body)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--clips", nargs="*", default=None, help="clip names (default: every clip with masks)")
+    p.add_argument("--backend", default="classical", choices=("auto", "classical", "neural"))
+    p.add_argument("--refine", default="auto", choices=("auto", "off", "always"))
+    p.add_argument("--dilate", type=int, default=4, help="px the mask grows for the coverage (paste-back dilation)")
+    args = p.parse_args(argv)
+    set_threads(args.threads)
+    names = args.clips or (list(QUICK_CLIPS) if args.quick else None)
+    clips = gt_clips(args.clips_dir, names)
+    if not clips:
+        raise SystemExit("no clip with ground-truth masks found")
+    t0 = time.perf_counter()
+    scores = [s for clip in clips for s in evaluate_clip(clip, args.backend, args.refine, args.dilate)]
+    text = (f"`{command_line('benchmarks.one_click')}`  \n{machine()}; {time.strftime('%Y-%m-%d')}; "
+            f"{time.perf_counter() - t0:.0f} s in all\n\n" + table(scores, args.dilate))
+    emit(text, args.out)
+
+
+if __name__ == "__main__":
+    main()
