@@ -65,6 +65,22 @@ class FlowConfig:
     left_behind_speed: float = 3.0  # ... when the object moves at least this many working px per frame
 
 
+def _masked_ssd(
+    win: np.ndarray, valid: np.ndarray, tpl: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Template matching of colour ``tpl`` under ``weight`` over ``win`` where ``valid`` (pixels outside the frame
+    are 0): for every offset, the weighted sum of squared differences over the valid pixels and the weight
+    counted there (``sum v*m*(I - T)^2`` and ``sum v*m``), from four correlations."""
+    ccorr = cv2.TM_CCORR
+    v, m = valid[..., None], weight.astype(np.float32)
+    ssd = (
+        cv2.matchTemplate(np.ascontiguousarray((win**2 * v).sum(axis=2)), m, ccorr)
+        - 2.0 * cv2.matchTemplate(np.ascontiguousarray(win * v), np.ascontiguousarray(m[..., None] * tpl), ccorr)
+        + cv2.matchTemplate(valid, np.ascontiguousarray((m[..., None] * tpl**2).sum(axis=2)), ccorr)
+    )
+    return np.maximum(ssd, 0.0), cv2.matchTemplate(valid, m, ccorr)
+
+
 def _check_frame(frame: np.ndarray) -> np.ndarray:
     frame = np.asarray(frame)
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
@@ -400,8 +416,6 @@ class FlowPropagator:
             wsz = (max(1, round(win.shape[1] * f)), max(1, round(win.shape[0] * f)))
             win = cv2.resize(win, wsz, interpolation=cv2.INTER_AREA)
             valid = cv2.resize(valid, wsz, interpolation=cv2.INTER_AREA)
-            win_sq = np.ascontiguousarray((win**2 * valid[..., None]).sum(axis=2))
-            win_v = np.ascontiguousarray(win * valid[..., None])
             for sc in cfg.redetect_scales:
                 tw, th = round(tpl0.shape[1] * sc * f), round(tpl0.shape[0] * sc * f)
                 if tw < 4 or th < 4 or tw > win.shape[1] or th > win.shape[0]:
@@ -411,17 +425,11 @@ class FlowPropagator:
                 if msk.sum() < 8:
                     continue
                 # masked colour distance over the in-frame pixels (RMS per channel, grey levels) -> (0, 1]
-                ccorr = cv2.TM_CCORR
-                num = (
-                    cv2.matchTemplate(win_sq, msk, ccorr)
-                    - 2.0 * cv2.matchTemplate(win_v, np.ascontiguousarray(msk[..., None] * tpl), ccorr)
-                    + cv2.matchTemplate(valid, np.ascontiguousarray((msk[..., None] * tpl**2).sum(axis=2)), ccorr)
-                )
-                n = cv2.matchTemplate(valid, msk, ccorr)
+                num, n = _masked_ssd(win, valid, tpl, msk)
                 inside = n >= cfg.redetect_inside * float(msk.sum())
                 if not inside.any():
                     continue
-                rms = np.sqrt(np.maximum(num, 0.0) / np.maximum(3.0 * n, 1e-6))
+                rms = np.sqrt(num / np.maximum(3.0 * n, 1e-6))
                 rms = np.where(inside, rms, np.inf)
                 py, px = np.unravel_index(int(np.argmin(rms)), rms.shape)
                 score = 1.0 / (1.0 + (float(rms[py, px]) / cfg.redetect_rms) ** 2)
@@ -478,16 +486,9 @@ class FlowPropagator:
         if msk.sum() < 4 or win.shape[0] < tpl.shape[0] or win.shape[1] < tpl.shape[1]:
             return (0, 0)
         # masked SSD over the valid pixels only: sum v*m*(I - T)^2 / sum v*m, from four correlations
-        m = msk.astype(np.float32)[..., None]
-        v = valid[..., None]
-        ccorr = cv2.TM_CCORR
-        num = (
-            cv2.matchTemplate(np.ascontiguousarray((win**2 * v).sum(axis=2)), m[..., 0], ccorr)
-            - 2.0 * cv2.matchTemplate(np.ascontiguousarray(win * v), np.ascontiguousarray(m * tpl), ccorr)
-            + cv2.matchTemplate(valid, np.ascontiguousarray((m * tpl**2).sum(axis=2)), ccorr)
-        )
-        n = cv2.matchTemplate(valid, m[..., 0], ccorr)
-        cost = np.maximum(num, 0.0) / np.maximum(n, 1e-6)
+        m = msk.astype(np.float32)
+        num, n = _masked_ssd(win, valid, tpl, m)
+        cost = num / np.maximum(n, 1e-6)
         known = n >= 0.15 * m.sum()
         if not known.any():
             return (int(round(vx)), int(round(vy)))
@@ -498,7 +499,7 @@ class FlowPropagator:
         inside = 0 <= py < cost.shape[0] and 0 <= px < cost.shape[1] and known[py, px]
         reference = float(cost[py, px]) if inside else float(np.median(cost[known]))
         total_mask = float(m.sum())
-        cost = (np.maximum(num, 0.0) + reference * np.maximum(total_mask - n, 0.0)) / total_mask
+        cost = (num + reference * np.maximum(total_mask - n, 0.0)) / total_mask
         # a shift far from the predicted one (constant velocity) must be clearly better: similar-looking
         # background or an occluder passing in front should not pull the object away
         oy, ox = np.mgrid[0 : cost.shape[0], 0 : cost.shape[1]].astype(np.float32)
