@@ -59,6 +59,7 @@ class Quality:
     fragmentation: float
     components: int
     reasons: tuple[str, ...] = ()
+    usual_area: float = 0.0  # median area of the previous frames (0: no history), what area_change compares with
 
     @property
     def score(self) -> float:
@@ -122,7 +123,7 @@ def assess(
         reasons.append(f"area {verb} {abs(area_change):.0%} vs the previous frames")
     if fragmentation > config.max_fragmentation:
         reasons.append(f"fragmented: {count} pieces, {fragmentation:.0%} outside the largest")
-    return Quality(area, confidence, float(area_change), fragmentation, count, tuple(reasons))
+    return Quality(area, confidence, float(area_change), fragmentation, count, tuple(reasons), reference)
 
 
 def prompts_from_mask(
@@ -227,16 +228,14 @@ class Refiner:
         image_set = False
         for obj, prob in probs.items():
             mask = label_map == obj
-            history = [a for a in self._history(obj) if a > 0]
-            quality = assess(prob, mask, history, config)
+            quality = assess(prob, mask, list(self._history(obj)), config)
             qualities[obj] = quality
             wanted = config.mode == "always" or (config.mode == "auto" and bool(quality.reasons))
             if config.mode != "off" and self.segmenter is not None and wanted and quality.area >= config.min_area:
                 if not image_set:
                     self.segmenter.set_image(frame, key=frame_key)
                     image_set = True
-                usual = float(np.median(history)) if history else 0.0
-                result = self._resegment(mask, self._boxes.get(obj), usual)
+                result = self._resegment(mask, self._boxes.get(obj), quality.usual_area)
                 if result is not None:
                     new = out.copy() if out is label_map else out
                     new[(new == obj) & ~result.mask] = 0

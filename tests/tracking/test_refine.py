@@ -45,6 +45,7 @@ def test_assess_flags_each_signal() -> None:
     assert clean.reasons == () and clean.score > 0.85
     half = assess(_probs(DISC & (XX < 80)), DISC & (XX < 80), areas)
     assert half.area_change == pytest.approx(-0.5, abs=0.05) and "area dropped" in half.reasons[0]
+    assert half.usual_area == areas[0] and assess(_probs(DISC), DISC, []).usual_area == 0.0
     spill = DISC | ((XX > 90) & (XX < 140) & (YY > 50) & (YY < 90))
     assert "area grew" in assess(_probs(spill), spill, areas).reasons[0]
     unsure = assess(_probs(DISC, 0.55), DISC, areas)
