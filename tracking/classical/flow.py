@@ -65,6 +65,10 @@ class FlowConfig:
     left_behind_speed: float = 3.0  # ... when the object moves at least this many working px per frame
 
 
+# where the pixels of a flow crop came from: (x0, y0, per-pixel previous -> current motion of the crop at x0, y0)
+Displacement = tuple[int, int, np.ndarray] | None
+
+
 def _masked_ssd(
     win: np.ndarray, valid: np.ndarray, tpl: np.ndarray, weight: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +108,6 @@ class FlowPropagator:
         self._small: np.ndarray | None = None  # last working-size frame
         self._ref_area: np.ndarray | None = None  # per object: area on the last keyframe (working px)
         self._full_flow: tuple[np.ndarray, np.ndarray] | None = None  # this frame's (backward, forward) flow
-        self._displacement: tuple[int, int, np.ndarray] | None = None  # last warp: x0, y0, prev -> cur motion
         self._cur_small: np.ndarray | None = None  # the frame being predicted (working size)
         self._velocity: list[tuple[int, int]] = []  # per object: its last shift (working px per frame)
         # re-detection memory, per object: keyframe appearance and last good one (RGB crop, mask crop),
@@ -210,13 +213,13 @@ class FlowPropagator:
                     soft[k] = self._soften(found)
                 continue
             shift = self._object_shift(k, gray) if not self._occluded(k, prev) else self._good_velocity[k]
-            warped, consistent, motion = self._warp_object(k, gray, shift)
+            warped, consistent, motion, displacement = self._warp_object(k, gray, shift)
             hard = warped > 0.5
             area = int(hard.sum())
             if area < self.config.min_area:
                 self._velocity[k] = (0, 0)
                 continue
-            self._velocity[k] = self._measured_motion(hard, shift)
+            self._velocity[k] = self._measured_motion(hard, shift, displacement)
             trusted = hard & consistent  # disoccluded pixels (e.g. behind a moving object) are not trusted
             usual = float(np.median(self._areas[k])) if self._areas[k] else float(area)
             grow = max(0.0, np.sqrt(usual) - np.sqrt(area)) if area < self.config.grow_below * usual else 0.0
@@ -226,7 +229,7 @@ class FlowPropagator:
             regrown = grow > 0 and kept >= self.config.regrow_keep and refined.sum() <= self.config.regrow_max * usual
             if agree < self.config.min_agreement and not regrown:
                 refined = trusted
-            refined = self._drop_strays(k, small, refined, shift)
+            refined = self._drop_strays(k, small, refined, shift, displacement)
             learn = grow == 0 or agree >= self.config.min_agreement
             refined = self._check_and_redetect(k, small, bgr, refined, hard, learn=learn)
             if refined.sum() < max(self.config.min_area, self.config.min_area_ratio * self._ref_area[k]):
@@ -334,12 +337,13 @@ class FlowPropagator:
         distance = cv2.compareHist(self._histogram(crop, mask), look, cv2.HISTCMP_BHATTACHARYYA)
         return distance <= self.config.same_look
 
-    def _measured_motion(self, mask: np.ndarray, shift: tuple[int, int]) -> tuple[int, int]:
+    @staticmethod
+    def _measured_motion(mask: np.ndarray, shift: tuple[int, int], displacement: Displacement) -> tuple[int, int]:
         """The object's motion this frame: the median of the flow's displacement over its warped mask (the
         template shift corrected by the residual), so a shift that overshot does not become the velocity."""
-        if self._displacement is None:
+        if displacement is None:
             return shift
-        x0, y0, disp = self._displacement
+        x0, y0, disp = displacement
         h, w = disp.shape[:2]
         inside = mask[y0 : y0 + h, x0 : x0 + w]
         if not inside.any():
@@ -347,7 +351,9 @@ class FlowPropagator:
         mx, my = np.median(disp[inside], axis=0)
         return (int(round(float(mx))), int(round(float(my))))
 
-    def _drop_strays(self, k: int, small: np.ndarray, mask: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
+    def _drop_strays(
+        self, k: int, small: np.ndarray, mask: np.ndarray, shift: tuple[int, int], displacement: Displacement
+    ) -> np.ndarray:
         """Drop the pieces of a split mask that are not object ``k``: what the mask had spread onto (a person
         the object brushed past) shows when the two part. Besides the largest piece (always kept), a piece
         holding at least ``stranger_min`` of the mask is dropped when its colours are not the object's (on its
@@ -361,9 +367,9 @@ class FlowPropagator:
         direction = np.array(shift, np.float32) / max(speed, 1e-6)
 
         def moved(piece_id: int) -> float | None:  # the piece's mean motion along the object's, in working px
-            if self._displacement is None or speed < self.config.left_behind_speed:
+            if displacement is None or speed < self.config.left_behind_speed:
                 return None
-            x0, y0, disp = self._displacement
+            x0, y0, disp = displacement
             h, w = disp.shape[:2]
             piece = cc[y0 : y0 + h, x0 : x0 + w] == piece_id
             if piece.sum() < 0.5 * areas[piece_id - 1]:
@@ -512,15 +518,16 @@ class FlowPropagator:
             dx, dy = vx, vy
         return (int(round(dx)), int(round(dy)))
 
-    def _warp_object(self, k: int, gray: np.ndarray, shift: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, float]:
+    def _warp_object(
+        self, k: int, gray: np.ndarray, shift: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray, float, Displacement]:
         """Warp object ``k``'s previous soft mask to ``gray``: DIS flow on a crop around the object, with the
         previous frame's crop taken ``shift`` away, so only the residual (deformation) is left to the flow.
 
-        Returns the warped soft mask, the forward-backward consistency map and the residual motion (90th
-        percentile, working px) inside the object."""
+        Returns the warped soft mask, the forward-backward consistency map, the residual motion (90th
+        percentile, working px) inside the object and the crop's displacement (``None`` when nothing was warped)."""
         sh, sw = gray.shape
         dx, dy = shift
-        self._displacement = None
         ys, xs = np.nonzero(self._prev_soft[k] > 0.5)
         size = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1
         m = int(max(32, 0.5 * size))  # DIS needs context around a small object
@@ -541,7 +548,7 @@ class FlowPropagator:
             x0, y0, x1, y1, dx, dy = 0, 0, sw, sh, 0, 0
         else:
             if x1 - x0 < 8 or y1 - y0 < 8:  # the shifted object lies outside the frame
-                return warped, consistent, 0.0
+                return warped, consistent, 0.0, None
             cur = np.ascontiguousarray(gray[y0:y1, x0:x1])
             pc = cv2.copyMakeBorder(
                 self._prev_gray[max(0, y0 - dy) : max(0, y1 - dy), max(0, x0 - dx) : max(0, x1 - dx)],
@@ -563,10 +570,9 @@ class FlowPropagator:
         warped[y0:y1, x0:x1] = cv2.remap(
             self._prev_soft[k], mx + (x0 - dx), my + (y0 - dy), cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
         )
-        self._displacement = (x0, y0, np.float32([dx, dy]) - flow)
         inside = warped[y0:y1, x0:x1] > 0.5
         motion = float(np.percentile(speed[inside], 90)) if inside.any() else 0.0
-        return warped, consistent, motion
+        return warped, consistent, motion, (x0, y0, np.float32([dx, dy]) - flow)
 
     def _resegment(
         self, bgr: np.ndarray, hard: np.ndarray, trusted: np.ndarray, motion: float, grow: float = 0.0
