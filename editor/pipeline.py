@@ -22,7 +22,7 @@ import numpy as np
 
 from editor.compose import EditSpec, RemoveEdit
 from editor.errors import InputError, TamError
-from editor.store import Project, hash_inputs
+from editor.store import Project, hash_inputs, source_digest
 
 log = logging.getLogger("tam")
 
@@ -182,12 +182,13 @@ def track(
     if not objects:
         raise InputError("nothing to track: give at least one --point or --box")
     session = open_session(project, backend, refine, device)
-    wanted = hash_inputs("prompts", [repr(o) for o in objects], backend)
-    if project.stage_hash("prompts") != wanted:
+    code = source_digest("tracking")
+    wanted = hash_inputs("prompts", [repr(o) for o in objects], backend, code)
+    if project.stage_hash("prompts") != wanted:  # other prompts, backend or tracking code: a new session
         session.reset_state()
         project.masks.clear()
         add_prompts(session, project, objects)
-        project.set_stage("prompts", {"objects": [repr(o) for o in objects], "backend": backend}, wanted)
+        project.set_stage("prompts", {"objects": [repr(o) for o in objects], "backend": backend, "code": code}, wanted)
     from tracking.backends import choose_propagator, default_device
 
     segmenter = session.segmenter.backend
@@ -272,7 +273,7 @@ def inpaint(
     except (BackendUnavailable, ValueError) as exc:
         raise BackendError(str(exc)) from exc
     ids = None if object_ids is None else sorted(int(o) for o in object_ids)
-    settings = {"backend": inpainter.backend, "object_ids": ids}
+    settings = {"backend": inpainter.backend, "object_ids": ids, "code": source_digest("inpaint")}
     digest = hash_inputs("inpaint", settings, masks_digest(project))
     written = set(project.inpainted.written())
     if project.stage_is_current("inpaint", digest) and len(written) == project.num_frames:

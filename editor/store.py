@@ -4,7 +4,8 @@ Layout (docs/architecture.md)::
 
     project/
       meta.json      source path + fingerprint, fps "num/den", frame count, native size, rotation, audio,
-                     working size, frame stems, stages {name: {settings, inputs_hash}}
+                     working size, frame stems, stages {name: {settings, inputs_hash}}; a stage's hash covers
+                     the source of the code that ran it (``source_digest``), so an upgrade redoes it
       frames/        <stem>.png at the working size (short side <= 480 by default, never upscaled)
       masks/         <stem>.png palette label maps (DAVIS palette)
       inpainted/     <stem>.png filled frames at the working size
@@ -21,7 +22,9 @@ new project folder or deletes the old one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -153,6 +156,22 @@ def hash_inputs(*parts: Any) -> str:
     for part in parts:
         feed(part)
     return digest.hexdigest()
+
+
+@functools.cache
+def source_digest(package: str) -> str:
+    """A hash of an installed package's Python source (file names and bytes).
+
+    Part of a stage's inputs: masks or fills a project cached with older tracking or inpainting code are redone
+    after an upgrade instead of being reused as if they were current."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ValueError(f"package {package!r} is not importable")
+    root = Path(spec.origin).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def fingerprint(source: Path) -> dict[str, Any]:

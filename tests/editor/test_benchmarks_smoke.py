@@ -85,6 +85,15 @@ def test_one_click(tiny_clip: Path) -> None:
     assert "coverage (4 px)" in text and "**mean**" in text
 
 
+def test_one_click_from_the_true_mask(tiny_clip: Path) -> None:
+    clip = common.load_clip(tiny_clip)
+    (score,) = one_click.evaluate_clip(clip, start_from="mask")
+    assert score.click_iou == 1.0 and len(score.ious) == 6  # the tracker starts from the truth itself
+    assert min(score.ious) > 0.5
+    with pytest.raises(ValueError, match="start_from"):
+        one_click.evaluate_clip(clip, start_from="box")
+
+
 def test_removal_quality(tiny_clip: Path) -> None:
     objects = [np.zeros((64, 96), bool) for _ in range(4)]
     objects[0][:, :30] = True

@@ -17,3 +17,25 @@ def test_track_report_names_backends_and_refined_frames(tmp_path):
     assert set(report.refined) == {1, 2, 3, 4, 5}
     assert all("object 1" in why for why in report.refined.values())
     assert report.empty_objects == []
+
+
+def test_rerun_skips_current_stages_and_redoes_them_after_a_code_change(tmp_path, monkeypatch):
+    import editor.pipeline as pipeline
+    from editor.store import source_digest
+
+    src = tmp_path / "clip.mp4"
+    sample = write_sample_video(src, n_frames=5, size=(160, 96))
+    project = open_project(src, tmp_path / "p")
+    prompts = [ObjectPrompt(points=(sample.click,))]
+    assert track(project, prompts, backend="classical", refine="off").frames_written == 4
+    assert track(project, prompts, backend="classical", refine="off").frames_written == 0  # current: skipped
+    assert not pipeline.inpaint(project, backend="classical").skipped
+    assert pipeline.inpaint(project, backend="classical").skipped
+
+    assert len(source_digest("tracking")) == 16 and source_digest("tracking") != source_digest("inpaint")
+    # an upgraded tam (other tracking / inpainting code): the cached masks and fills are not reused
+    digests = {"tracking": "a-newer-tracker", "inpaint": "a-newer-filler"}
+    monkeypatch.setattr(pipeline, "source_digest", digests.__getitem__)
+    assert track(project, prompts, backend="classical", refine="off").frames_written == 4
+    assert not pipeline.inpaint(project, backend="classical").skipped
+    assert project.stage_settings("prompts")["code"] == "a-newer-tracker"
