@@ -4,8 +4,8 @@ Layout (docs/architecture.md)::
 
     project/
       meta.json      source path + fingerprint, fps "num/den", frame count, native size, rotation, audio,
-                     working size, frame stems, stages {name: {settings, inputs_hash}}; a stage's hash covers
-                     the source of the code that ran it (``source_digest``), so an upgrade redoes it
+                     working size, frame stems, stages {name: {settings, inputs_hash}}; the tracking and
+                     removal stages' hashes cover the source of the code that ran them (``source_digest``)
       frames/        <stem>.png at the working size (short side <= 480 by default, never upscaled)
       masks/         <stem>.png palette label maps (DAVIS palette)
       inpainted/     <stem>.png filled frames at the working size
