@@ -185,6 +185,7 @@ def track(
     code = source_digest("tracking")
     wanted = hash_inputs("prompts", [repr(o) for o in objects], backend, code)
     if project.stage_hash("prompts") != wanted:  # other prompts, backend or tracking code: a new session
+        project.clear_stage("prompts")  # until the new prompts are in: a rejected one must not leave the old claim
         session.reset_state()
         project.masks.clear()
         add_prompts(session, project, objects)

@@ -39,3 +39,25 @@ def test_rerun_skips_current_stages_and_redoes_them_after_a_code_change(tmp_path
     assert track(project, prompts, backend="classical", refine="off").frames_written == 4
     assert not pipeline.inpaint(project, backend="classical").skipped
     assert project.stage_settings("prompts")["code"] == "a-newer-tracker"
+
+
+def test_prompts_rejected_halfway_do_not_leave_the_old_ones_claimed(tmp_path):
+    import numpy as np
+    import pytest
+
+    from editor.errors import InputError
+
+    src = tmp_path / "clip.mp4"
+    sample = write_sample_video(src, n_frames=5, size=(160, 96))
+    project = open_project(src, tmp_path / "p")
+    good = [ObjectPrompt(points=(sample.click,))]
+    track(project, good, backend="classical", refine="off")
+    first = [project.masks[i].copy() for i in range(5)]
+    # another first click, then a correction outside the frame: refused after the session was reset
+    other = ObjectPrompt(points=((5.0, 5.0),), later_clicks=((2, 9999.0, 9999.0, True),))
+    with pytest.raises(InputError):
+        track(project, [other], backend="classical", refine="off")
+    assert project.stage_hash("prompts") is None
+    # the earlier prompts again: tracked again from their own click, not from whatever was half added
+    assert track(project, good, backend="classical", refine="off").frames_written == 4
+    assert all(np.array_equal(project.masks[i], first[i]) for i in range(5))
