@@ -14,9 +14,15 @@ later masks only introduce new objects, so its objects are not scored).
 ``--start mask`` gives the tracker the object's true first mask instead of the click (a perfect start, through
 the same session and refinement): the part of a one-click result that is the tracker's own, not the click's.
 
+``--corrections N`` then plays a user who wants the object gone everywhere: while some scored frame is covered
+less than 90 %, one more positive click goes on the worst such frame (at the deepest point of the largest part
+of the object the dilated mask misses; ``X,Y@F`` on the CLI, a correction on the page) and the object is tracked
+again, up to N clicks. The table then says how many corrections it took and what they reached.
+
     python -m benchmarks.one_click                      # every clip with masks (about 3 min)
     python -m benchmarks.one_click --quick              # sttn-dogs_jump only
     python -m benchmarks.one_click --start mask         # each object from its true first mask
+    python -m benchmarks.one_click --quick --corrections 20   # sttn-dogs_jump, up to 20 corrections per dog
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ class ObjectScore:
     ious: list[float] = field(default_factory=list)
     coverage: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    corrections: int = 0  # correction clicks added after the first one (``--corrections``)
+    rounds: int = 1  # times the object was tracked (once per correction, plus one)
 
     @property
     def tracked(self) -> float:
@@ -77,15 +85,55 @@ def _track_from_mask(project, truth: np.ndarray, start: int, backend: str, refin
         pass
 
 
+def _worst_miss(
+    clip: Clip, project, k: int, frames: Sequence[int], disk: np.ndarray, target: float,
+    clicked: Sequence[tuple[int, float, float, bool]] = (),
+) -> tuple[int, tuple[float, float]] | None:
+    """Where a user would click next: on the scored frame whose object the dilated mask covers least (below
+    ``target``), at the deepest point of the largest part missed (video pixels). A frame whose click would
+    repeat one in ``clicked`` (that correction did not help there) yields to the next worst. None when done."""
+    work, native = project.working_size, project.native_size
+    short: list[tuple[float, int, np.ndarray]] = []
+    for f in frames:
+        truth = clip.gt(f, work) == k
+        if not truth.any():
+            continue
+        labels = project.masks[f]
+        ours = np.zeros(truth.shape, bool) if labels is None else labels > 0
+        missed = truth & ~(cv2.dilate(ours.astype(np.uint8), disk) > 0)
+        covered = 1.0 - missed.sum() / truth.sum()
+        if covered < target:
+            short.append((covered, f, missed))
+    done = {(f, x, y) for f, x, y, _ in clicked}
+    for _, f, missed in sorted(short, key=lambda t: (t[0], t[1])):
+        x, y = centre_point(missed)
+        xy = ((x + 0.5) * native[0] / work[0], (y + 0.5) * native[1] / work[1])
+        if (f, *xy) not in done:
+            return f, xy
+    return None
+
+
 def evaluate_clip(
-    clip: Clip, backend: str = "classical", refine: str = "auto", dilate: int = 4, start_from: str = "click"
+    clip: Clip,
+    backend: str = "classical",
+    refine: str = "auto",
+    dilate: int = 4,
+    start_from: str = "click",
+    corrections: int = 0,
+    target: float = 0.9,
 ) -> list[ObjectScore]:
     """Click each of ``clip``'s objects once (``start_from="mask"``: give its true first mask), track it alone
-    and score every annotated frame from the click on."""
+    and score every annotated frame from the click on; with ``corrections``, first add up to that many
+    correction clicks, each on the frame covered worst, until every frame is covered ``target``."""
     from editor import pipeline
+    from editor.errors import InputError
 
     if start_from not in ("click", "mask"):
         raise ValueError(f"start_from must be 'click' or 'mask', got {start_from!r}")
+    if not 0.0 < target <= 1.0:
+        raise ValueError(f"target is a share of the object to cover, in (0, 1], got {target}")
+    if corrections and start_from != "click":
+        raise ValueError("corrections are clicks added to the first click: use them with start_from='click'")
 
     scores = []
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
@@ -99,12 +147,32 @@ def evaluate_clip(
             if point is None or not later:
                 continue  # nothing to score after the click (a sparse clip whose later masks hold other objects)
             t0 = time.perf_counter()
+            added: list[tuple[int, float, float, bool]] = []
+            rounds = 1
             if start_from == "mask":
                 _track_from_mask(project, clip.gt(start, work) == k, start, backend, refine)
             else:
-                pipeline.track(project, [pipeline.ObjectPrompt(frame=start, points=(point,))], backend=backend,
-                               refine=refine)
-            score = ObjectScore(clip.name, k, start, 0.0, seconds=time.perf_counter() - t0)
+                refused, rounds = False, 0
+                while True:
+                    rounds += 1
+                    prompt = pipeline.ObjectPrompt(frame=start, points=(point,), later_clicks=tuple(added))
+                    try:
+                        pipeline.track(project, [prompt], backend=backend, refine=refine)
+                    except InputError:  # the last correction selected nothing on its frame: back to before it
+                        if not added:
+                            raise
+                        added.pop()
+                        refused = True
+                        continue
+                    if refused or len(added) >= corrections:
+                        break
+                    miss = _worst_miss(clip, project, k, sorted(later | {start}), disk, target, added)
+                    if miss is None:
+                        break
+                    f, (x, y) = miss
+                    added.append((f, x, y, True))
+            score = ObjectScore(clip.name, k, start, 0.0, seconds=time.perf_counter() - t0,
+                                 corrections=len(added), rounds=rounds)
             for f in sorted(later | {start}):
                 truth = clip.gt(f, work) == k
                 labels = project.masks[f]
@@ -124,7 +192,7 @@ def evaluate_clip(
 def table(scores: Sequence[ObjectScore], dilate: int) -> str:
     body = [
         [s.clip, s.object_id, s.start, len(s.ious), fmt(s.click_iou), fmt(mean(s.ious)), fmt(s.tracked, 2),
-         fmt(mean(s.coverage)), fmt(s.covered, 2), fmt(s.seconds / max(len(s.ious), 1), 2)]
+         fmt(mean(s.coverage)), fmt(s.covered, 2), fmt(s.seconds / max(len(s.ious), 1) / s.rounds, 2)]
         for s in scores
     ]
     body.append([
@@ -135,6 +203,11 @@ def table(scores: Sequence[ObjectScore], dilate: int) -> str:
     ])
     headers = ["clip", "object", "start frame", "frames", "start IoU", "mean IoU", "frames IoU > 0.5",
                f"coverage ({dilate} px)", "frames covered >= 90 %", "s/frame"]
+    if any(s.corrections for s in scores):  # the clicks it took
+        headers.insert(3, "corrections")
+        for row, s in zip(body, scores, strict=False):
+            row.insert(3, s.corrections)
+        body[-1].insert(3, f"{fmt(mean([s.corrections for s in scores]), 1)}/obj")
     return markdown_table(headers, body)
 
 
@@ -146,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--dilate", type=int, default=4, help="px the mask grows for the coverage (paste-back dilation)")
     p.add_argument("--start", default="click", choices=("click", "mask"),
                    help="what the tracker starts from: one click, or the object's true first mask")
+    p.add_argument("--corrections", type=int, default=0,
+                   help="up to this many correction clicks per object, each on the frame covered worst")
     args = p.parse_args(argv)
     set_threads(args.threads)
     names = args.clips or (list(QUICK_CLIPS) if args.quick else None)
@@ -153,7 +228,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not clips:
         raise SystemExit("no clip with ground-truth masks found")
     t0 = time.perf_counter()
-    scores = [s for clip in clips for s in evaluate_clip(clip, args.backend, args.refine, args.dilate, args.start)]
+    if args.corrections < 0:
+        raise SystemExit("--corrections must be 0 or more")
+    scores = [
+        s for clip in clips
+        for s in evaluate_clip(clip, args.backend, args.refine, args.dilate, args.start, args.corrections)
+    ]
     text = (f"`{command_line('benchmarks.one_click')}`  \n{machine()}; {time.strftime('%Y-%m-%d')}; "
             f"{time.perf_counter() - t0:.0f} s in all\n\n" + table(scores, args.dilate))
     emit(text, args.out)

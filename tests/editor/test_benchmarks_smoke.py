@@ -85,6 +85,23 @@ def test_one_click(tiny_clip: Path) -> None:
     assert "coverage (4 px)" in text and "**mean**" in text
 
 
+def test_one_click_with_corrections(tiny_clip: Path) -> None:
+    clip = common.load_clip(tiny_clip)
+    (plain,) = one_click.evaluate_clip(clip, dilate=0)
+    assert plain.corrections == 0 and plain.rounds == 1
+    # every pixel wanted (no dilation, target 1.0): the simulated user corrects the worst frames, up to twice
+    (score,) = one_click.evaluate_clip(clip, dilate=0, corrections=2, target=1.0)
+    assert min(plain.coverage) < 1.0  # the sample's mask misses a few pixels somewhere: a correction is due
+    assert 1 <= score.corrections <= 2 and score.rounds >= score.corrections + 1
+    assert len(score.ious) == len(plain.ious) == 6
+    text = one_click.table([score], 0)
+    assert "| corrections |" in text.splitlines()[0]
+    with pytest.raises(ValueError, match="corrections"):
+        one_click.evaluate_clip(clip, start_from="mask", corrections=1)
+    with pytest.raises(ValueError, match="target"):
+        one_click.evaluate_clip(clip, corrections=1, target=1.5)
+
+
 def test_one_click_from_the_true_mask(tiny_clip: Path) -> None:
     clip = common.load_clip(tiny_clip)
     (score,) = one_click.evaluate_clip(clip, start_from="mask")
