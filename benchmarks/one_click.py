@@ -85,32 +85,62 @@ def _track_from_mask(project, truth: np.ndarray, start: int, backend: str, refin
         pass
 
 
+def _compare(clip: Clip, project, k: int, f: int, disk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Object ``k`` on frame ``f`` at the working size: (true mask, our mask, true pixels our dilated mask misses)."""
+    truth = clip.gt(f, project.working_size) == k
+    labels = project.masks[f]
+    ours = np.zeros(truth.shape, bool) if labels is None else labels > 0
+    return truth, ours, truth & ~(cv2.dilate(ours.astype(np.uint8), disk) > 0)
+
+
 def _worst_miss(
     clip: Clip, project, k: int, frames: Sequence[int], disk: np.ndarray, target: float,
     clicked: Sequence[tuple[int, float, float, bool]] = (),
-) -> tuple[int, tuple[float, float]] | None:
+) -> tuple[int, float, float] | None:
     """Where a user would click next: on the scored frame whose object the dilated mask covers least (below
     ``target``), at the deepest point of the largest part missed (video pixels). A frame whose click would
     repeat one in ``clicked`` (that correction did not help there) yields to the next worst. None when done."""
-    work, native = project.working_size, project.native_size
-    short: list[tuple[float, int, np.ndarray]] = []
+    (ww, wh), (nw, nh) = project.working_size, project.native_size
+    short = []
     for f in frames:
-        truth = clip.gt(f, work) == k
-        if not truth.any():
-            continue
-        labels = project.masks[f]
-        ours = np.zeros(truth.shape, bool) if labels is None else labels > 0
-        missed = truth & ~(cv2.dilate(ours.astype(np.uint8), disk) > 0)
-        covered = 1.0 - missed.sum() / truth.sum()
-        if covered < target:
+        truth, _, missed = _compare(clip, project, k, f, disk)
+        if truth.any() and (covered := 1.0 - missed.sum() / truth.sum()) < target:
             short.append((covered, f, missed))
     done = {(f, x, y) for f, x, y, _ in clicked}
     for _, f, missed in sorted(short, key=lambda t: (t[0], t[1])):
         x, y = centre_point(missed)
-        xy = ((x + 0.5) * native[0] / work[0], (y + 0.5) * native[1] / work[1])
-        if (f, *xy) not in done:
-            return f, xy
+        click = (f, (x + 0.5) * nw / ww, (y + 0.5) * nh / wh)
+        if click not in done:
+            return click
     return None
+
+
+def _track_with_corrections(
+    project, clip: Clip, k: int, start: int, point: tuple[int, int], frames: Sequence[int], *,
+    backend: str, refine: str, corrections: int, target: float, disk: np.ndarray,
+) -> tuple[int, int]:
+    """Track object ``k`` from its click, then add correction clicks (each followed by tracking again) until
+    every frame is covered ``target`` or ``corrections`` are spent. Returns (corrections used, times tracked)."""
+    from editor import pipeline
+    from editor.errors import InputError
+
+    added: list[tuple[int, float, float, bool]] = []
+    rounds = 0
+    while True:
+        rounds += 1
+        prompt = pipeline.ObjectPrompt(frame=start, points=(point,), later_clicks=tuple(added))
+        try:
+            pipeline.track(project, [prompt], backend=backend, refine=refine)
+        except InputError:  # the last correction selected nothing on its frame: track without it, and stop
+            if not added:
+                raise
+            added.pop()
+            pipeline.track(project, [pipeline.ObjectPrompt(frame=start, points=(point,), later_clicks=tuple(added))],
+                           backend=backend, refine=refine)
+            return len(added), rounds + 1
+        if len(added) >= corrections or (miss := _worst_miss(clip, project, k, frames, disk, target, added)) is None:
+            return len(added), rounds
+        added.append((*miss, True))
 
 
 def evaluate_clip(
@@ -126,7 +156,6 @@ def evaluate_clip(
     and score every annotated frame from the click on; with ``corrections``, first add up to that many
     correction clicks, each on the frame covered worst, until every frame is covered ``target``."""
     from editor import pipeline
-    from editor.errors import InputError
 
     if start_from not in ("click", "mask"):
         raise ValueError(f"start_from must be 'click' or 'mask', got {start_from!r}")
@@ -139,52 +168,33 @@ def evaluate_clip(
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
     with temp_dir("tam-one-click-") as tmp:
         project = pipeline.open_project(clip.source, tmp / clip.name, working_short_side=480)
-        work = project.working_size
         for k in clip.object_ids():
             start = next((f for f in clip.annotated if (clip.gt(f) == k).any()), None)
             point = centre_point(clip.gt(start) == k) if start is not None else None
             later = {f for f in scorable_frames(clip, {k: start}) if f > start}
             if point is None or not later:
                 continue  # nothing to score after the click (a sparse clip whose later masks hold other objects)
+            frames = sorted(later | {start})
             t0 = time.perf_counter()
-            added: list[tuple[int, float, float, bool]] = []
-            rounds = 1
+            used, rounds = 0, 1
             if start_from == "mask":
-                _track_from_mask(project, clip.gt(start, work) == k, start, backend, refine)
+                _track_from_mask(project, clip.gt(start, project.working_size) == k, start, backend, refine)
             else:
-                refused, rounds = False, 0
-                while True:
-                    rounds += 1
-                    prompt = pipeline.ObjectPrompt(frame=start, points=(point,), later_clicks=tuple(added))
-                    try:
-                        pipeline.track(project, [prompt], backend=backend, refine=refine)
-                    except InputError:  # the last correction selected nothing on its frame: back to before it
-                        if not added:
-                            raise
-                        added.pop()
-                        refused = True
-                        continue
-                    if refused or len(added) >= corrections:
-                        break
-                    miss = _worst_miss(clip, project, k, sorted(later | {start}), disk, target, added)
-                    if miss is None:
-                        break
-                    f, (x, y) = miss
-                    added.append((f, x, y, True))
+                used, rounds = _track_with_corrections(
+                    project, clip, k, start, point, frames, backend=backend, refine=refine,
+                    corrections=corrections, target=target, disk=disk,
+                )
             score = ObjectScore(clip.name, k, start, 0.0, seconds=time.perf_counter() - t0,
-                                 corrections=len(added), rounds=rounds)
-            for f in sorted(later | {start}):
-                truth = clip.gt(f, work) == k
-                labels = project.masks[f]
-                ours = np.zeros(truth.shape, bool) if labels is None else labels > 0
+                                 corrections=used, rounds=rounds)
+            for f in frames:
+                truth, ours, missed = _compare(clip, project, k, f, disk)
                 union = (truth | ours).sum()
                 iou = float((truth & ours).sum() / union) if union else 1.0
                 if f == start:
                     score.click_iou = iou
                 score.ious.append(iou)
                 if truth.any():
-                    grown = cv2.dilate(ours.astype(np.uint8), disk) > 0
-                    score.coverage.append(float((grown & truth).sum() / truth.sum()))
+                    score.coverage.append(1.0 - float(missed.sum() / truth.sum()))
             scores.append(score)
     return scores
 
@@ -227,9 +237,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     clips = gt_clips(args.clips_dir, names)
     if not clips:
         raise SystemExit("no clip with ground-truth masks found")
-    t0 = time.perf_counter()
     if args.corrections < 0:
         raise SystemExit("--corrections must be 0 or more")
+    t0 = time.perf_counter()
     scores = [
         s for clip in clips
         for s in evaluate_clip(clip, args.backend, args.refine, args.dilate, args.start, args.corrections)

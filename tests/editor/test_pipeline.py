@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
+from editor.errors import InputError
 from editor.pipeline import ObjectPrompt, open_project, track
 from editor.sample import write_sample_video
 
@@ -42,11 +46,6 @@ def test_rerun_skips_current_stages_and_redoes_them_after_a_code_change(tmp_path
 
 
 def test_prompts_rejected_halfway_do_not_leave_the_old_ones_claimed(tmp_path):
-    import numpy as np
-    import pytest
-
-    from editor.errors import InputError
-
     src = tmp_path / "clip.mp4"
     sample = write_sample_video(src, n_frames=5, size=(160, 96))
     project = open_project(src, tmp_path / "p")
