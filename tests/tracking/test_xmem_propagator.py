@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from tests.tracking.test_xmem_conformance import fixture_config, synth_net
 from tracking.backend import probs_to_labels
@@ -152,3 +153,11 @@ def test_bad_inputs_are_refused_with_a_reason(conformance_dir: Path) -> None:
         prop.reset([1, 1])
     with pytest.raises(ValueError, match="precision"):
         XMemConfig(precision="int4")
+
+
+def test_auto_precision_on_cpu_is_the_float32_fast_path() -> None:
+    # bf16 autocast drifts to 0.85 IoU of float32 on an AMX CPU: the default must not depend on the CPU's flags
+    from tracking.xmem.propagator import resolve_precision
+
+    assert resolve_precision("auto", torch.device("cpu")) == "fast"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"

@@ -13,8 +13,9 @@ class XMemConfig:
 
     ``working_size`` is the short side frames are tracked at (larger frames are downscaled, smaller ones are
     never upscaled; ``None`` tracks at native size). ``precision="auto"`` picks the fast path measured for the
-    device (fp16 autocast on CUDA, bf16 autocast on CPUs with AMX, otherwise "fast": float32 with a sparse
-    top-k readout); ``"int8"`` opts in to int8 convolutions on CPUs with AVX-512 VNNI (``tracking.xmem.int8``);
+    device (fp16 autocast on CUDA; on CPUs "fast": float32 with a sparse top-k readout, since bf16 autocast
+    drifts from float32 even with AMX; ``"bf16"`` opts in to it); ``"int8"`` opts in to int8 convolutions
+    on CPUs with AVX-512 VNNI (``tracking.xmem.int8``);
     ``"fp32"`` is the exact reference.
     """
 

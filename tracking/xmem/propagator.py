@@ -9,7 +9,6 @@ probabilities back to the frame's own size.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -27,22 +26,13 @@ MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 
 
-@lru_cache(maxsize=1)
-def cpu_has_amx() -> bool:
-    """True when the CPU advertises AMX-BF16 tiles (where bf16 convolutions beat fp32)."""
-    try:
-        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-
-
 def resolve_precision(precision: str, device: torch.device) -> str:
     """The concrete path ``precision`` means on ``device``: "fp32" (exact reference), "fast" (float32 with a
     sparse top-k readout and channels-last convolutions), "int8", "bf16" or "fp16" (autocast).
 
-    ``auto``: fp16 on CUDA (as XMem's own evaluation); bf16 on CPUs with AMX; otherwise "fast". bf16
-    without AMX was measured slower than float32, and int8 (opt-in, CPUs with AVX-512 VNNI) is 1.7x faster
-    but its masks drift from float32 more than the 0.99 IoU we ask of a default (benchmarks/xmem_speed.py).
+    ``auto``: fp16 on CUDA (as XMem's own evaluation); on every CPU "fast". bf16 (opt-in) and int8 (opt-in,
+    CPUs with AVX-512 VNNI) are faster on some CPUs but their masks drift from float32 by more than the 0.99
+    IoU we ask of a default (bf16 autocast gave 0.85 on an AMX CPU; benchmarks/xmem_speed.py measures both).
     """
     if precision == "int8" and device.type != "cpu":
         raise ValueError(f"precision 'int8' is a CPU path; use fp16 or auto on {device.type}")
@@ -52,7 +42,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return precision
     if device.type == "cuda":
         return "fp16"
-    return "bf16" if cpu_has_amx() else "fast"
+    return "fast"
 
 
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
