@@ -72,7 +72,6 @@ class ClipResult:
     output: str = ""
     error: str = ""
     stage_seconds: dict[str, float] = field(default_factory=dict)
-    attempts: int = 0  # stage runs, retries included (Ray only: a retried task counts again)
 
     @property
     def fps(self) -> float:
