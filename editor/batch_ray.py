@@ -57,7 +57,8 @@ def _connect(options: RayOptions) -> bool:
 
     if ray.is_initialized():  # the caller runs its own Ray: use it as it is
         return False
-    common = {"include_dashboard": False, "log_to_driver": bool(os.environ.get("TAM_DEBUG"))}
+    debug = bool(os.environ.get("TAM_DEBUG"))
+    common = {"include_dashboard": False, "log_to_driver": debug, "logging_level": "INFO" if debug else "WARNING"}
     try:
         if options.address is None:
             ray.init(
