@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -34,7 +35,7 @@ class RichBatchProgress:
     def clip_done(self, result: ClipResult) -> None:
         self.bar.advance(self.clips, 1)
         if result.status == "failed":
-            self.bar.console.print(f"[red]{result.name} (line {result.line}) failed:[/] {result.error}")
+            self.bar.console.print(f"[red]{escape(result.name)} (line {result.line}) failed:[/] {escape(result.error)}")
 
 
 def results_table(results: list[ClipResult]) -> Table:
@@ -44,8 +45,8 @@ def results_table(results: list[ClipResult]) -> Table:
         table.add_column(col, justify=justify)
     colours = {"done": "green", "skipped": "cyan", "failed": "red", "invalid": "red"}
     for r in results:
-        table.add_row(str(r.line), r.name, f"[{colours[r.status]}]{r.status}[/]", f"{r.seconds:.1f}",
-                      f"{r.fps:.1f}" if r.fps else "-", r.error or r.output)
+        table.add_row(str(r.line), escape(r.name), f"[{colours[r.status]}]{r.status}[/]", f"{r.seconds:.1f}",
+                      f"{r.fps:.1f}" if r.fps else "-", escape(r.error or r.output))
     return table
 
 
@@ -68,7 +69,7 @@ def run_batch(
         raise InputError(f"--span-frames must be at least 1, got {span}")
     manifest = read_manifest(manifest_path, out_dir)
     for problem in manifest.problems:
-        console.print(f"[red]{manifest_path.name} {problem}[/]")
+        console.print(f"[red]{escape(manifest_path.name)} {escape(str(problem))}[/]")
     if manifest.problems:
         console.print(f"[yellow]{len(manifest.problems)} of {manifest.lines} lines are invalid; "
                       f"running the other {len(manifest.clips)}[/]")
@@ -77,12 +78,12 @@ def run_batch(
         raise InputError(f"--address needs Ray, which is not installed here: {INSTALL_HINT}")
     if not use_ray and not in_process:
         console.print(f"[yellow]Ray is not installed: the clips run one after another in this process; "
-                      f"{INSTALL_HINT}[/]")
+                      f"{escape(INSTALL_HINT)}[/]")
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = BatchSettings(out_dir.resolve(), span=span)
     options = RayOptions(address, workers, cpus_per_clip, gpus_per_clip)
     runner = describe(options) if use_ray else "in-process"
-    console.print(f"{len(manifest.clips)} clips with {runner}; projects in {settings.out_dir / 'projects'}")
+    console.print(escape(f"{len(manifest.clips)} clips with {runner}; projects in {settings.out_dir / 'projects'}"))
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     start = time.perf_counter()
@@ -98,7 +99,7 @@ def run_batch(
     done = [r for r in results if r.status == "done"]
     console.print(f"{len(done)} done, {sum(r.status == 'skipped' for r in results)} already done, "
                   f"{sum(r.status in ('failed', 'invalid') for r in results)} failed in {seconds:.1f} s; "
-                  f"report: {report}")
+                  f"report: {escape(str(report))}")
     return results
 
 

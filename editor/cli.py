@@ -420,7 +420,7 @@ def batch(
     results = run_batch(console, manifest, out, address=address, workers=workers, cpus_per_clip=cpus_per_clip,
                         gpus_per_clip=gpus_per_clip, span=span_frames, in_process=in_process)
     if any(r.status in ("failed", "invalid") for r in results):
-        raise typer.Exit(1)
+        raise SystemExit(1)  # not typer.Exit: app(standalone_mode=False) returns its code instead of exiting
 
 
 @app.command("app")

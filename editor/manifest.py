@@ -8,8 +8,8 @@ Each line says which clip, what to select in it, what to do and where the result
      "backend": "classical", "working_size": 240}
 
 CSV takes the same keys as column names; a list is a quoted cell: ``"320,180;410,200"`` (points) or
-``"10,10,90,120"`` (a box). Inputs and mask folders are relative to the manifest's folder, outputs to the batch's ``--out``
-folder. :func:`read_manifest` returns the good lines as :class:`ClipSpec` s and every bad line as a
+``"10,10,90,120"`` (a box). Inputs and mask folders are relative to the manifest's folder, outputs to the
+batch's ``--out`` folder. :func:`read_manifest` returns the good lines as :class:`ClipSpec` s and every bad line as a
 :class:`LineProblem` with its line number, so a batch reports them all up front and still runs the rest.
 """
 
