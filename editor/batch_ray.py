@@ -13,8 +13,10 @@ frames. An error raised by tam itself (bad input) is not retried: the clip is re
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from editor.batch import (
     BatchProgress,
@@ -51,23 +53,25 @@ def ray_available() -> bool:
     return True
 
 
-def _connect(options: RayOptions) -> bool:
-    """Start or join Ray; True when this call did (and so must shut it down)."""
+def _connect(options: RayOptions) -> Path | None:
+    """Start or join Ray; returns the local Ray's folder when this call started one (to shut down and remove),
+    ``Path()`` when it joined a cluster (to disconnect from), None when the caller runs its own Ray."""
     import ray
 
     if ray.is_initialized():  # the caller runs its own Ray: use it as it is
-        return False
+        return None
     debug = bool(os.environ.get("TAM_DEBUG"))
     common = {"include_dashboard": False, "log_to_driver": debug, "logging_level": "INFO" if debug else "WARNING"}
+    folder = Path()
     try:
         if options.address is None:
+            folder = Path(tempfile.mkdtemp(prefix="tam-ray-"))  # short: Ray's socket paths stay under 107 bytes
             ray.init(
                 address="local",  # never an existing cluster found on this machine by chance
                 num_cpus=options.workers or os.cpu_count() or 1,
-                num_gpus=None,
                 _node_ip_address="127.0.0.1",
                 object_store_memory=256 * 1024**2,  # only plans travel through it; the frames are on disk
-                _temp_dir=tempfile.mkdtemp(prefix="tam-ray-"),
+                _temp_dir=str(folder),
                 **common,
             )
         else:
@@ -76,7 +80,7 @@ def _connect(options: RayOptions) -> bool:
         raise InputError(f"cannot reach the Ray cluster at {options.address}: {exc}") from exc
     except (RuntimeError, ValueError) as exc:
         raise InputError(f"cannot start or join Ray ({options.address or 'local'}): {exc}") from exc
-    return True
+    return folder
 
 
 def _failure(exc: BaseException, stage: str, options: RayOptions) -> str:
@@ -163,8 +167,10 @@ def run_on_ray(
     finally:
         for ref in pending:
             ray.cancel(ref)
-        if started:
+        if started is not None:
             ray.shutdown()
+            if started != Path():
+                shutil.rmtree(started, ignore_errors=True)
     for result in results.values():
         result.seconds = sum(result.stage_seconds.values())
     return sorted(invalid_results(manifest.problems) + list(results.values()), key=lambda r: r.line)

@@ -68,11 +68,12 @@ def ray_cluster():
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'tam[ray]')")
     import tempfile
 
+    folder = tempfile.mkdtemp(prefix="tam-ray-test-")  # short: Ray's socket paths must stay under 107 bytes
     ray.init(address="local", num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False,
-             object_store_memory=128 * 1024**2, _temp_dir=tempfile.mkdtemp(prefix="tam-ray-test-"),
-             logging_level="WARNING", log_to_driver=False)
+             object_store_memory=128 * 1024**2, _temp_dir=folder, logging_level="WARNING", log_to_driver=False)
     yield ray
     ray.shutdown()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _ancestors(pid: int) -> set[int]:
