@@ -199,7 +199,7 @@ def _clip(line: int, row: dict[str, Any], base: Path, out: Path) -> ClipSpec:
     _check_output(output, op, fmt)
     return ClipSpec(
         line=line,
-        name=_name(row, source, line),
+        name=_name(row, source),
         input=source,
         op=op,
         output=output,
@@ -217,7 +217,7 @@ def _clip(line: int, row: dict[str, Any], base: Path, out: Path) -> ClipSpec:
     )
 
 
-def _name(row: dict[str, Any], source: Path, line: int) -> str:
+def _name(row: dict[str, Any], source: Path) -> str:
     if row.get("name") not in (None, ""):
         name = str(row["name"])
         if not name.replace("-", "").replace("_", "").replace(".", "").isalnum() or name.startswith("."):
