@@ -83,6 +83,19 @@ def _connect(options: RayOptions) -> Path | None:
     return folder
 
 
+def _check_fits(options: RayOptions) -> None:
+    """Refuse resources no node has (Ray would keep such tasks pending forever)."""
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    for key, wanted, flag in (("CPU", options.cpus_per_clip, "--cpus-per-clip"),
+                              ("GPU", options.gpus_per_clip, "--gpus-per-clip")):
+        most = max((n.get(key, 0.0) for n in nodes), default=0.0)
+        if wanted > most:
+            raise InputError(f"{flag} {wanted:g}: no node of the Ray cluster has that many ({key} per node: at most "
+                             f"{most:g}); ask for less or add such nodes")
+
+
 def _failure(exc: BaseException, stage: str, options: RayOptions) -> str:
     from ray.exceptions import RayTaskError, TaskCancelledError
 
@@ -103,7 +116,6 @@ def run_on_ray(
     progress = progress or NoProgress()
     if options.cpus_per_clip <= 0 or options.gpus_per_clip < 0:
         raise InputError("--cpus-per-clip must be > 0 and --gpus-per-clip >= 0")
-    started = _connect(options)
     threads = settings.threads or max(1, int(options.cpus_per_clip))
     settings = BatchSettings(settings.out_dir, settings.span, threads)
     base = {"num_cpus": options.cpus_per_clip, "max_retries": options.max_retries, "retry_exceptions": False}
@@ -117,7 +129,9 @@ def run_on_ray(
     plans: dict[str, object] = {}
     open_fills: dict[str, int] = {}
     pending: dict[object, tuple[str, str, int]] = {}  # ref -> (clip, stage, frames it covers)
+    started = _connect(options)
     try:
+        _check_fits(options)
         for spec in manifest.clips:
             pending[track_task.remote(spec, settings)] = (spec.name, "track", 0)
         while pending:

@@ -191,3 +191,13 @@ def test_a_rerun_skips_finished_clips_and_retries_the_failed_one(ray_run, manife
     assert before == {p: p.stat().st_mtime_ns for p in (out / "projects" / "tennis" / "inpainted").iterdir()}
     assert (out / "camel.mp4").stat().st_size > 0
 
+
+
+def test_resources_no_node_has_are_refused_up_front(ray_cluster, manifest_dir: Path) -> None:
+    from editor.batch_ray import RayOptions, run_on_ray
+    from editor.errors import InputError
+
+    out = manifest_dir / "no-gpu"
+    with pytest.raises(InputError, match="--gpus-per-clip 1: no node"):
+        run_on_ray(read_manifest(manifest_dir / "clips.jsonl", out), BatchSettings(out), RayOptions(gpus_per_clip=1))
+    assert not (out / "projects").exists()
