@@ -1,9 +1,10 @@
 """``tam batch`` on a real local Ray cluster (127.0.0.1, two worker CPUs) against the same clips run in-process.
 
 Short real clips at a small working size keep the module to a couple of minutes on two cores. A worker is
-SIGKILLed while it fills a span: Ray runs the task again and the masks and filled frames equal, bit for bit,
-the ones a single process writes. A bad manifest line is reported, a clip that fails is reported with its
-error, and the other clips still run; a rerun skips finished clips and retries the failed one.
+SIGKILLed while it tracks a clip and another while it fills a span: Ray runs the tasks again and the masks and
+filled frames equal, bit for bit, the ones a single process writes. A bad manifest line is reported, a clip
+that fails is reported with its error, and the other clips still run; a rerun skips finished clips and retries
+the failed one.
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ def _ancestors(pid: int) -> set[int]:
     return seen
 
 
-def _our_fill_workers() -> list[int]:
-    """Ray workers of this test's cluster (descendants of this process) running a fill task right now."""
+def _our_workers(task: bytes) -> list[int]:
+    """Ray workers of this test's cluster (descendants of this process) running a ``task`` task right now."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -97,26 +98,38 @@ def _our_fill_workers() -> list[int]:
             title = (entry / "cmdline").read_bytes().split(b"\0")[0]
         except OSError:
             continue
-        if title.startswith(b"ray::tam-fill") and os.getpid() in _ancestors(int(entry.name)):
+        if title.startswith(b"ray::" + task) and os.getpid() in _ancestors(int(entry.name)):
             found.append(int(entry.name))
     return found
 
 
 class Killer(threading.Thread):
-    """SIGKILLs one worker that is filling a span, once the batch has written some filled frames (mid-clip)."""
+    """SIGKILLs one worker while it tracks the dog (some of its masks written, not all), and one worker while it
+    fills a span (some filled frames written): both mid-clip."""
 
     def __init__(self, projects: Path) -> None:
         super().__init__(daemon=True)
-        self.projects, self.killed, self.written_then, self.stop = projects, None, None, threading.Event()
+        self.projects, self.stop = projects, threading.Event()
+        self.killed: dict[str, tuple[int, int]] = {}  # task -> (pid, frames written when it was killed)
+
+    def _written(self, pattern: str) -> int:
+        return len(list(self.projects.glob(pattern))) if self.projects.is_dir() else 0
 
     def run(self) -> None:
-        while not self.stop.is_set() and self.killed is None:
-            written = len(list(self.projects.glob("*/inpainted/*.png"))) if self.projects.is_dir() else 0
-            workers = _our_fill_workers() if written else []
-            if workers:
-                os.kill(workers[0], signal.SIGKILL)
-                self.killed, self.written_then = workers[0], written
+        while not self.stop.is_set() and len(self.killed) < 2:
+            tracked = self._written("dog/masks/*.png")
+            if "tam-track" not in self.killed and 2 <= tracked < 12:
+                self._kill("tam-track", tracked)
+            filled = self._written("*/inpainted/*.png")
+            if "tam-fill" not in self.killed and filled:
+                self._kill("tam-fill", filled)
             time.sleep(0.02)
+
+    def _kill(self, task: str, written: int) -> None:
+        workers = _our_workers(task.encode())
+        if workers:
+            os.kill(workers[0], signal.SIGKILL)
+            self.killed[task] = (workers[0], written)
 
 
 @pytest.fixture(scope="module")
@@ -140,9 +153,7 @@ pytestmark = pytest.mark.slow
 
 def test_a_worker_killed_mid_clip_is_retried_and_the_outputs_equal_the_in_process_run(ray_run, reference) -> None:
     killer = ray_run["killer"]
-    assert killer.killed is not None, "no fill worker was seen running: nothing was killed"
-    assert not Path(f"/proc/{killer.killed}").exists() or b"tam-fill" not in Path(
-        f"/proc/{killer.killed}/cmdline").read_bytes()
+    assert set(killer.killed) == {"tam-track", "tam-fill"}, f"killed only {killer.killed}"
     results, ref = ray_run["results"], reference["results"]
     for name in ("tennis", "dog", "swan"):
         assert results[name].status == ref[name].status == "done", (results[name], ref[name])
