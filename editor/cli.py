@@ -402,6 +402,27 @@ def demo(
     console.print(f"[green]wrote {output}[/]")
 
 
+@app.command()
+def batch(
+    manifest: Annotated[Path, typer.Argument(help="a .jsonl or .csv file: one clip per line (see docs/scaling.md)")],
+    out: Annotated[Path, typer.Option("--out", help="folder for the outputs, the clips' projects and report.json")],
+    address: Annotated[str | None, typer.Option("--address", help="a Ray cluster: auto or ray://HOST:PORT "
+                                                "(default: a local Ray in this process)")] = None,
+    gpus_per_clip: Annotated[float, typer.Option("--gpus-per-clip", help="GPUs per track/fill task")] = 0.0,
+    cpus_per_clip: Annotated[float, typer.Option("--cpus-per-clip", help="CPUs per task")] = 1.0,
+    workers: Annotated[int | None, typer.Option("--workers", help="CPUs of the local Ray (default: all)")] = None,
+    span_frames: Annotated[int, typer.Option("--span-frames", help="frames per removal task")] = 60,
+    in_process: Annotated[bool, typer.Option("--in-process", help="no Ray: one clip after another here")] = False,
+) -> None:
+    """Run many clips from a manifest (remove, track, edit): on Ray when installed, resumable, with a report."""
+    from editor.batch_view import run_batch
+
+    results = run_batch(console, manifest, out, address=address, workers=workers, cpus_per_clip=cpus_per_clip,
+                        gpus_per_clip=gpus_per_clip, span=span_frames, in_process=in_process)
+    if any(r.status in ("failed", "invalid") for r in results):
+        raise SystemExit(1)  # not typer.Exit: app(standalone_mode=False) returns its code instead of exiting
+
+
 @app.command("app")
 def app_cmd(
     port: Annotated[int, typer.Option("--port")] = 8501,

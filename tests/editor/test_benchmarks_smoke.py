@@ -174,3 +174,19 @@ def test_roofline_counts_macs_like_by_hand() -> None:
     one, three = xmem_work(1, (64, 96)), xmem_work(3, (64, 96))
     assert 1.5 * one["conv"] < three["conv"] < 3 * one["conv"]  # the key encoder is shared by the objects
     assert abs(xmem_work(1, (128, 192))["conv"] / one["conv"] - 4) < 0.05  # linear in the pixel count
+
+
+def test_batch_benchmark_core(tiny_clip: Path, tmp_path: Path) -> None:
+    from benchmarks import batch
+
+    manifest = batch.build_manifest(tiny_clip.parent, tmp_path / "work", frames=4, working=64, quick=True)
+    lines = manifest.read_text().splitlines()
+    assert len(lines) == 1 and '"masks": "tiny/masks"' in lines[0]
+    assert len(list((tmp_path / "work" / "tiny" / "masks").iterdir())) == 1  # the first mask only
+    run = batch.run_one_process(manifest, tmp_path / "one", span=3)
+    (result,) = run["results"]
+    assert result.status == "done" and result.frames == 4 and batch.tasks_of(run["results"], 3) == 4
+    assert batch.same_frames(tmp_path / "one", tmp_path / "one")
+    assert [row[0] for row in batch.stage_rows(run["results"])] == ["prepare", "fill", "finish", "all"]
+    kib = batch.storage_per_frame(tmp_path / "one")
+    assert kib["frames"] > 0 and kib["masks"] > 0 and kib["inpainted"] > 0 and kib["output"] > 0
