@@ -142,8 +142,13 @@ class PromptEncoder(nn.Module):
 class MaskDecoder(nn.Module):
     """Image embedding + prompt tokens -> 4 mask logits (256x256), IoU predictions, output tokens, object score."""
 
-    def __init__(self, dim: int = 256, num_multimask_outputs: int = 3, stability_delta: float = 0.05,
-                 stability_thresh: float = 0.98):
+    def __init__(
+        self,
+        dim: int = 256,
+        num_multimask_outputs: int = 3,
+        stability_delta: float = 0.05,
+        stability_thresh: float = 0.98,
+    ):
         super().__init__()
         self.transformer = TwoWayTransformer(dim)
         self.iou_token = nn.Embedding(1, dim)

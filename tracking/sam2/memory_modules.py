@@ -150,7 +150,11 @@ class MemoryAttention(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def forward(
-        self, curr: torch.Tensor, curr_pos: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor,
+        self,
+        curr: torch.Tensor,
+        curr_pos: torch.Tensor,
+        memory: torch.Tensor,
+        memory_pos: torch.Tensor,
         num_obj_ptr_tokens: int,
     ) -> torch.Tensor:
         """All inputs ``N x B x C`` (sequence first); returns ``HW x B x C``."""

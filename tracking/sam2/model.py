@@ -133,8 +133,13 @@ class Sam2Model(nn.Module):
             points = torch.zeros(b, 1, 2, device=pix_feat.device)
             labels = -torch.ones(b, 1, dtype=torch.int32, device=pix_feat.device)
         if mask_input is not None and mask_input.shape[-2:] != self.sam_prompt_encoder.mask_input_size:
-            mask_input = F.interpolate(mask_input.float(), size=self.sam_prompt_encoder.mask_input_size,
-                                       mode="bilinear", align_corners=False, antialias=True)
+            mask_input = F.interpolate(
+                mask_input.float(),
+                size=self.sam_prompt_encoder.mask_input_size,
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
+            )
         sparse, dense = self.sam_prompt_encoder(points, labels, mask_input)
         multimasks, ious, tokens, score = self.sam_mask_decoder(
             pix_feat, self.sam_prompt_encoder.dense_pe(), sparse, dense, high_res, multimask
