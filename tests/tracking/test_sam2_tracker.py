@@ -188,3 +188,22 @@ def test_segmenter_click_matches_the_reference_decoder(model, sam2_dir: Path) ->
     assert abs(result.score - float(ref["dec_ious"].max())) <= 1e-4
     sure = np.abs(click) > 1e-3 + 2**-10 * np.abs(click)
     assert np.array_equal(result.mask[sure], (click > 0)[sure])
+
+
+# ---- backend choice --------------------------------------------------------------------------------------------------
+def test_backend_sam2_needs_its_checkpoint_and_loads_it(tiny_state, tmp_path: Path, monkeypatch) -> None:
+    from tracking.backends import BackendUnavailable, choose, make_propagator_factory, make_segmenter
+
+    monkeypatch.setenv("TAM_WEIGHTS_DIR", str(tmp_path))
+    need = r"no checkpoint for sam2.1_hiera_tiny: run `tam weights download sam2.1_hiera_tiny`"
+    with pytest.raises(BackendUnavailable, match=need):
+        choose("sam2", device="cpu")
+    torch.save({"model": tiny_state}, tmp_path / "sam2.1_hiera_tiny.pt")
+    choice = choose("sam2", device="cpu")
+    assert choice.segmenter.checkpoint == choice.propagator.checkpoint == "sam2.1_hiera_tiny"
+    assert "segmenter: sam2.1-hiera_tiny" in choice.describe()
+    segmenter = make_segmenter("sam2", device="cpu")
+    assert isinstance(segmenter, Sam2Segmenter) and segmenter.backend == "sam2.1-hiera_tiny"
+    factory = make_propagator_factory("sam2", device="cpu")
+    first, second = factory(), factory()
+    assert isinstance(first, Sam2Propagator) and first is not second and first.model is second.model
