@@ -207,3 +207,21 @@ def test_backend_sam2_needs_its_checkpoint_and_loads_it(tiny_state, tmp_path: Pa
     factory = make_propagator_factory("sam2", device="cpu")
     first, second = factory(), factory()
     assert isinstance(first, Sam2Propagator) and first is not second and first.model is second.model
+
+
+@pytest.mark.slow
+def test_object_entering_late(model, long_frames) -> None:
+    """A second object clicked on frame 3 after the first was tracked: it joins the next propagation, is its
+    own conditioning output on frame 3, and is tracked on frame 2 from that future memory alone."""
+    tracker = Sam2VideoTracker(model, (240, 320), num_frames=20)
+    tracker.add_points(0, long_frames[0], 1, points=[[90, 100]], labels=[1])
+    assert [t for t, _, _ in tracker.propagate(long_frames, max_frames=2)] == [0, 1, 2]
+    ids, added = tracker.add_points(3, long_frames[3], 2, box=[226, 144, 282, 204])
+    assert ids == [1, 2] and added.shape == (2, 240, 320)
+    assert np.all(added[0] == NO_OBJ_SCORE)  # object 1 has not been tracked on frame 3 yet
+    results = {t: logits for t, _, logits in tracker.propagate(long_frames, start_frame=2, max_frames=2)}
+    assert list(results) == [2, 3, 4]
+    assert np.array_equal(results[3][1], added[1])
+    for t in (2, 4):
+        assert results[t].shape == (2, 240, 320) and (results[t][1] > 0).any()
+    assert tracker.memory_frames(2)[0] == [3]

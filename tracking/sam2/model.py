@@ -209,5 +209,8 @@ class Sam2Model(nn.Module):
             num_ptr_tokens = ptrs.shape[0]
         curr = features.feat.flatten(2).permute(2, 0, 1)
         curr_pos = features.pos.flatten(2).permute(2, 0, 1)
-        out = self.memory_attention(curr, curr_pos, torch.cat(mem, dim=0), torch.cat(mem_pos, dim=0), num_ptr_tokens)
+        # bfloat16 spatial memories are promoted by the float32 pointers, as in the reference; without pointers
+        # (an object tracked before its only prompted frame) the promotion is made explicit
+        memory = torch.cat(mem, dim=0).to(curr.dtype)
+        out = self.memory_attention(curr, curr_pos, memory, torch.cat(mem_pos, dim=0), num_ptr_tokens)
         return out.permute(1, 2, 0).view(b, c, h, w)
