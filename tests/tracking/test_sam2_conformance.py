@@ -8,9 +8,7 @@ two cores; the end-to-end call sequences run the whole network on 8-20 frames an
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,6 @@ import torch
 from tracking.sam2.build import build_sam2
 from tracking.sam2.preprocess import to_model_input
 from tracking.sam2.video import Sam2VideoTracker, TrackerConfig
-from weights import load_strict
 
 pytestmark = [pytest.mark.conformance]
 
@@ -29,33 +26,6 @@ LOGIT_TOL = 1e-3
 VECTOR_TOL = 1e-4
 MAX_MASK_DIFF = 50  # differing pixels per frame per object
 SIZES = {"tiny": "t", "small": "s", "base_plus": "b+", "large": "l"}
-
-
-@pytest.fixture(scope="module")
-def sam2_dir(conformance_dir: Path) -> Path:
-    path = conformance_dir / "sam2"
-    if not (path / "manifest_t.json").is_file():
-        pytest.skip(f"SAM 2.1 fixtures not found in {path}")
-    return path
-
-
-@pytest.fixture(scope="module")
-def synth(conformance_dir: Path):
-    sys.path.insert(0, str(conformance_dir))
-    try:
-        return importlib.import_module("synth_weights")
-    finally:
-        sys.path.remove(str(conformance_dir))
-
-
-@pytest.fixture(scope="module")
-def model(synth, sam2_dir: Path):
-    manifest = synth.load_manifest(str(sam2_dir / "manifest_t.json"))
-    sd = synth.synth_state_dict(manifest)
-    assert synth.state_dict_digest(sd) == manifest["synth_sha256"]
-    net = build_sam2("tiny")
-    load_strict(net, sd, "SAM 2.1 hiera_tiny")
-    return net.eval()
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ frames are slow (about 10-20 s per frame on two cores) and marked so.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,31 +19,6 @@ from tracking.sam2.build import build_sam2, load_sam2
 from tracking.sam2.model import NO_OBJ_SCORE
 from tracking.sam2.video import Sam2VideoTracker, TrackerConfig
 from weights import CheckpointMismatch, load_strict
-
-
-@pytest.fixture(scope="module")
-def sam2_dir(conformance_dir: Path) -> Path:
-    path = conformance_dir / "sam2"
-    if not (path / "manifest_t.json").is_file():
-        pytest.skip(f"SAM 2.1 fixtures not found in {path}")
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_state(conformance_dir: Path, sam2_dir: Path) -> dict[str, torch.Tensor]:
-    sys.path.insert(0, str(conformance_dir))
-    try:
-        synth = importlib.import_module("synth_weights")
-    finally:
-        sys.path.remove(str(conformance_dir))
-    return dict(synth.synth_state_dict(synth.load_manifest(str(sam2_dir / "manifest_t.json"))))
-
-
-@pytest.fixture(scope="module")
-def model(tiny_state):
-    net = build_sam2("tiny")
-    load_strict(net, tiny_state, "SAM 2.1 hiera_tiny")
-    return net.eval()
 
 
 @pytest.fixture(scope="module")
