@@ -10,7 +10,8 @@ form (``drive.usercontent.google.com/download?id=...&export=download&confirm=t``
 virus-scan page for large files.
 
 SAM 2.1 (facebookresearch/sam2, ``checkpoints/download_ckpts.sh``): Meta publishes the URLs but no sizes or
-checksums, so those entries carry none; each file is ``{"model": state_dict}`` and loads strictly.
+checksums, so those entries carry none (``verify`` checks presence only); each file is ``{"model": state_dict}``
+and ``tracking.sam2.build.load_sam2`` loads it strictly.
 """
 
 from __future__ import annotations
