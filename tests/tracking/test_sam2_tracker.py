@@ -198,3 +198,29 @@ def test_object_entering_late(model, long_frames) -> None:
     for t in (2, 4):
         assert results[t].shape == (2, 240, 320) and (results[t][1] > 0).any()
     assert tracker.memory_frames(2)[0] == [3]
+
+
+def test_memory_selection_replays_the_reference_long_run(model, sam2_dir: Path) -> None:
+    """The bookkeeping alone (no network run): which frames and pointers each frame of run D attends to, and
+    the window of held outputs, frame by frame. The slow conformance test checks the same through the model."""
+    from tracking.sam2.video import FrameOutput, _ObjectState
+
+    ref = np.load(sam2_dir / "e2e_long.npz")
+    held = FrameOutput(torch.zeros(1, 1, 4, 4), torch.zeros(1, 256), torch.ones(1, 1))
+    for keep in (16, 6):
+        tracker = Sam2VideoTracker(model, (240, 320), num_frames=20, config=TrackerConfig(keep_frames=keep))
+        obj = tracker.objects.setdefault(1, _ObjectState())
+        obj.cond = {0: held, 12: held}
+        for t in range(20):
+            if t not in obj.cond:
+                plan = tracker.select_memory(1, t)
+                if keep == 16:
+                    assert [f for f, _ in plan.spatial] == [f for f in ref["mem_spatial_frames"][t] if f >= 0], t
+                    assert [i for _, i in plan.spatial] == [i for i in ref["mem_spatial_tpos_index"][t] if i >= 0]
+                    assert [f for f, _ in plan.pointers] == [f for f in ref["mem_objptr_frames"][t] if f >= 0], t
+                    assert [d for _, d in plan.pointers] == [d for d in ref["mem_objptr_tpos"][t] if d != -9999]
+                    assert plan.t_diff_max == 15
+                obj.non_cond[t] = held
+            tracker._evict(obj, t)  # what track() does after every frame
+            assert all(abs(c - t) <= keep for c in obj.non_cond)
+            assert len(obj.non_cond) <= keep + 1

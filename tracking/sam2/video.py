@@ -190,7 +190,7 @@ class Sam2VideoTracker:
                     raise ValueError(f"frame {frame_idx} is needed: an object has no prompt there")
                 out = self._track_object(obj, frame_idx, self._frame_features(frame_idx, frame), reverse)
                 obj.non_cond[frame_idx] = out
-                self._evict(obj, frame_idx)
+            self._evict(obj, frame_idx)
             obj.tracked[frame_idx] = reverse
             masks.append(out.pred_masks)
         return self.obj_ids, self._to_video(torch.cat(masks, dim=0))
