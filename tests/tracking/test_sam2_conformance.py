@@ -163,6 +163,7 @@ def runs_ab(model, clip):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the whole network on every frame: minutes on two shared cores
 def test_conformance_clicks_and_box_then_forward(runs_ab, sam2_dir: Path) -> None:
     ref = np.load(sam2_dir / "e2e_forward.npz")
     assert _f16_ok(runs_ab["click"], ref["add_click_obj1_logits_f16"])
@@ -173,6 +174,7 @@ def test_conformance_clicks_and_box_then_forward(runs_ab, sam2_dir: Path) -> Non
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the whole network on every frame: minutes on two shared cores
 def test_conformance_correction_on_a_middle_frame(runs_ab, sam2_dir: Path) -> None:
     ref = np.load(sam2_dir / "e2e_correction.npz")
     got, want = runs_ab["correction"], ref["correction_output_logits_f16"]
@@ -182,6 +184,7 @@ def test_conformance_correction_on_a_middle_frame(runs_ab, sam2_dir: Path) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the whole network on every frame: minutes on two shared cores
 def test_conformance_click_on_last_frame_then_reverse(model, clip, sam2_dir: Path) -> None:
     ref = np.load(sam2_dir / "e2e_reverse.npz")
     frames = list(clip["frames"])
@@ -194,6 +197,7 @@ def test_conformance_click_on_last_frame_then_reverse(model, clip, sam2_dir: Pat
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the whole network on every frame: minutes on two shared cores
 def test_conformance_long_clip_memory_window_and_pointers(model, sam2_dir: Path) -> None:
     ref = np.load(sam2_dir / "e2e_long.npz")
     frames = list(np.load(sam2_dir / "clip_long.npz")["frames_chw"].transpose(0, 2, 3, 1))
