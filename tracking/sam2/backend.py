@@ -31,13 +31,6 @@ def backend_label(size: str) -> str:
     return f"sam2.1-hiera_{resolve_size(size)}"
 
 
-def _autocast(model: Sam2Model):  # noqa: ANN202 - a context manager
-    if model.device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return torch.autocast("cpu", enabled=False)
-
-
 class Sam2Segmenter:
     """SAM 2.1 on single frames: clicks and/or a box -> mask, the 256x256 logits kept for the next click."""
 
@@ -64,7 +57,7 @@ class Sam2Segmenter:
             self._cache.move_to_end(key)
             self._current = (self._cache[key], hw)
             return
-        with torch.inference_mode(), _autocast(self.model):
+        with torch.inference_mode(), self.model.autocast():
             feats = self.model.encode_image(to_model_input(image).to(self.model.device))
         self._current = (feats, hw)
         if key is not None:
@@ -99,7 +92,7 @@ class Sam2Segmenter:
             prev = torch.as_tensor(np.asarray(mask_input, np.float32)).reshape(1, 1, *np.shape(mask_input)[-2:])
             prev = torch.clamp(prev, -MASK_PROMPT_CLAMP, MASK_PROMPT_CLAMP).to(self.model.device)
         use_multi = multimask and self.model.use_multimask(len(pts))
-        with torch.inference_mode(), _autocast(self.model):
+        with torch.inference_mode(), self.model.autocast():
             out = self.model.decode(
                 self.model.no_memory(feats.feat),
                 feats.high_res,

@@ -104,6 +104,13 @@ class Sam2Model(nn.Module):
     def device(self) -> torch.device:
         return self.no_mem_embed.device
 
+    def autocast(self) -> torch.autocast:
+        """The precision the network runs in: float32 on the CPU, bf16 (else fp16) autocast on CUDA."""
+        if self.device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast("cpu", enabled=False)
+
     def encode_image(self, image: torch.Tensor) -> FrameFeatures:
         """``1 x 3 x 1024 x 1024`` normalised image -> :class:`FrameFeatures`."""
         s0, s1, s2 = self.image_encoder(image)

@@ -19,7 +19,6 @@ so a frame never has to be read twice.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -142,7 +141,7 @@ class Sam2VideoTracker:
         prev = store.get(frame_idx) or obj.cond.get(frame_idx) or obj.non_cond.get(frame_idx)
         prev_logits = None if prev is None else torch.clamp(prev.pred_masks, -MASK_PROMPT_CLAMP, MASK_PROMPT_CLAMP)
         feats = self._frame_features(frame_idx, frame)
-        with self._autocast():
+        with self.model.autocast():
             if is_init:
                 pix = self.model.no_memory(feats.feat)
             else:
@@ -237,12 +236,6 @@ class Sam2VideoTracker:
         return list(obj.cond), list(obj.non_cond)
 
     # ---- steps --------------------------------------------------------------------------------------------------
-    def _autocast(self):  # noqa: ANN202 - a context manager
-        if self.model.device.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            return torch.autocast("cuda", dtype=dtype)
-        return nullcontext()
-
     def _frame_features(self, frame_idx: int, frame: np.ndarray) -> FrameFeatures:
         if self._features is not None and self._features[0] == frame_idx:
             return self._features[1]
@@ -253,7 +246,7 @@ class Sam2VideoTracker:
                 f"{self.video_hw[1]}x{self.video_hw[0]}"
             )
         self._features = None  # drop the previous frame's features before computing the next
-        with self._autocast():
+        with self.model.autocast():
             feats = self.model.encode_image(to_model_input(frame).to(self.model.device))
         self._features = (frame_idx, feats)
         return feats
@@ -324,7 +317,7 @@ class Sam2VideoTracker:
     def _track_object(self, obj: _ObjectState, t: int, feats: FrameFeatures, reverse: bool) -> FrameOutput:
         if not obj.cond:
             raise ValueError("an object without a conditioning frame cannot be tracked: prompt it first")
-        with self._autocast():
+        with self.model.autocast():
             pix = self._condition(obj, t, feats, reverse)
             out = self.model.decode(pix, feats.high_res, None, None, None, self.model.use_multimask(0))
         return self._remember(feats, out.masks, out.obj_ptr, out.object_score, binarize=False)
@@ -337,7 +330,7 @@ class Sam2VideoTracker:
             m = (m >= 0.5).float()
         high = m * 20.0 - 10.0
         low = F.interpolate(high, size=(IMAGE_SIZE // 4,) * 2, mode="bilinear", align_corners=False, antialias=True)
-        with self._autocast():
+        with self.model.autocast():
             ptr = self.model.decode(
                 feats.feat, feats.high_res, None, None, self.model.mask_downsample(m), False
             ).obj_ptr
@@ -346,7 +339,7 @@ class Sam2VideoTracker:
         return self._remember(feats, low, ptr, 20.0 * present - 10.0, binarize=True)
 
     def _remember(self, feats: FrameFeatures, masks, obj_ptr, score, binarize: bool) -> FrameOutput:  # noqa: ANN001
-        with self._autocast():
+        with self.model.autocast():
             maskmem, pos = self.model.encode_memory(feats.feat, masks.float(), score, binarize)
         return FrameOutput(masks.float(), obj_ptr.float(), score.float(), maskmem.to(torch.bfloat16), pos.float())
 
