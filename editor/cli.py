@@ -29,7 +29,10 @@ console = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("tam")
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
-BACKEND_HELP = "auto: the neural models when their checkpoints are present, else classical"
+BACKEND_HELP = (
+    "auto: the neural models when their checkpoints are present, else classical; classical; neural; "
+    "sam2: SAM 2.1 for clicks and propagation (`tam weights download sam2.1_hiera_tiny`)"
+)
 
 
 # ------------------------------------------------------------------------------------------------ helpers

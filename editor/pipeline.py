@@ -270,7 +270,8 @@ def inpaint(
     if not any(i in project.masks for i in range(project.num_frames)):
         raise InputError("there are no masks to remove: track an object first (tam track / tam remove --point)")
     try:
-        inpainter = make_inpainter(backend, device=device)
+        # sam2 names the tracking model; removal then picks its model as auto does
+        inpainter = make_inpainter("auto" if backend == "sam2" else backend, device=device)
     except (BackendUnavailable, ValueError) as exc:
         raise BackendError(str(exc)) from exc
     ids = None if object_ids is None else sorted(int(o) for o in object_ids)

@@ -3,6 +3,8 @@
 ``auto`` picks, per stage, the neural model when ``weights.locate`` finds its checkpoint and the classical
 backend otherwise: on the CPU MobileSAM is preferred (then SAM vit_b, vit_l, vit_h); on CUDA the largest SAM
 found (vit_h, vit_l, vit_b, then MobileSAM). ``neural`` refuses to fall back and says which download is missing.
+``sam2`` runs SAM 2.1 for both stages (``tracking.sam2``): on the CPU the smallest checkpoint found (hiera tiny,
+small, base+, large), on CUDA the largest; it never falls back either.
 ``choose`` decides without loading anything, so the CLI and the page can print ``describe(...)`` up front.
 """
 
@@ -15,12 +17,14 @@ from typing import Any, Literal
 
 from tracking.backend import Propagator, Segmenter
 
-BackendName = Literal["auto", "classical", "neural"]
-BACKENDS: tuple[str, ...] = ("auto", "classical", "neural")
+BackendName = Literal["auto", "classical", "neural", "sam2"]
+BACKENDS: tuple[str, ...] = ("auto", "classical", "neural", "sam2")
 
 SAM_CPU_ORDER = ("mobile_sam", "sam_vit_b", "sam_vit_l", "sam_vit_h")
 SAM_CUDA_ORDER = ("sam_vit_h", "sam_vit_l", "sam_vit_b", "mobile_sam")
 XMEM_ORDER = ("xmem", "xmem_s012")
+SAM2_CPU_ORDER = ("sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large")
+SAM2_CUDA_ORDER = tuple(reversed(SAM2_CPU_ORDER))
 _SAM_ALIASES = {
     "vit_t": "mobile_sam",
     "mobile_sam": "mobile_sam",
@@ -93,9 +97,23 @@ def _missing(name: str) -> BackendUnavailable:
     return BackendUnavailable(f"no checkpoint for {name}: run `tam weights download {name}`")
 
 
+def choose_sam2(device: str | None = None) -> StageChoice:
+    """The SAM 2.1 checkpoint both stages use with ``--backend sam2`` (never a fallback)."""
+    dev = default_device(device)
+    order = SAM2_CPU_ORDER if dev == "cpu" else SAM2_CUDA_ORDER
+    for name in order:
+        path = _locate(name)
+        if path is not None:
+            label = name.replace("sam2.1_", "sam2.1-")
+            return StageChoice("neural", label, checkpoint=name, path=path, note=f"{path.name} on {dev}")
+    raise _missing(order[0])
+
+
 def choose_segmenter(backend: str = "auto", variant: str | None = None, device: str | None = None) -> StageChoice:
     """Decide the segmenter without loading it."""
     _check_backend(backend)
+    if backend == "sam2":
+        return choose_sam2(device)
     classical = StageChoice("classical", "classical-grabcut", note="GrabCut, no weights")
     if backend == "classical":
         return classical
@@ -119,6 +137,8 @@ def choose_segmenter(backend: str = "auto", variant: str | None = None, device: 
 def choose_propagator(backend: str = "auto", device: str | None = None) -> StageChoice:
     """Decide the propagator without loading it."""
     _check_backend(backend)
+    if backend == "sam2":
+        return choose_sam2(device)
     if backend == "classical":
         return StageChoice("classical", "classical-flow", note="optical flow, no weights")
     dev = default_device(device)
@@ -152,9 +172,15 @@ def make_segmenter(backend: str = "auto", variant: str | None = None, device: st
         from tracking.classical import GrabCutSegmenter
 
         return GrabCutSegmenter()
+    assert choice.checkpoint is not None and choice.path is not None
+    if backend == "sam2":
+        from tracking.sam2.backend import Sam2Segmenter
+        from tracking.sam2.build import resolve_size
+
+        size = resolve_size(choice.checkpoint)
+        return Sam2Segmenter.from_checkpoint(choice.path, size, device=default_device(device))
     from tracking.sam import SamSegmenter
 
-    assert choice.checkpoint is not None and choice.path is not None
     return SamSegmenter.from_checkpoint(choice.checkpoint, choice.path, device=default_device(device))
 
 
@@ -173,6 +199,19 @@ def make_propagator_factory(backend: str = "auto", device: str | None = None) ->
     path = choice.path
     dev = default_device(device)
     loaded: list[Any] = []
+    if backend == "sam2":
+        from tracking.sam2.backend import Sam2Propagator
+        from tracking.sam2.build import load_sam2, resolve_size
+
+        assert choice.checkpoint is not None
+        size = resolve_size(choice.checkpoint)
+
+        def make_sam2() -> Propagator:
+            if not loaded:  # the network is read once; every pass gets its own memory over it
+                loaded.append(load_sam2(path, size, dev))
+            return Sam2Propagator(loaded[0], size)
+
+        return make_sam2
 
     def make_xmem() -> Propagator:
         from tracking.xmem.propagator import XMemPropagator

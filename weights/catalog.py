@@ -8,6 +8,10 @@ the file loads as a checkpoint; pin ``sha256`` here once a trusted copy has been
 E2FGVI-HQ is only published on Google Drive (MCG-NKU/E2FGVI README); the URL below is Drive's direct-download
 form (``drive.usercontent.google.com/download?id=...&export=download&confirm=t``), which skips the
 virus-scan page for large files.
+
+SAM 2.1 (facebookresearch/sam2, ``checkpoints/download_ckpts.sh``): Meta publishes the URLs but no sizes or
+checksums, so those entries carry none (``verify`` checks presence only); each file is ``{"model": state_dict}``
+and ``tracking.sam2.build.load_sam2`` loads it strictly.
 """
 
 from __future__ import annotations
@@ -107,6 +111,50 @@ _ENTRIES = [
         licence="CC BY-NC 4.0 (non-commercial)",
         purpose="E2FGVI-HQ: video inpainting (fills the removed object's region)",
         homepage="https://github.com/MCG-NKU/E2FGVI",
+    ),
+    WeightEntry(
+        name="sam2.1_hiera_tiny",
+        url="https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_tiny.pt",
+        filename="sam2.1_hiera_tiny.pt",
+        size=None,
+        md5=None,
+        sha256=None,
+        licence="Apache-2.0",
+        purpose="SAM 2.1 Hiera-T (39M): clicks on any frame -> masklet, streaming memory; the CPU default",
+        homepage="https://github.com/facebookresearch/sam2",
+    ),
+    WeightEntry(
+        name="sam2.1_hiera_small",
+        url="https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_small.pt",
+        filename="sam2.1_hiera_small.pt",
+        size=None,
+        md5=None,
+        sha256=None,
+        licence="Apache-2.0",
+        purpose="SAM 2.1 Hiera-S (46M): clicks on any frame -> masklet, streaming memory",
+        homepage="https://github.com/facebookresearch/sam2",
+    ),
+    WeightEntry(
+        name="sam2.1_hiera_base_plus",
+        url="https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_base_plus.pt",
+        filename="sam2.1_hiera_base_plus.pt",
+        size=None,
+        md5=None,
+        sha256=None,
+        licence="Apache-2.0",
+        purpose="SAM 2.1 Hiera-B+ (81M): clicks on any frame -> masklet, streaming memory",
+        homepage="https://github.com/facebookresearch/sam2",
+    ),
+    WeightEntry(
+        name="sam2.1_hiera_large",
+        url="https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_large.pt",
+        filename="sam2.1_hiera_large.pt",
+        size=None,
+        md5=None,
+        sha256=None,
+        licence="Apache-2.0",
+        purpose="SAM 2.1 Hiera-L (224M): clicks on any frame -> masklet, streaming memory (best, slowest)",
+        homepage="https://github.com/facebookresearch/sam2",
     ),
 ]
 

@@ -151,7 +151,8 @@ def test_locate_and_verify_on_bad_files(server, tmp_path: Path) -> None:
 
 def test_catalog_names_and_weights_dir(tmp_path: Path, monkeypatch) -> None:
     names = set(weights.catalog())
-    assert names == {"sam_vit_b", "sam_vit_l", "sam_vit_h", "mobile_sam", "xmem", "xmem_s012", "e2fgvi_hq"}
+    sam2 = {f"sam2.1_hiera_{size}" for size in ("tiny", "small", "base_plus", "large")}
+    assert names == {"sam_vit_b", "sam_vit_l", "sam_vit_h", "mobile_sam", "xmem", "xmem_s012", "e2fgvi_hq"} | sam2
     for item in weights.catalog().values():
         assert item.url.startswith("https://") and item.filename and item.licence
     assert weights.catalog()["sam_vit_h"].md5 == "4b8939a88964f0f4ff5f5b2642c598a6"
