@@ -414,10 +414,13 @@ def render(
     *,
     crf: int = 18,
     progress: Progress | None = None,
+    exact_size: bool = False,
 ) -> Path:
     """Write the edited clip at native size with the source's audio (atomically); reads the project under its
-    lock (shared: other readers may read along, no writer may change it meanwhile)."""
+    lock (shared: other readers may read along, no writer may change it meanwhile). ``exact_size`` keeps an
+    odd size exact in H.264 4:4:4 (which browsers and phones do not play) instead of padding it by a pixel."""
     from editor import compose
 
     with project_lock(project.root, shared=True):
-        return compose.render(project, Path(out_path), edit or RemoveEdit(), crf=crf, progress=progress)
+        return compose.render(project, Path(out_path), edit or RemoveEdit(), crf=crf, progress=progress,
+                              exact_size=exact_size)

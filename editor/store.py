@@ -511,10 +511,11 @@ class Project:
                 raise ProjectError(f"the frames in {source} changed since {self.root} was made; use a new project")
             frames: Iterator[tuple[int, np.ndarray]] = ((i, folder[i]) for i in missing)
         else:
-            from editor.video import iter_frames
+            from editor.video import DecodeStats, iter_frames
 
             start = missing[0]
-            frames = enumerate(iter_frames(source, size=work, start=start), start=start)
+            stats = DecodeStats()
+            frames = enumerate(iter_frames(source, size=work, start=start, stats=stats), start=start)
         for index, image in frames:
             if index not in todo:
                 continue
@@ -530,6 +531,8 @@ class Project:
                 f"decoding {source.name} stopped after {total - len(missing)} of {total} frames; "
                 "the source may be truncated"
             )
+        if not source.is_dir() and stats.missing:
+            self.meta["undecodable_frames"] = self.meta.get("undecodable_frames", 0) + stats.missing
         self.meta["decoded"] = True
         self._save_meta()
 
