@@ -217,6 +217,9 @@ Backend = Annotated[str, typer.Option("--backend", help=BACKEND_HELP)]
 ProjectDir = Annotated[Path | None, typer.Option("--project", help="project folder (default: a cache folder)")]
 Working = Annotated[int, typer.Option("--working-size", help="short side of the working frames")]
 Refine = Annotated[str, typer.Option("--refine", help="SAM refinement of unsure frames: auto, off, always")]
+ExactSize = Annotated[bool, typer.Option(
+    "--exact-size", help="keep an odd width/height exact in H.264 4:4:4 (browsers and phones do not play it); "
+    "by default an odd size is padded by one pixel to the playable 4:2:0")]
 
 
 @app.command()
@@ -233,6 +236,7 @@ def remove(
     project: ProjectDir = None,
     working_size: Working = 480,
     crf: Annotated[int, typer.Option("--crf", help="H.264 quality: lower is better (18 ~ visually lossless)")] = 18,
+    exact_size: ExactSize = False,
 ) -> None:
     """Click an object (or give masks), track it through the clip and remove it, keeping the sound."""
     from editor.compose import RemoveEdit
@@ -257,7 +261,7 @@ def remove(
         console.print(f"removal with {report.backend} on {report.device}{done}")
         warn(report.warnings)
         with stage("render") as progress:
-            out = render(proj, output, RemoveEdit(), crf=crf, progress=progress)
+            out = render(proj, output, RemoveEdit(), crf=crf, progress=progress, exact_size=exact_size)
     console.print(f"[green]wrote {out}[/]")
 
 
@@ -307,6 +311,7 @@ def edit(
     objects: Annotated[list[int], typer.Option("--object", help="object id to edit (default: all)")] = [],  # noqa: B006
     backend: Backend = "auto",
     crf: Annotated[int, typer.Option("--crf", help="H.264 quality")] = 18,
+    exact_size: ExactSize = False,
 ) -> None:
     """Replace, blur, pixelate, swap the background of, colour-splash or remove the tracked objects."""
     from editor.lock import project_lock
@@ -321,12 +326,12 @@ def edit(
     proj = Project.open(project)
     with project_lock(proj.root):
         edit_project(proj, output, replace, fit, clip_to_mask, blur, pixelate, strength, background, splash,
-                     objects, backend, crf)
+                     objects, backend, crf, exact_size)
 
 
 def edit_project(proj, output: Path, replace: Path | None, fit: str, clip_to_mask: bool, blur: bool, pixelate: bool,
                  strength: float | None, background: str | None, splash: bool, objects: list[int], backend: str,
-                 crf: int) -> None:
+                 crf: int, exact_size: bool = False) -> None:
     """``tam edit``'s work, once its arguments are checked and the project is locked."""
     from editor import compose
     from editor.pipeline import inpaint, render
@@ -355,7 +360,7 @@ def edit_project(proj, output: Path, replace: Path | None, fit: str, clip_to_mas
         console.print(f"removal with {report.backend} on {report.device}")
         warn(report.warnings)
     with stage("render") as progress:
-        out = render(proj, output, spec, crf=crf, progress=progress)
+        out = render(proj, output, spec, crf=crf, progress=progress, exact_size=exact_size)
     console.print(f"[green]wrote {out}[/]")
 
 
