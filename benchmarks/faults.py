@@ -30,8 +30,11 @@ CLICK_B = "330,150"
 
 def tam(args: list, data: Path) -> subprocess.Popen:
     env = {**os.environ, "TAM_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1", "TAM_QUIET": "1"}
+    # SIGINT back to its default: a benchmark started in the background inherits it ignored, and Ctrl-C would
+    # then be lost on the commands it starts
     return subprocess.Popen([sys.executable, "-m", "editor.cli", *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def finish(proc: subprocess.Popen, timeout: float = 900) -> tuple[int, str]:
@@ -76,7 +79,7 @@ def n_masks(root: Path) -> int:
 
 def last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip()[:110] if lines else ""
+    return lines[-1].strip()[:220] if lines else ""
 
 
 def run(clip: Path, work: Path, quick: bool) -> list[list[str]]:

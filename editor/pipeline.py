@@ -146,12 +146,22 @@ REFUSE_SHARE = 0.97
 WARN_SHARE = 0.5
 
 
-def _fallback(stage: str, exc: Exception, warnings: list[str] | None) -> None:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    text = f"{first}; the {stage} runs on the classical backend instead"
-    log.warning(text)
-    if warnings is not None:
-        warnings.append(text)
+def _with_fallback(stage: str, make: Callable[[str], object], backend: str, warnings: list[str] | None):
+    """``make(backend)``; with ``auto``, a checkpoint that does not load is reported (logged and added to
+    ``warnings``) and ``make("classical")`` is returned instead."""
+    from weights import CheckpointMismatch
+
+    try:
+        return make(backend)
+    except CheckpointMismatch as exc:
+        if backend != "auto":
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = f"{first}; the {stage} runs on the classical backend instead"
+        log.warning(text)
+        if warnings is not None:
+            warnings.append(text)
+        return make("classical")
 
 
 def open_session(
@@ -169,25 +179,18 @@ def open_session(
     from tracking.backends import BackendUnavailable, make_propagator_factory, make_segmenter
     from tracking.refine import RefineConfig, Refiner
     from tracking.session import TrackSession
-    from weights import CheckpointMismatch
+
+    def propagators(name: str):
+        factory = make_propagator_factory(name, device=device)
+        if name == "auto" and not isinstance(factory, type):
+            factory()  # reads the checkpoint now (once; later calls share the network)
+        return factory
 
     if refine not in ("auto", "off", "always"):
         raise InputError(f"unknown refine mode {refine!r}: use auto, off or always")
     try:
-        try:
-            segmenter = make_segmenter(backend, device=device)
-        except CheckpointMismatch as exc:
-            if backend != "auto":
-                raise
-            _fallback("segmenter", exc, warnings)
-            segmenter = make_segmenter("classical")
-        factory = make_propagator_factory(backend, device=device)
-        if backend == "auto" and not isinstance(factory, type):
-            try:
-                factory()  # reads the checkpoint now (once; later calls share the network)
-            except CheckpointMismatch as exc:
-                _fallback("propagator", exc, warnings)
-                factory = make_propagator_factory("classical")
+        segmenter = _with_fallback("segmenter", lambda name: make_segmenter(name, device=device), backend, warnings)
+        factory = _with_fallback("propagator", propagators, backend, warnings)
     except BackendUnavailable as exc:
         raise BackendError(str(exc)) from exc
     except ValueError as exc:
@@ -366,19 +369,12 @@ def inpaint(
 def _inpaint(project: Project, object_ids: Sequence[int] | None, backend: str, device: str | None,
              progress: Progress | None) -> InpaintReport:
     from inpaint.backends import BackendUnavailable, make_inpainter
-    from weights import CheckpointMismatch
 
     warnings: list[str] = []
     if not any(i in project.masks for i in range(project.num_frames)):
         raise InputError("there are no masks to remove: track an object first (tam track / tam remove --point)")
     try:
-        try:
-            inpainter = make_inpainter(backend, device=device)
-        except CheckpointMismatch as exc:
-            if backend != "auto":
-                raise
-            _fallback("removal", exc, warnings)
-            inpainter = make_inpainter("classical")
+        inpainter = _with_fallback("removal", lambda name: make_inpainter(name, device=device), backend, warnings)
     except (BackendUnavailable, ValueError) as exc:
         raise BackendError(str(exc)) from exc
     ids = None if object_ids is None else sorted(int(o) for o in object_ids)

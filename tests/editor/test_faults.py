@@ -33,7 +33,16 @@ def tam_process(args: list, tmp_path: Path, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "TAM_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
     env.update(kwargs.pop("env", {}))
     return subprocess.Popen([sys.executable, "-m", "editor.cli", *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
+
+
+def remove_process(clip, out: Path, root: Path, tmp_path: Path, point: str | None = None) -> subprocess.Popen:
+    """``tam remove CLIP -o OUT --project ROOT`` (classical) clicking ``point`` (default: the sample's object)."""
+    src, sample = clip
+    point = point or f"{sample.click[0]},{sample.click[1]}"
+    return tam_process(["remove", src, "-o", out, "--point", point, "--project", root, "--backend", "classical"],
+                       tmp_path)
 
 
 def wait_for(predicate, timeout: float = 60.0, what: str = "a condition") -> None:
@@ -130,13 +139,10 @@ def test_1_python_api_and_page_jobs_take_the_lock(clip, tmp_path):
 @pytest.mark.slow
 def test_1_two_cli_runs_on_one_project(long_clip, tmp_path):
     """The issue's case: a second ``tam remove`` on the same --project while the first runs."""
-    src, sample = long_clip
     root = tmp_path / "P"
-    first = tam_process(["remove", src, "-o", tmp_path / "cat.mp4", "--point", f"{sample.click[0]},{sample.click[1]}",
-                         "--project", root, "--backend", "classical"], tmp_path)
+    first = remove_process(long_clip, tmp_path / "cat.mp4", root, tmp_path)
     wait_for(lambda: (root / "meta.json").exists(), what="the first run to create the project")
-    second = tam_process(["remove", src, "-o", tmp_path / "ball.mp4", "--point", "5,5", "--project", root,
-                          "--backend", "classical"], tmp_path)
+    second = remove_process(long_clip, tmp_path / "ball.mp4", root, tmp_path, point="5,5")
     out2, _ = second.communicate(timeout=300)
     out1, _ = first.communicate(timeout=300)
     assert first.returncode == 0, out1
@@ -190,10 +196,8 @@ def test_3_weights_verify_fails_with_a_non_zero_code(tmp_path, capsys, monkeypat
 
 @pytest.mark.slow
 def test_3_ctrl_c_exits_130_and_says_how_to_continue(long_clip, tmp_path):
-    src, sample = long_clip
     root = tmp_path / "P"
-    proc = tam_process(["remove", src, "-o", tmp_path / "out.mp4", "--point", f"{sample.click[0]},{sample.click[1]}",
-                        "--project", root, "--backend", "classical"], tmp_path)
+    proc = remove_process(long_clip, tmp_path / "out.mp4", root, tmp_path)
     wait_for(lambda: (root / "masks").is_dir() and any((root / "masks").glob("*.png")), what="tracking to start")
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
