@@ -560,8 +560,6 @@ def main() -> None:
     (0 done, 1 a user error, 2 an unexpected one, 130 Ctrl-C, 143 SIGTERM)."""
     import signal
 
-    import weights
-
     logging.basicConfig(
         level=logging.INFO if os.environ.get("TAM_QUIET") is None else logging.WARNING,
         format="%(message)s",
@@ -575,7 +573,18 @@ def main() -> None:
         received.append(signum)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        code = run_app(debug, stopped=received)
+    finally:
+        signal.signal(signal.SIGTERM, previous)  # main() called in-process (tests) leaves no handler behind
+    sys.exit(code)
+
+
+def run_app(debug: bool, stopped: list[int]) -> int:
+    """Run the command line; the exit code (``stopped`` is non-empty once SIGTERM arrived)."""
+    import weights
+
     try:
         code = app(standalone_mode=False)  # the code of a typer.Exit (130 for Ctrl-C), else None
     except typer.Exit as exc:
@@ -587,7 +596,7 @@ def main() -> None:
         if not isinstance(exc, TamError | weights.WeightsError | weights.CheckpointMismatch):
             message = f"{message} ({type(exc).__name__}; set TAM_DEBUG=1 for details)"
         console.print(f"[red]error:[/] {message}")
-        sys.exit(1)
+        return 1
     except KeyboardInterrupt:
         code = 130
     except Exception as exc:  # click's usage errors and anything unexpected
@@ -595,17 +604,17 @@ def main() -> None:
 
         if isinstance(exc, click.exceptions.ClickException):
             exc.show()
-            sys.exit(exc.exit_code)
+            return exc.exit_code
         if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
+            return 130
         if debug:
             raise
         console.print(f"[red]error:[/] unexpected {type(exc).__name__}: {exc} (set TAM_DEBUG=1 for the traceback)")
-        sys.exit(2)
+        return 2
     if code == 130:
-        console.print(f"[yellow]{'stopped' if received else 'cancelled'}; run the same command to continue[/]")
-        sys.exit(143 if received else 130)
-    sys.exit(code if isinstance(code, int) else 0)
+        console.print(f"[yellow]{'stopped' if stopped else 'cancelled'}; run the same command to continue[/]")
+        return 143 if stopped else 130
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
