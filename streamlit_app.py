@@ -125,7 +125,7 @@ def _fail(exc: BaseException) -> None:
 
 def _start_job(ws: Workspace, name: str, fn: Any, message: str) -> None:
     try:
-        ws.jobs.start(name, fn, message=message)
+        ws.jobs.start(name, fn, message=message, lock=ws.project_dir)
     except JobBusy as exc:
         st.warning(str(exc))
 

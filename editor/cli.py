@@ -90,6 +90,38 @@ def check_output(path: Path, suffixes: set[str] | None = VIDEO_SUFFIXES) -> Path
     return path
 
 
+def project_root(source: Path, project: Path | None) -> Path:
+    """The project folder a command on ``source`` works in (``--project`` or the default cache folder)."""
+    from editor.pipeline import default_project_dir
+
+    return Path(project) if project is not None else default_project_dir(source)
+
+
+def check_outputs(*outputs: Path, source: Path | None = None, root: Path | None = None, crf: int | None = None) -> None:
+    """Every check on what a command will write, before it does any work: no output may be, contain or lie
+    inside the source or the project's own files; ``--crf`` must be a quality H.264 knows (0..51)."""
+    from editor.store import guard_output
+
+    if crf is not None and not 0 <= crf <= 51:
+        raise InputError(f"--crf {crf} is outside 0..51 (0 lossless, 18 visually lossless, 23 the usual default)")
+    for out in outputs:
+        guard_output(out, source=source, root=root)
+
+
+def check_object_ids(proj, objects: list[int]) -> tuple[int, ...] | None:
+    """``--object`` ids, refused when the project's masks hold no such object (rather than a silent no-op)."""
+    from editor.export import present_ids
+
+    if not objects:
+        return None
+    present = present_ids(proj)
+    unknown = sorted(set(objects) - set(present))
+    if unknown:
+        listed = ", ".join(map(str, present)) or "none"
+        raise InputError(f"--object {', '.join(map(str, unknown))}: the project has no such object (it has: {listed})")
+    return tuple(objects)
+
+
 def parse_click(text: str, frame: int, what: str = "--point") -> tuple[int, float, float]:
     """``X,Y`` (on ``frame``) or ``X,Y@N`` (on frame N) -> ``(frame, x, y)``."""
     xy, at, n = text.partition("@")
@@ -148,7 +180,14 @@ def run_tracking(proj, prompts, backend: str, refine: str):
                       "check them and add clicks there[/]")
     for obj in report.empty_objects:
         console.print(f"[yellow]warning: object {obj} has no pixels in any frame[/]")
+    warn(report.warnings)
     return report
+
+
+def warn(warnings: list[str]) -> None:
+    """Print a stage's warnings (the page shows the same lines)."""
+    for warning in warnings:
+        console.print(f"[yellow]warning: {warning}[/]")
 
 
 def import_mask_input(proj, masks: Path) -> None:
@@ -181,6 +220,9 @@ Backend = Annotated[str, typer.Option("--backend", help=BACKEND_HELP)]
 ProjectDir = Annotated[Path | None, typer.Option("--project", help="project folder (default: a cache folder)")]
 Working = Annotated[int, typer.Option("--working-size", help="short side of the working frames")]
 Refine = Annotated[str, typer.Option("--refine", help="SAM refinement of unsure frames: auto, off, always")]
+ExactSize = Annotated[bool, typer.Option(
+    "--exact-size", help="keep an odd width/height exact in H.264 4:4:4 (browsers and phones do not play it); "
+    "by default an odd size is padded by one pixel to the playable 4:2:0")]
 
 
 @app.command()
@@ -197,25 +239,32 @@ def remove(
     project: ProjectDir = None,
     working_size: Working = 480,
     crf: Annotated[int, typer.Option("--crf", help="H.264 quality: lower is better (18 ~ visually lossless)")] = 18,
+    exact_size: ExactSize = False,
 ) -> None:
     """Click an object (or give masks), track it through the clip and remove it, keeping the sound."""
     from editor.compose import RemoveEdit
+    from editor.lock import project_lock
     from editor.pipeline import inpaint, render
 
     check_output(output)
+    root = project_root(source, project)
+    check_outputs(output, source=source, root=root, crf=crf)
     if masks is None and not point and box is None:
         raise InputError("say what to remove: --point X,Y (a click on the object), --box, or --masks DIR|IMAGE")
     prompts = None if masks is not None else object_prompts(point, neg, box, frame)
-    proj = open_for(source, project, working_size)
-    if masks is not None:
-        import_mask_input(proj, masks)
-    else:
-        run_tracking(proj, prompts, backend, refine)
-    with stage("remove") as progress:
-        report = inpaint(proj, backend=backend, progress=progress)
-    console.print(f"removal with {report.backend} on {report.device}" + (" (already done)" if report.skipped else ""))
-    with stage("render") as progress:
-        out = render(proj, output, RemoveEdit(), crf=crf, progress=progress)
+    with project_lock(root):
+        proj = open_for(source, root, working_size)
+        if masks is not None:
+            import_mask_input(proj, masks)
+        else:
+            run_tracking(proj, prompts, backend, refine)
+        with stage("remove") as progress:
+            report = inpaint(proj, backend=backend, progress=progress)
+        done = " (already done)" if report.skipped else ""
+        console.print(f"removal with {report.backend} on {report.device}{done}")
+        warn(report.warnings)
+        with stage("render") as progress:
+            out = render(proj, output, RemoveEdit(), crf=crf, progress=progress, exact_size=exact_size)
     console.print(f"[green]wrote {out}[/]")
 
 
@@ -234,14 +283,18 @@ def track(
 ) -> None:
     """Click an object and write its mask on every frame (palette PNGs named like the frames)."""
     from editor.export import export_davis
+    from editor.lock import project_lock
 
     if masks_out.exists() and not masks_out.is_dir():
         raise OutputError(f"--masks-out {masks_out} is a file; give a folder")
     check_output(masks_out / "x" if masks_out.exists() else masks_out, suffixes=None)
+    root = project_root(source, project)
+    check_outputs(masks_out, source=source, root=root)
     prompts = object_prompts(point, neg, box, frame)
-    proj = open_for(source, project, working_size)
-    run_tracking(proj, prompts, backend, refine)
-    out = export_davis(proj, masks_out)
+    with project_lock(root):
+        proj = open_for(source, root, working_size)
+        run_tracking(proj, prompts, backend, refine)
+        out = export_davis(proj, masks_out)
     console.print(f"[green]wrote {proj.num_frames} masks to {out}[/]")
 
 
@@ -261,19 +314,33 @@ def edit(
     objects: Annotated[list[int], typer.Option("--object", help="object id to edit (default: all)")] = [],  # noqa: B006
     backend: Backend = "auto",
     crf: Annotated[int, typer.Option("--crf", help="H.264 quality")] = 18,
+    exact_size: ExactSize = False,
 ) -> None:
     """Replace, blur, pixelate, swap the background of, colour-splash or remove the tracked objects."""
-    from editor import compose
-    from editor.pipeline import inpaint, render
+    from editor.lock import project_lock
     from editor.store import Project
 
     check_output(output)
+    check_outputs(output, root=project, crf=crf)
     chosen = [name for name, on in (("replace", replace), ("blur", blur), ("pixelate", pixelate),
                                     ("background", background), ("splash", splash), ("remove", remove_)) if on]
     if len(chosen) != 1:
         raise InputError("choose exactly one edit: --replace, --blur, --pixelate, --background, --splash or --remove")
     proj = Project.open(project)
-    ids = tuple(objects) or None
+    with project_lock(proj.root):
+        edit_project(proj, output, replace, fit, clip_to_mask, blur, pixelate, strength, background, splash,
+                     objects, backend, crf, exact_size)
+
+
+def edit_project(proj, output: Path, replace: Path | None, fit: str, clip_to_mask: bool, blur: bool, pixelate: bool,
+                 strength: float | None, background: str | None, splash: bool, objects: list[int], backend: str,
+                 crf: int, exact_size: bool = False) -> None:
+    """``tam edit``'s work, once its arguments are checked and the project is locked."""
+    from editor import compose
+    from editor.pipeline import inpaint, render
+
+    proj.guard_output(output)
+    ids = check_object_ids(proj, objects)
     if replace is not None:
         if fit not in ("contain", "cover", "stretch"):
             raise InputError(f"--fit {fit!r}: use contain, cover or stretch")
@@ -294,8 +361,9 @@ def edit(
         with stage("remove") as progress:
             report = inpaint(proj, ids, backend=backend, progress=progress)
         console.print(f"removal with {report.backend} on {report.device}")
+        warn(report.warnings)
     with stage("render") as progress:
-        out = render(proj, output, spec, crf=crf, progress=progress)
+        out = render(proj, output, spec, crf=crf, progress=progress, exact_size=exact_size)
     console.print(f"[green]wrote {out}[/]")
 
 
@@ -307,16 +375,26 @@ def export_cmd(
     objects: Annotated[list[int], typer.Option("--object", help="object id (default: all)")] = [],  # noqa: B006
 ) -> None:
     """Export the masks: DAVIS PNGs, COCO RLE JSON, alpha mattes, RGBA cut-outs or an overlay preview."""
-    from editor import export
+    from editor.lock import project_lock
     from editor.store import Project
 
     formats = ("davis", "coco", "alpha", "rgba", "overlay")
     if fmt not in formats:
         raise InputError(f"--format {fmt!r}: use one of {', '.join(formats)}")
     proj = Project.open(project)
-    if not any(i in proj.masks for i in range(proj.num_frames)):
-        raise InputError(f"{project} has no masks yet: run tam track first")
-    ids = list(objects) or None
+    proj.guard_output(output)
+    with project_lock(proj.root, shared=True):
+        if not any(i in proj.masks for i in range(proj.num_frames)):
+            raise InputError(f"{project} has no masks yet: run tam track first")
+        chosen = check_object_ids(proj, objects)
+        out = export_project(proj, fmt, output, list(chosen) if chosen else None)
+    console.print(f"[green]wrote {out}[/]")
+
+
+def export_project(proj, fmt: str, output: Path, ids: list[int] | None) -> object:
+    """``tam export``'s work, once its arguments are checked and the project is locked (shared)."""
+    from editor import export
+
     with stage(f"export {fmt}"):
         if fmt == "davis":
             out = export.export_davis(proj, output)
@@ -329,7 +407,7 @@ def export_cmd(
             out = f"{pngs}" + (f" and {video}" if video else "")
         else:
             out = export.export_overlay(proj, check_output(output))
-    console.print(f"[green]wrote {out}[/]")
+    return out
 
 
 @app.command("import-masks")
@@ -342,6 +420,14 @@ def import_masks_cmd(
     working_size: Working = 480,
 ) -> None:
     """Import masks as the project's mask sequence, or as keyframes that are then propagated."""
+    from editor.lock import project_lock
+
+    with project_lock(project):
+        import_into(source, masks_dir, project, keyframes, backend, working_size)
+
+
+def import_into(source: Path, masks_dir: Path, project: Path, keyframes: bool, backend: str, working_size: int) -> None:
+    """``tam import-masks``'s work, under the project's lock."""
     from editor.masks_io import import_masks
     from editor.pipeline import open_session
 
@@ -474,12 +560,13 @@ def weights_download(
 
 @weights_app.command("verify")
 def weights_verify(names: Annotated[list[str], typer.Argument(help="names (default: all installed)")] = []) -> None:  # noqa: B006
-    """Check installed checkpoints' size and checksum."""
+    """Check installed checkpoints: size and checksum, then that each loads into its network (keys, shapes)."""
     import weights
+    from editor.checkpoints import network_check
 
     bad = 0
     for name in names or list(weights.catalog()):
-        result = weights.verify(name)
+        result = weights.verify(name, network=network_check(name))
         if not result.present and not names:
             continue
         bad += not result.ok
@@ -493,40 +580,65 @@ def weights_verify(names: Annotated[list[str], typer.Argument(help="names (defau
 
 
 def main() -> None:
-    """Console entry point: user errors are one line, never a traceback."""
+    """Console entry point: user errors are one line, never a traceback; the exit code says how it ended
+    (0 done, 1 a user error, 2 an unexpected one, 130 Ctrl-C, 143 SIGTERM)."""
+    import signal
+
     logging.basicConfig(
         level=logging.INFO if os.environ.get("TAM_QUIET") is None else logging.WARNING,
         format="%(message)s",
         handlers=[RichHandler(console=console, show_time=False, show_path=False)],
     )
     debug = bool(os.environ.get("TAM_DEBUG"))
+    received: list[int] = []
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        """Unwind like Ctrl-C (temp and part files are removed on the way out), then exit 143."""
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        app(standalone_mode=False)
+        code = run_app(debug, stopped=received)
+    finally:
+        signal.signal(signal.SIGTERM, previous)  # main() called in-process (tests) leaves no handler behind
+    sys.exit(code)
+
+
+def run_app(debug: bool, stopped: list[int]) -> int:
+    """Run the command line; the exit code (``stopped`` is non-empty once SIGTERM arrived)."""
+    import weights
+
+    try:
+        code = app(standalone_mode=False)  # the code of a typer.Exit (130 for Ctrl-C), else None
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (TamError, RuntimeError, ValueError, OSError) as exc:
+        code = exc.exit_code
+    except (TamError, weights.WeightsError, weights.CheckpointMismatch, RuntimeError, ValueError, OSError) as exc:
         if debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if not isinstance(exc, TamError):
+        if not isinstance(exc, TamError | weights.WeightsError | weights.CheckpointMismatch):
             message = f"{message} ({type(exc).__name__}; set TAM_DEBUG=1 for details)"
         console.print(f"[red]error:[/] {message}")
-        sys.exit(1)
+        return 1
     except KeyboardInterrupt:
-        console.print("[yellow]cancelled[/]")
-        sys.exit(130)
+        code = 130
     except Exception as exc:  # click's usage errors and anything unexpected
         import click
 
         if isinstance(exc, click.exceptions.ClickException):
             exc.show()
-            sys.exit(exc.exit_code)
+            return exc.exit_code
         if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
+            return 130
         if debug:
             raise
         console.print(f"[red]error:[/] unexpected {type(exc).__name__}: {exc} (set TAM_DEBUG=1 for the traceback)")
-        sys.exit(2)
+        return 2
+    if code == 130:
+        console.print(f"[yellow]{'stopped' if stopped else 'cancelled'}; run the same command to continue[/]")
+        return 143 if stopped else 130
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -603,21 +603,29 @@ def _background_source(edit: BackgroundEdit, size: tuple[int, int], fps: float, 
 
 
 def render(
-    project: Any, out_path: str | Path, edit: EditSpec, progress: Progress | None = None, *, crf: int = 18
+    project: Any,
+    out_path: str | Path,
+    edit: EditSpec,
+    progress: Progress | None = None,
+    *,
+    crf: int = 18,
+    exact_size: bool = False,
 ) -> Path:
     """Render ``edit`` over the whole clip at native size to ``out_path``, with the source's audio.
 
-    The output has the source's fps and frame count; the container and codec follow the extension
-    (``.mp4`` H.264/AAC by default); ``crf`` is the quality (lower is better, 18 is visually lossless).
+    The output has the source's frame count and timing (each frame at its source time for a variable-rate
+    source), its audio copied when the container takes the codec; the container and codec follow the
+    extension (``.mp4`` H.264 4:2:0 by default; see ``editor.video.write_video`` for odd sizes and
+    ``exact_size``); ``crf`` is the quality (0..51, lower is better, 18 is visually lossless).
     ``progress(done, total)`` is called per frame; raising from it cancels and leaves no file behind.
     """
+    from editor.store import guard_output
+
+    if not 0 <= int(crf) <= 51:
+        raise InputError(f"crf {crf} is outside 0..51 (0 lossless, 18 visually lossless, 23 the usual default)")
     _check_masks(project)
-    out_path = Path(out_path)
+    out_path = guard_output(out_path, source=project.source, root=getattr(project, "root", None))
     src = Path(project.source).resolve()
-    if out_path.resolve() == src:
-        raise InputError(
-            f"the output {out_path} is the source video; the source is never overwritten: pick another name"
-        )
     stack: list[Media] = []
     try:
         fn = _frame_fn(project, edit, stack)
@@ -626,11 +634,17 @@ def render(
             for i, frame in enumerate(source_frames(project)):
                 yield fn(i, frame)
 
-        from editor.video import write_video
+        from editor.video import probe, write_video
 
+        times = None
+        if src.is_file() and project.meta.get("is_vfr"):
+            times = probe(src).frame_times
+            if len(times) != project.num_frames:
+                times = None
         audio = src if project.has_audio and src.is_file() else None
         return write_video(
-            frames(), out_path, project.fps, audio_from=audio, crf=crf, progress=progress, total=project.num_frames
+            frames(), out_path, project.fps, audio_from=audio, crf=crf, progress=progress, total=project.num_frames,
+            times=times, exact_size=exact_size,
         )
     finally:
         for m in stack:

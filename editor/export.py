@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 from editor.compose import source_frames
 from editor.errors import InputError, OutputError
 from editor.masks_io import davis_palette, label_to_png, resize_labels
-from editor.store import atomic_write_bytes
+from editor.store import atomic_write_bytes, guard_output, temp_beside
 
 Progress = Callable[[int, int], None]
 
@@ -142,6 +141,7 @@ def davis_pngs(project: Any) -> Iterator[tuple[str, bytes]]:
 def export_davis(project: Any, out_dir: str | Path, progress: Progress | None = None) -> Path:
     """Palette PNG label maps at native size, named like the frames (``<stem>.png``); returns ``out_dir``."""
     written = _check_masks(project)
+    guard_output(out_dir, source=project.source, root=getattr(project, "root", None))
     out = _out_dir(out_dir)
     for n, (name, data) in enumerate(davis_pngs(project), 1):
         atomic_write_bytes(out / name, data)
@@ -154,8 +154,7 @@ def export_davis_zip(project: Any, out_path: str | Path, progress: Progress | No
     written = _check_masks(project)
     out = Path(out_path)
     _out_dir(out.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
+    tmp = temp_beside(out)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:  # PNGs are compressed already
             for n, (name, data) in enumerate(davis_pngs(project), 1):

@@ -5,16 +5,20 @@ rewritten atomically as it advances, so any browser session, including one opene
 sees the same progress by reading the file. Cancelling writes ``jobs/<name>.cancel``; the job's
 ``progress(done, total)`` callback sees it and raises :class:`JobCancelled`, which is how every long
 call in tam is cancelled. At most one job runs per folder at a time (stages share the mask and frame
-stores). A job left ``running`` by a server that has since stopped is reported as ``interrupted``.
+stores), and a job started with ``lock=project_dir`` holds that project's lock (``editor.lock``) while it runs,
+so a ``tam`` command on the same project is refused meanwhile, and the job fails with a message naming the
+command when one holds it. A job left ``running`` by a server that has since stopped is reported as
+``interrupted``.
 
     runner = JobRunner(workspace)
-    runner.start("track", lambda ctx: session.propagate(progress=ctx))
+    runner.start("track", lambda ctx: session.propagate(progress=ctx), lock=project_dir)
     runner.status("track").fraction  # 0.0 .. 1.0
     runner.cancel("track")
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from editor.errors import CancelledError, TamError
+from editor.lock import project_lock
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 FAILED, CANCELLED, INTERRUPTED = "failed", "cancelled", "interrupted"
@@ -153,8 +158,12 @@ class JobRunner:
         return next((s for s in self.statuses().values() if s.active), None)
 
     # -- control ---------------------------------------------------------------------------------------
-    def start(self, name: str, fn: JobFunction, *, message: str = "") -> JobStatus:
-        """Run ``fn(ctx)`` in a daemon thread; raise :class:`JobBusy` if a job is already running here."""
+    def start(
+        self, name: str, fn: JobFunction, *, message: str = "", lock: str | os.PathLike[str] | None = None
+    ) -> JobStatus:
+        """Run ``fn(ctx)`` in a daemon thread; raise :class:`JobBusy` if a job is already running here.
+
+        ``lock``: a project folder whose lock the job holds while it runs (it fails when another holds it)."""
         with _LIVE_LOCK:
             busy = next((s for s in self.statuses().values() if s.active), None)
             if busy is not None:
@@ -166,7 +175,7 @@ class JobRunner:
                 name=name, state=RUNNING, message=message, pid=os.getpid(), started_at=now, updated_at=now
             )
             self._write(status)
-            thread = threading.Thread(target=self._run, args=(name, fn), name=f"tam-job-{name}", daemon=True)
+            thread = threading.Thread(target=self._run, args=(name, fn, lock), name=f"tam-job-{name}", daemon=True)
             _LIVE[self.state_path(name)] = thread
             thread.start()
         return status
@@ -196,11 +205,12 @@ class JobRunner:
         self.cancel_path(name).unlink(missing_ok=True)
 
     # -- internals -------------------------------------------------------------------------------------
-    def _run(self, name: str, fn: JobFunction) -> None:
+    def _run(self, name: str, fn: JobFunction, lock: str | os.PathLike[str] | None = None) -> None:
         ctx = JobContext(self, name)
         try:
-            result = fn(ctx) or {}
-            ctx.check()  # a cancel that came after the last progress report still counts
+            with project_lock(lock) if lock is not None else contextlib.nullcontext():
+                result = fn(ctx) or {}
+                ctx.check()  # a cancel that came after the last progress report still counts
         except CancelledError:
             self._finish(name, CANCELLED, message="Cancelled.")
         except TamError as exc:

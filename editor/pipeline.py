@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from editor.compose import EditSpec, RemoveEdit
-from editor.errors import InputError, TamError
-from editor.store import Project, hash_inputs, source_digest
+from editor.errors import CancelledError, InputError, TamError
+from editor.lock import project_lock
+from editor.store import PROJECT_PARTS, Project, hash_inputs, source_digest
 
 log = logging.getLogger("tam")
 
@@ -53,12 +54,39 @@ def open_project(
     working_short_side: int = 480,
     progress: Progress | None = None,
 ) -> Project:
-    """Open (or create, decoding the frames once) the project of a video file or a frame folder."""
+    """Open (or create, decoding the frames once) the project of a video file or a frame folder.
+
+    Holds the project's lock while it decodes. A new project whose source cannot be opened (not a video,
+    corrupt) is removed again rather than left as an empty folder; a cancelled decode is kept, to resume.
+    """
     source = Path(source)
     if not source.exists():
         raise InputError(f"input not found: {source} (give a video file or a folder of numbered frames)")
     root = Path(project_dir) if project_dir is not None else default_project_dir(source)
-    return Project.open_or_create(root, source, working_short_side=working_short_side, progress=progress)
+    fresh = not (root / "meta.json").exists()
+    with project_lock(root):
+        try:
+            return Project.open_or_create(root, source, working_short_side=working_short_side, progress=progress)
+        except Exception as exc:
+            if fresh and not isinstance(exc, CancelledError):
+                discard_new_project(root)
+            raise
+
+
+def discard_new_project(root: Path) -> None:
+    """Remove what creating a project at ``root`` wrote (and ``root`` itself when that leaves it empty)."""
+    import shutil
+
+    for part in (*PROJECT_PARTS, "exports"):
+        path = root / part
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    try:
+        root.rmdir()
+    except OSError:
+        pass  # the folder holds the user's other files: leave it
 
 
 # ----------------------------------------------------------------------------------------------- tracking
@@ -96,6 +124,7 @@ class TrackReport:
     refined: dict[int, str] = field(default_factory=dict)  # frame -> why SAM re-prompted it
     unsure: dict[int, str] = field(default_factory=dict)  # frame -> why its mask still looks unsure
     empty_objects: list[int] = field(default_factory=list)  # objects with no pixels in any frame
+    warnings: list[str] = field(default_factory=list)  # e.g. a click whose mask covers most of the frame
 
 
 def _to_working(project: Project, frame: int, xy: tuple[float, float]) -> tuple[float, float]:
@@ -111,17 +140,57 @@ def _check_frame(project: Project, frame: int) -> None:
         raise InputError(f"frame {frame} does not exist: the clip has frames 0..{project.num_frames - 1}")
 
 
-def open_session(project: Project, backend: str = "auto", refine: str = "auto", device: str | None = None):
-    """The project's interactive tracking session with the chosen backends (see ``tracking.backends``)."""
+# A click whose mask covers this share of its frame selected nothing in particular (a flat clip): refused.
+REFUSE_SHARE = 0.97
+# A mask above this share of its frame is more likely the background than an object: the user is warned.
+WARN_SHARE = 0.5
+
+
+def _with_fallback(stage: str, make: Callable[[str], object], backend: str, warnings: list[str] | None):
+    """``make(backend)``; with ``auto``, a checkpoint that does not load is reported (logged and added to
+    ``warnings``) and ``make("classical")`` is returned instead."""
+    from weights import CheckpointMismatch
+
+    try:
+        return make(backend)
+    except CheckpointMismatch as exc:
+        if backend != "auto":
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = f"{first}; the {stage} runs on the classical backend instead"
+        log.warning(text)
+        if warnings is not None:
+            warnings.append(text)
+        return make("classical")
+
+
+def open_session(
+    project: Project,
+    backend: str = "auto",
+    refine: str = "auto",
+    device: str | None = None,
+    warnings: list[str] | None = None,
+):
+    """The project's interactive tracking session with the chosen backends (see ``tracking.backends``).
+
+    With ``auto``, a checkpoint that is present but does not load (corrupt, another network's) is reported
+    (logged, and added to ``warnings``) and that stage runs classical; with ``neural`` it is an error.
+    """
     from tracking.backends import BackendUnavailable, make_propagator_factory, make_segmenter
     from tracking.refine import RefineConfig, Refiner
     from tracking.session import TrackSession
 
+    def propagators(name: str):
+        factory = make_propagator_factory(name, device=device)
+        if name == "auto" and not isinstance(factory, type):
+            factory()  # reads the checkpoint now (once; later calls share the network)
+        return factory
+
     if refine not in ("auto", "off", "always"):
         raise InputError(f"unknown refine mode {refine!r}: use auto, off or always")
     try:
-        segmenter = make_segmenter(backend, device=device)
-        factory = make_propagator_factory(backend, device=device)
+        segmenter = _with_fallback("segmenter", lambda name: make_segmenter(name, device=device), backend, warnings)
+        factory = _with_fallback("propagator", propagators, backend, warnings)
     except BackendUnavailable as exc:
         raise BackendError(str(exc)) from exc
     except ValueError as exc:
@@ -130,9 +199,15 @@ def open_session(project: Project, backend: str = "auto", refine: str = "auto", 
     return TrackSession(project.frames, project.masks, project.state_dir, segmenter, factory, refiner=refiner)
 
 
-def add_prompts(session, project: Project, objects: Sequence[ObjectPrompt]) -> list[int]:
-    """Add one new object per prompt to ``session``; returns the new object ids."""
+def add_prompts(
+    session, project: Project, objects: Sequence[ObjectPrompt], warnings: list[str] | None = None
+) -> list[int]:
+    """Add one new object per prompt to ``session``; returns the new object ids.
+
+    A prompt whose mask covers nearly all of its frame is refused; one covering most of it adds a line to
+    ``warnings``."""
     ids = []
+    warnings = [] if warnings is None else warnings
     for prompt in objects:
         _check_frame(project, prompt.frame)
         obj = session.add_object(prompt.name)
@@ -150,19 +225,30 @@ def add_prompts(session, project: Project, objects: Sequence[ObjectPrompt]) -> l
             session.add_click(prompt.frame, obj, *_to_working(project, prompt.frame, xy), positive=True)
         for xy in prompt.negatives:
             session.add_click(prompt.frame, obj, *_to_working(project, prompt.frame, xy), positive=False)
-        _check_selected(session, prompt.frame, obj)
+        _check_selected(session, prompt.frame, obj, warnings)
         for frame, x, y, positive in prompt.later_clicks:
             _check_frame(project, frame)
             session.add_click(frame, obj, *_to_working(project, frame, (x, y)), positive=positive)
         for frame in sorted({c[0] for c in prompt.later_clicks}):
-            _check_selected(session, frame, obj)
+            _check_selected(session, frame, obj, warnings)
     return ids
 
 
-def _check_selected(session, frame: int, obj: int) -> None:
+def _check_selected(session, frame: int, obj: int, warnings: list[str]) -> None:
     mask = session.frame_mask(frame)
     if mask is None or not (mask == obj).any():
         raise InputError(f"the clicks on frame {frame} selected nothing for object {obj}; click inside the object")
+    share = float((mask == obj).mean())
+    if share >= REFUSE_SHARE:
+        raise InputError(
+            f"the clicks on frame {frame} selected {share:.0%} of the frame for object {obj}: nothing there stands "
+            "out from its surroundings; click on the object, add --neg clicks on the background, or give a --box"
+        )
+    if share >= WARN_SHARE:
+        warnings.append(
+            f"object {obj} covers {share:.0%} of the frame on frame {frame}: if that is the background rather "
+            "than the object, add --neg clicks there or give a --box"
+        )
 
 
 def track(
@@ -181,19 +267,28 @@ def track(
     """
     if not objects:
         raise InputError("nothing to track: give at least one --point or --box")
-    session = open_session(project, backend, refine, device)
+    with project_lock(project.root):
+        return _track(project, objects, backend, refine, device, progress)
+
+
+def _track(project: Project, objects: Sequence[ObjectPrompt], backend: str, refine: str, device: str | None,
+           progress: Progress | None) -> TrackReport:
+    warnings: list[str] = []
+    session = open_session(project, backend, refine, device, warnings)
     code = source_digest("tracking")
     wanted = hash_inputs("prompts", [repr(o) for o in objects], backend, code)
     if project.stage_hash("prompts") != wanted:  # other prompts, backend or tracking code: a new session
         project.clear_stage("prompts")  # until the new prompts are in: a rejected one must not leave the old claim
         session.reset_state()
         project.masks.clear()
-        add_prompts(session, project, objects)
+        add_prompts(session, project, objects, warnings)
         project.set_stage("prompts", {"objects": [repr(o) for o in objects], "backend": backend, "code": code}, wanted)
     from tracking.backends import choose_propagator, default_device
 
     segmenter = session.segmenter.backend
     choice = choose_propagator(backend, device)  # the choice the session's factory made; nothing is loaded
+    if isinstance(session.propagator_factory, type):  # a classical propagator (chosen, or the fallback)
+        choice = choose_propagator("classical")
     run_device = "cpu" if choice.kind == "classical" else default_device(device)
     log.info("tracking with %s + %s on %s", segmenter, choice.backend, run_device)
     written = sum(1 for _ in session.propagate(progress=progress))
@@ -215,6 +310,7 @@ def track(
         refined=reasons(session.state.refined),
         unsure=reasons(session.state.low_confidence),
         empty_objects=[o for o in ids if o not in present],
+        warnings=warnings,
     )
 
 
@@ -227,6 +323,7 @@ class InpaintReport:
     device: str
     frames_filled: int
     skipped: bool  # True when the stage was already current
+    warnings: list[str] = field(default_factory=list)  # e.g. a checkpoint that did not load (classical ran)
 
 
 class _MaskView(Sequence[np.ndarray]):
@@ -265,13 +362,21 @@ def inpaint(
     progress: Progress | None = None,
 ) -> InpaintReport:
     """Fill the masked objects in every frame (``inpainted/``); resumes a killed run, skips a current one."""
+    with project_lock(project.root):
+        return _inpaint(project, object_ids, backend, device, progress)
+
+
+def _inpaint(project: Project, object_ids: Sequence[int] | None, backend: str, device: str | None,
+             progress: Progress | None) -> InpaintReport:
     from inpaint.backends import BackendUnavailable, make_inpainter
 
+    warnings: list[str] = []
     if not any(i in project.masks for i in range(project.num_frames)):
         raise InputError("there are no masks to remove: track an object first (tam track / tam remove --point)")
     try:
         # sam2 names the tracking model; removal then picks its model as auto does
-        inpainter = make_inpainter("auto" if backend == "sam2" else backend, device=device)
+        removal = "auto" if backend == "sam2" else backend
+        inpainter = _with_fallback("removal", lambda name: make_inpainter(name, device=device), removal, warnings)
     except (BackendUnavailable, ValueError) as exc:
         raise BackendError(str(exc)) from exc
     ids = None if object_ids is None else sorted(int(o) for o in object_ids)
@@ -279,7 +384,7 @@ def inpaint(
     digest = hash_inputs("inpaint", settings, masks_digest(project))
     written = set(project.inpainted.written())
     if project.stage_is_current("inpaint", digest) and len(written) == project.num_frames:
-        return InpaintReport(inpainter.backend, str(inpainter.device), 0, skipped=True)
+        return InpaintReport(inpainter.backend, str(inpainter.device), 0, skipped=True, warnings=warnings)
     if project.stage_hash("inpaint-started") != digest:
         project.inpainted.clear()  # other masks or settings: earlier fills are stale
         written = set()
@@ -297,7 +402,7 @@ def inpaint(
     if missing:
         raise TamError(f"the {inpainter.backend} fill left {len(missing)} frames unwritten (first: {missing[0]})")
     project.set_stage("inpaint", settings, digest)
-    return InpaintReport(inpainter.backend, str(inpainter.device), count, skipped=False)
+    return InpaintReport(inpainter.backend, str(inpainter.device), count, skipped=False, warnings=warnings)
 
 
 def render(
@@ -307,8 +412,13 @@ def render(
     *,
     crf: int = 18,
     progress: Progress | None = None,
+    exact_size: bool = False,
 ) -> Path:
-    """Write the edited clip at native size with the source's audio (atomically)."""
+    """Write the edited clip at native size with the source's audio (atomically); reads the project under its
+    lock (shared: other readers may read along, no writer may change it meanwhile). ``exact_size`` keeps an
+    odd size exact in H.264 4:4:4 (which browsers and phones do not play) instead of padding it by a pixel."""
     from editor import compose
 
-    return compose.render(project, Path(out_path), edit or RemoveEdit(), crf=crf, progress=progress)
+    with project_lock(project.root, shared=True):
+        return compose.render(project, Path(out_path), edit or RemoveEdit(), crf=crf, progress=progress,
+                              exact_size=exact_size)

@@ -13,7 +13,10 @@ Layout (docs/architecture.md)::
       exports/
 
 Every file is written atomically (temp file in the same folder, then ``os.replace``), so a killed run leaves
-only complete files and the decode resumes where it stopped. The source is only ever read.
+only complete files and the decode resumes where it stopped; the files get the mode the user's umask gives
+any new file (``mkstemp`` alone would make them private, 0600). The source is only ever read, and no output
+may be, contain or lie inside the source or the project's own files (:func:`guard_output`). One process
+writes a project at a time (``editor.lock``).
 
 Opening an existing project with another source (different fingerprint) or another working size raises
 :class:`ProjectError` rather than silently discarding the masks and results already there: the user picks a
@@ -37,13 +40,17 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from editor.errors import InputError, ProjectError
+from editor.errors import InputError, OutputError, ProjectError
 from editor.frames import FrameFolder, frame_index, read_image
 
 Progress = Callable[[int, int], object]
 
 META_VERSION = 1
 _MB = 1 << 20
+
+# What a project folder holds besides exports/: no output may be, contain or lie inside one of these.
+PROJECT_PARTS = ("frames", "masks", "inpainted", "keyframes", "prompt_masks", "cache", "jobs", "meta.json",
+                 "prompts.json", "session.json", ".lock")
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -67,14 +74,65 @@ def davis_palette() -> list[int]:
 _PALETTE = davis_palette()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def file_mode() -> int:
+    """The mode a new file gets under the process's umask (``0o666 & ~umask``), e.g. 0o644 under umask 022."""
+    try:  # Linux reports the umask without changing it (changing it would race with other threads)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def temp_beside(path: Path, suffix: str = ".tmp") -> Path:
+    """A new, empty temp file in ``path``'s folder (for an atomic write), with the umask's mode, not 0600."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        os.fchmod(fd, file_mode())
+    finally:
+        os.close(fd)
+    return Path(tmp)
+
+
+def guard_output(out: str | Path, *, source: str | Path | None = None, root: str | Path | None = None) -> Path:
+    """Refuse an output path that is, contains or lies inside the ``source`` or the project's own files.
+
+    Inside the project only ``exports/`` (and other folders tam does not own) may take outputs; the project
+    folder itself, or a folder holding it, may not. Returns ``out``.
+    """
+    out = Path(out)
+    target = out.resolve()
+
+    def clash(path: Path) -> bool:
+        return target == path or path in target.parents or target in path.parents
+
+    if source is not None and clash(Path(source).resolve()):
+        raise OutputError(
+            f"the output {out} would overwrite the source {source} (it is, holds or lies inside it); "
+            "the source is never modified: pick another output path"
+        )
+    if root is not None:
+        home = Path(root).resolve()
+        if target == home or target in home.parents or any(clash(home / part) for part in PROJECT_PARTS):
+            raise OutputError(
+                f"the output {out} would overwrite the project's own files in {root}; "
+                f"pick a path outside it (or inside {Path(root) / 'exports'})"
+            )
+    return out
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file beside it and ``os.replace``."""
+    tmp = temp_beside(path)
+    try:
+        with open(tmp, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -103,13 +161,12 @@ def write_label_png(path: Path, labels: np.ndarray) -> None:
         raise InputError(f"a label map must be uint8 H x W (0 = background), got {labels.dtype} {labels.shape}")
     image = Image.fromarray(labels)  # mode L; putpalette turns it into P with the same indices
     image.putpalette(_PALETTE)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.png", dir=path.parent)
-    os.close(fd)
+    tmp = temp_beside(path, ".tmp.png")
     try:
         image.save(tmp, format="PNG", compress_level=1)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -454,10 +511,11 @@ class Project:
                 raise ProjectError(f"the frames in {source} changed since {self.root} was made; use a new project")
             frames: Iterator[tuple[int, np.ndarray]] = ((i, folder[i]) for i in missing)
         else:
-            from editor.video import iter_frames
+            from editor.video import DecodeStats, iter_frames
 
             start = missing[0]
-            frames = enumerate(iter_frames(source, size=work, start=start), start=start)
+            stats = DecodeStats()
+            frames = enumerate(iter_frames(source, size=work, start=start, stats=stats), start=start)
         for index, image in frames:
             if index not in todo:
                 continue
@@ -473,8 +531,14 @@ class Project:
                 f"decoding {source.name} stopped after {total - len(missing)} of {total} frames; "
                 "the source may be truncated"
             )
+        if not source.is_dir() and stats.missing:
+            self.meta["undecodable_frames"] = self.meta.get("undecodable_frames", 0) + stats.missing
         self.meta["decoded"] = True
         self._save_meta()
+
+    def guard_output(self, out: str | Path) -> Path:
+        """Refuse an output that is, contains or lies inside this project's source or its own files."""
+        return guard_output(out, source=self.source, root=self.root)
 
     # -- properties ----------------------------------------------------------------------------------
 
@@ -571,9 +635,12 @@ __all__ = [
     "Project",
     "atomic_write_json",
     "davis_palette",
+    "file_mode",
     "fingerprint",
+    "guard_output",
     "hash_inputs",
     "read_label_png",
+    "temp_beside",
     "working_size",
     "write_label_png",
     "write_png",

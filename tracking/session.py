@@ -28,7 +28,7 @@ On disk, in ``state_dir`` (every file written atomically):
 frames), ``keyframes/`` (per-object keyframe masks and the map a frame had before it became a keyframe),
 ``prompt_masks/`` (masks given with ``add_mask``), ``cache/`` (backward probabilities of a span in progress).
 A new process opening the same ``state_dir`` continues the same session; an interrupted propagation resumes
-from the last frame it wrote.
+after the last frame it wrote, replaying the pass from its keyframe so the result equals an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -264,6 +264,9 @@ class PropagationReport:
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    mask = os.umask(0o022)  # mkstemp makes the file 0600: give it the mode the user's umask gives new files
+    os.umask(mask)
+    os.fchmod(fd, 0o666 & ~mask)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -639,23 +642,25 @@ class TrackSession:
             prog.backward_cached = True
             self._save()
 
-        # 2. the writing pass: forward from the left keyframe (backward from the first keyframe for the head)
+        # 2. the writing pass: forward from the left keyframe (backward from the first keyframe for the head).
+        # A resumed pass starts from the keyframe too and replays the frames it already wrote (the propagator
+        # and the refiner step through them as before; nothing is written), so its state, and so every frame
+        # after the interruption, is exactly what an uninterrupted pass gives.
         forward = span.left is not None
         if forward:
             ids = self._known(span.left)
-            seed_frame = span.left if prog.written_to is None else prog.written_to
+            seed_frame = span.left
         else:
             ids = bwd_ids
-            seed_frame = span.right if prog.written_to is None else prog.written_to
-        seed_map = self._keyframe_map(seed_frame) if seed_frame in (span.left, span.right) else self.masks[seed_frame]
-        if seed_map is None:
-            raise RuntimeError(f"frame {seed_frame} was recorded as written but the mask store has nothing there")
+            seed_frame = span.right
+        seed_map = self._keyframe_map(seed_frame)
         writer = _Pass(self.propagator_factory, ids)
         writer.seed(self.frames[seed_frame], seed_map)
         if self.refiner is not None:
             self.refiner.start_pass()
             self.refiner.observe(seed_map, ids)
-        order = self._remaining(span)
+        todo = set(self._remaining(span))
+        order = list(frames) if forward else list(reversed(frames))
         for t in order:
             frame = self.frames[t]
             probs = writer.step(frame)
@@ -677,6 +682,8 @@ class TrackSession:
                 unsure = {
                     o: "; ".join(q.reasons) for o, q in outcome.qualities.items() if q.reasons and o not in reasons
                 }
+            if t not in todo:  # replayed: written before the interruption
+                continue
             self.masks[t] = labels
             for record, value in ((self.state.refined, reasons), (self.state.low_confidence, unsure)):
                 if value:

@@ -4,6 +4,7 @@ from weights.catalog import CATALOG, WeightEntry
 from weights.download import (
     ChecksumMismatch,
     DownloadError,
+    UnknownCheckpoint,
     VerifyResult,
     WeightsError,
     catalog,
@@ -19,6 +20,7 @@ __all__ = [
     "CheckpointMismatch",
     "ChecksumMismatch",
     "DownloadError",
+    "UnknownCheckpoint",
     "VerifyResult",
     "WeightEntry",
     "WeightsError",

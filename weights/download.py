@@ -35,6 +35,13 @@ class ChecksumMismatch(DownloadError):
     """The downloaded bytes are not the published file; the ``.part`` file is deleted."""
 
 
+class UnknownCheckpoint(WeightsError, KeyError):
+    """A name the catalog does not have (also a ``KeyError``, as the catalog lookup raises)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown checkpoint"
+
+
 def weights_dir() -> Path:
     """``$TAM_WEIGHTS_DIR`` when set, else the ``weights/`` package folder."""
     env = os.environ.get("TAM_WEIGHTS_DIR")
@@ -47,7 +54,12 @@ def catalog() -> dict[str, WeightEntry]:
 
 
 def _entry(name: str | WeightEntry) -> WeightEntry:
-    return name if isinstance(name, WeightEntry) else entry(name)
+    if isinstance(name, WeightEntry):
+        return name
+    try:
+        return entry(name)
+    except KeyError as exc:
+        raise UnknownCheckpoint(f"{exc.args[0]} (tam weights list shows them)") from None
 
 
 def locate(name: str | WeightEntry, dest_dir: Path | None = None) -> Path | None:
@@ -104,8 +116,17 @@ def _check(item: WeightEntry, path: Path) -> tuple[bool | None, bool | None, str
     return size_ok, checksum_ok, f"{path.name} is fine ({detail})"
 
 
-def verify(name: str | WeightEntry, dest_dir: Path | None = None) -> VerifyResult:
-    """Check the downloaded file's size and checksum against the catalog."""
+def verify(
+    name: str | WeightEntry, dest_dir: Path | None = None, network: Callable[[dict], object] | None = None
+) -> VerifyResult:
+    """Check the downloaded file: size and checksum against the catalog, then that it loads.
+
+    The file is read with ``weights_only=True`` (a random or truncated file fails here); ``network``, when
+    given, builds the network the checkpoint is for from the state dict and loads it strictly (raising
+    :class:`CheckpointMismatch` on other keys or shapes). ``weights`` imports nothing of tam's, so the caller
+    (the CLI) supplies it."""
+    from weights.load import CheckpointMismatch, fix_hint, load_checkpoint
+
     item = _entry(name)
     path = Path(dest_dir or weights_dir()) / item.filename
     if not path.is_file():
@@ -114,8 +135,18 @@ def verify(name: str | WeightEntry, dest_dir: Path | None = None) -> VerifyResul
         )
     size_ok, checksum_ok, message = _check(item, path)
     if size_ok is False or checksum_ok is False:
-        message += f"; delete it and run `tam weights download {item.name}`"
-    return VerifyResult(item.name, path, True, size_ok, checksum_ok, message)
+        message += f"; {fix_hint(item.name)}"
+        return VerifyResult(item.name, path, True, size_ok, checksum_ok, message)
+    try:
+        state = load_checkpoint(path)
+        if network is not None:
+            network(state)
+    except CheckpointMismatch as exc:
+        first = str(exc).splitlines()[0]
+        return VerifyResult(item.name, path, True, size_ok, False, first)
+    checked = "loads and matches the network" if network is not None else "loads"
+    detail = "checksum verified" if checksum_ok else "no published checksum"
+    return VerifyResult(item.name, path, True, size_ok, checksum_ok, f"{path.name} is fine ({detail}; {checked})")
 
 
 def _content_total(response, offset: int) -> int | None:
@@ -219,6 +250,7 @@ def _fetch(item: WeightEntry, source: str, part: Path, offset: int, progress: Pr
 
 __all__ = [
     "ChecksumMismatch",
+    "UnknownCheckpoint",
     "DownloadError",
     "VerifyResult",
     "WeightsError",

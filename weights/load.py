@@ -9,23 +9,37 @@ import torch
 
 
 class CheckpointMismatch(RuntimeError):
-    """A checkpoint's keys or shapes do not match the network built for it."""
+    """A checkpoint's keys or shapes do not match the network built for it, or the file is not a checkpoint.
+
+    The first line of the message says what to do (the CLI prints only that line); details follow."""
+
+
+def fix_hint(name: str | None) -> str:
+    """What to do about a broken checkpoint: ``delete it and run tam weights download NAME``."""
+    return f"delete it and run tam weights download {name or 'NAME'}"
+
+
+def _catalog_name(path: Path) -> str | None:
+    from weights.catalog import CATALOG
+
+    return next((e.name for e in CATALOG.values() if e.filename == path.name), None)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a checkpoint on the CPU without executing pickled code."""
+    """Read a checkpoint on the CPU without executing pickled code (``weights_only=True``)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    hint = fix_hint(_catalog_name(path))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a bad file
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise CheckpointMismatch(
-            f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc}); "
-            "delete it and download it again with `tam weights download`"
+            f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}); {hint}\n{detail}"
         ) from exc
     if not isinstance(state, Mapping):
-        raise CheckpointMismatch(f"{path} holds a {type(state).__name__}, not a state dict")
+        raise CheckpointMismatch(f"{path} holds a {type(state).__name__}, not a state dict; {hint}")
     return dict(state)
 
 
@@ -40,11 +54,13 @@ def load_strict(module: torch.nn.Module, state_dict: Mapping[str, torch.Tensor],
         if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
     ]
     if missing or unexpected or wrong_shape:
-        parts = [f"checkpoint does not match the {name} network:"]
+        counts = ", ".join(f"{len(keys)} {label}" for label, keys in
+                           (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong_shape))
+                           if keys)
+        parts = [f"the checkpoint does not match the {name} network ({counts}); {fix_hint(name)}"]
         for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong_shape)):
             if keys:
                 shown = ", ".join(keys[:12]) + (f", ... ({len(keys)} in all)" if len(keys) > 12 else "")
                 parts.append(f"{label}: {shown}")
-        parts.append(f"is this really the {name} checkpoint? Run `tam weights verify`.")
         raise CheckpointMismatch("\n".join(parts))
     module.load_state_dict(state_dict, strict=True)

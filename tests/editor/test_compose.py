@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from editor import compose
-from editor.errors import InputError, ProjectError
+from editor.errors import InputError, OutputError, ProjectError
 
 NATIVE = (96, 64)  # (w, h); the project works at half that (short side 32)
 FPS = Fraction(12)
@@ -402,7 +402,7 @@ def test_render_errors(project, tmp_path):
         compose.render_blur(project, tmp_path / "x.mp4", mode="smear")
     with pytest.raises(InputError, match="object ids"):
         compose.render_blur(project, tmp_path / "x.mp4", [0])
-    with pytest.raises(InputError, match="source"):
+    with pytest.raises(OutputError, match="source"):
         compose.render_blur(project, project.source)
     with pytest.raises(InputError, match="does not exist"):
         compose.render_replace(project, tmp_path / "x.mp4", tmp_path / "missing.png")

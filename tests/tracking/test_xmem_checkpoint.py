@@ -44,7 +44,7 @@ def test_wrong_shape_is_refused(conformance_dir: Path) -> None:
 
 
 def test_not_an_xmem_checkpoint_says_what_to_do() -> None:
-    with pytest.raises(KeyError, match="tam weights download xmem"):
+    with pytest.raises(CheckpointMismatch, match="tam weights download xmem"):
         dims_from_checkpoint({"model.weight": torch.zeros(1)})
 
 

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 import weights
 from weights import ChecksumMismatch, DownloadError, WeightEntry, download, locate, verify
 
-PAYLOAD = os.urandom(3 * (1 << 20) + 12345)  # a bit over 3 MB: several chunks
+
+def _checkpoint_bytes() -> bytes:
+    """A real (tiny-network) checkpoint of a bit over 3 MB: several chunks, and verify can load it."""
+    buf = io.BytesIO()
+    torch.save({"w": torch.from_numpy(np.random.default_rng(0).random(790_000, dtype="float32"))}, buf)
+    return buf.getvalue()
+
+
+PAYLOAD = _checkpoint_bytes()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -142,7 +152,7 @@ def test_locate_and_verify_on_bad_files(server, tmp_path: Path) -> None:
     item = _entry(server)
     assert locate(item, tmp_path) is None
     assert not verify(item, tmp_path).present
-    (tmp_path / "ckpt.pth").write_bytes(PAYLOAD[:-1] + b"\x00")  # right size, wrong bytes
+    (tmp_path / "ckpt.pth").write_bytes(PAYLOAD[:-1] + bytes([PAYLOAD[-1] ^ 0xFF]))  # right size, wrong bytes
     assert locate(item, tmp_path) is not None  # locate only checks the size
     result = verify(item, tmp_path)
     assert result.present and result.size_ok and result.checksum_ok is False and not result.ok

@@ -24,8 +24,10 @@ def dims_from_checkpoint(state_dict: Mapping[str, torch.Tensor]) -> tuple[int, i
         value_dim = state_dict["value_encoder.fuser.block2.conv2.weight"].shape[0]
         hidden_dim = state_dict["decoder.hidden_update.transform.weight"].shape[0] // 3
     except KeyError as exc:
-        raise KeyError(
-            f"not an XMem checkpoint: {exc.args[0]!r} is missing; run `tam weights download xmem`"
+        from weights import CheckpointMismatch
+
+        raise CheckpointMismatch(
+            f"not an XMem checkpoint ({exc.args[0]!r} is missing); delete it and run tam weights download xmem"
         ) from None
     return int(key_dim), int(value_dim), int(hidden_dim)
 

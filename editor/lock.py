@@ -1,0 +1,120 @@
+"""One writer per project: an OS file lock on ``<project>/.lock``, held for a whole run.
+
+Two runs writing one project interleave their stages (one run's masks under the other's prompts, fills of the
+wrong object, frames left unwritten), so every entry point that writes a project holds its lock exclusively
+for as long as it works: the CLI for the whole command, the page's jobs for the whole job, and the pipeline's
+Python functions (``open_project``, ``track``, ``inpaint``) for each call. Readers (``render``, ``tam export``)
+hold it shared, so they never see half a stage. A second writer is refused at once with a message naming
+the process that holds the project; nothing waits silently.
+
+The lock is ``fcntl.flock`` on a file inside the project: the kernel drops it when its process dies (even by
+SIGKILL), so a killed run never leaves a stale lock. Within one process the lock is re-entrant per thread (a
+CLI command holding it calls ``track``, which takes it again); another thread of the same process is refused
+like another process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from editor.errors import TamError
+
+LOCK_NAME = ".lock"
+
+
+class ProjectBusy(TamError):
+    """Another process (or another job of this one) is working on the project."""
+
+
+@dataclass
+class _Held:
+    handle: int  # the file descriptor carrying the flock
+    exclusive: bool
+    depth: int
+
+
+# Locks this process holds, by (lock file, thread): what makes the lock re-entrant for the thread holding it.
+_HELD: dict[tuple[Path, int], _Held] = {}
+_GUARD = threading.Lock()
+
+
+def lock_path(root: str | os.PathLike[str]) -> Path:
+    """The lock file of the project at ``root``."""
+    return Path(root).absolute() / LOCK_NAME
+
+
+def holder(root: str | os.PathLike[str]) -> str:
+    """Who holds the project's lock, in words (from what the holder wrote into the lock file)."""
+    try:
+        info = json.loads(lock_path(root).read_text() or "{}")
+    except (OSError, ValueError):
+        info = {}
+    if not info.get("pid"):
+        return "another process"
+    since = time.strftime("%H:%M:%S", time.localtime(info.get("since", 0)))
+    return f"process {info['pid']} ({info.get('command', '?')}, since {since})"
+
+
+@contextlib.contextmanager
+def project_lock(root: str | os.PathLike[str], *, shared: bool = False) -> Iterator[None]:
+    """Hold the project's lock (exclusive for writers, ``shared`` for readers) for the ``with`` block.
+
+    Raises :class:`ProjectBusy` at once, naming the holder, when another process or thread holds it.
+    """
+    path = lock_path(root)
+    key = (path, threading.get_ident())
+    with _GUARD:
+        held = _HELD.get(key)
+        if held is not None and (held.exclusive or shared):
+            held.depth += 1
+            reentered = True
+        else:
+            reentered = False
+    if reentered:
+        try:
+            yield
+        finally:
+            with _GUARD:
+                held.depth -= 1  # type: ignore[union-attr]
+        return
+    if held is not None:  # shared -> exclusive in the same thread: refuse rather than risk a deadlock
+        raise ProjectBusy(f"{path.parent} is open for reading in this process; finish reading before writing it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ProjectBusy(
+            f"the project {path.parent} is in use by {holder(path.parent)}; wait for it to finish "
+            "(or stop it), or use another --project folder"
+        ) from None
+    if not shared:
+        command = " ".join(["tam" if Path(sys.argv[0]).name in ("tam", "cli.py") else Path(sys.argv[0]).name,
+                            *sys.argv[1:]])[:300]
+        info = json.dumps({"pid": os.getpid(), "command": command, "since": time.time()}).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info, 0)
+    with _GUARD:
+        _HELD[key] = _Held(fd, not shared, 1)
+    try:
+        yield
+    finally:
+        with _GUARD:
+            _HELD.pop(key, None)
+        if not shared:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+__all__ = ["LOCK_NAME", "ProjectBusy", "holder", "lock_path", "project_lock"]
