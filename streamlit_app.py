@@ -98,8 +98,25 @@ def _current_workspace() -> Workspace | None:
     return Workspace(project_id)
 
 
-def _backend() -> str:
+def _chosen_backend() -> str:
     return st.session_state.get("backend") or os.environ.get("TAM_BACKEND", "auto")
+
+
+def _neural_missing() -> str | None:
+    """Why the neural backend cannot run yet (its checkpoints are missing), or None."""
+    from tracking import backends
+
+    try:
+        backends.choose("neural")
+    except (backends.BackendUnavailable, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def _backend() -> str:
+    """The backend that runs: the one chosen, except neural without its checkpoints keeps classical."""
+    chosen = _chosen_backend()
+    return "classical" if chosen == "neural" and _neural_missing() else chosen
 
 
 @st.cache_resource(max_entries=16)
@@ -161,14 +178,14 @@ def _download(path: Path, label: str, mime: str, key: str) -> None:
 # ------------------------------------------------------------------------------------------- jobs
 
 
-def _job_panel(ws: Workspace, names: tuple[str, ...]) -> JobStatus | None:
+def _job_panel(runner: JobRunner, names: tuple[str, ...]) -> JobStatus | None:
     """Progress of the running job (polled), else the outcome of the last of ``names``; returns the running one."""
-    active = ws.jobs.active()
+    active = runner.active()
     if active is not None and active.name in names:
-        _poll_job(ws, active.name)
+        _poll_job(runner, active.name)
         return active
     for name in names:
-        status = ws.jobs.status(name)
+        status = runner.status(name)
         if status is None or status.state == DONE:
             continue
         if status.state in (FAILED, INTERRUPTED):
@@ -179,9 +196,9 @@ def _job_panel(ws: Workspace, names: tuple[str, ...]) -> JobStatus | None:
 
 
 @st.fragment(run_every=0.5)
-def _poll_job(ws: Workspace, name: str) -> None:
+def _poll_job(runner: JobRunner, name: str) -> None:
     """Redrawn twice a second while the job runs; reruns the whole page once it is over."""
-    status = ws.jobs.status(name)
+    status = runner.status(name)
     if status is None or not status.active:
         st.rerun(scope="app")
         return
@@ -189,8 +206,71 @@ def _poll_job(ws: Workspace, name: str) -> None:
     counts = f" {status.done}/{status.total}" if status.total else ""
     st.progress(status.fraction, text=f"{label}{counts} ({status.fraction:.0%})")
     if st.button("Cancel", key=f"cancel-{name}"):
-        ws.jobs.cancel(name)
+        runner.cancel(name)
         st.toast(f"Cancelling {name}…")
+
+
+# ------------------------------------------------------------------------------------------- models
+
+
+def _models_runner() -> JobRunner:
+    """Downloads are one job for the whole server (not a project's): the folder cannot be a project id."""
+    return JobRunner(pipeline.data_dir() / ".models")
+
+
+def _apply_downloaded_models() -> None:
+    """Once this page's download finished, switch the backend to neural (before the selector is drawn)."""
+    if not st.session_state.get("models-started"):
+        return
+    status = _models_runner().status("models")
+    if status is not None and status.state == DONE:
+        st.session_state.pop("models-started")
+        st.session_state["backend"] = "neural"
+        st.session_state["models-switched"] = True
+
+
+def _models_panel() -> None:
+    """The checkpoints, what each improves, and one button that downloads the neural pair."""
+    from editor import models
+
+    runner = _models_runner()
+    try:
+        need = models.missing()
+        offers = models.offers()
+    except TamError as exc:
+        _fail(exc)
+        return
+    wants_neural = _chosen_backend() == "neural"
+    if wants_neural and need:
+        st.info("The neural models are not downloaded yet: download them below. Until then tam keeps the "
+                "classical models, so every step still works.")
+    if st.session_state.pop("models-switched", False):
+        st.success("Models downloaded and verified: the backend is now neural.")
+    title = "Better models: download the neural checkpoints" if need else "Models: the neural checkpoints are here"
+    with st.expander(title, expanded=wants_neural and bool(need)):
+        rows = [f"| {'✅' if o.present else '—'} | `{o.name}` | {o.size_text} | {o.licence} | {o.improves} |"
+                for o in offers]
+        st.markdown("| | checkpoint | size | licence | what it improves |\n|---|---|---|---|---|\n" + "\n".join(rows))
+        if need:
+            busy = runner.active() is not None
+            if st.button(f"Download {' + '.join(need)} and switch to neural", key="download-models", type="primary",
+                         disabled=busy):
+                try:
+                    runner.start("models", lambda ctx: _download_models(need, ctx), message="Downloading")
+                except JobBusy as exc:
+                    st.warning(str(exc))
+                else:
+                    st.session_state["models-started"] = True
+                    st.rerun()
+            st.caption("Resumable and verified (the same download as `tam weights download`).")
+        _job_panel(runner, ("models",))
+
+
+def _download_models(names: list[str], ctx: Any) -> dict[str, Any]:
+    from editor import models
+
+    paths = models.download(names, progress=ctx, message=ctx.message)
+    return {"files": [p.name for p in paths]}
 
 
 # ------------------------------------------------------------------------------------------- sidebar
@@ -208,10 +288,12 @@ def _status_panel() -> None:
         key="backend",
         help="auto: the neural models when their checkpoints are present, else the classical ones.",
     )
+    if _chosen_backend() != _backend():
+        st.sidebar.info("Neural chosen, but its checkpoints are missing: classical runs until they are downloaded.")
     try:
         choice = backends.choose(_backend())
     except (backends.BackendUnavailable, ValueError) as exc:
-        st.sidebar.error(str(exc))
+        st.sidebar.error(user_message(exc))
         return
     inpainter = "e2fgvi_hq" if weights.locate("e2fgvi_hq") is not None else "classical fill"
     if _backend() == "classical":
@@ -223,7 +305,8 @@ def _status_panel() -> None:
     rows = [f"| {'✅' if weights.locate(name) else '—'} | `{name}` |" for name in weights.catalog()]
     st.sidebar.markdown("| | checkpoint |\n|---|---|\n" + "\n".join(rows))
     st.sidebar.caption(
-        f"Checkpoints live in `{weights.weights_dir()}`. Download one with `tam weights download <name>` "
+        "Checkpoints live in the server's weights folder. Download them on the page (Better models) or with "
+        "`tam weights download <name>` "
         "(e.g. `tam weights download mobile_sam`). Without them the classical backends run."
     )
 
@@ -479,7 +562,7 @@ def _step_track(ws: Workspace, project: Project, session: Any, busy: bool) -> No
         if st.button(label, key="track", type="primary", disabled=busy or not dirty):
             _start_job(ws, "track", lambda ctx: _track(ws, project.root, session, ctx), "Tracking")
             st.rerun()
-    _job_panel(ws, ("track",))
+    _job_panel(ws.jobs, ("track",))
     if project.masks.written():
         flags = _flags(project, session)
         refined = session.state.refined
@@ -631,7 +714,7 @@ def _step_edit(ws: Workspace, project: Project, session: Any, busy: bool) -> Non
                 ws, "render", lambda ctx: _render(ws, project.root, edit, effect, settings, backend, ctx), "Preparing"
             )
             st.rerun()
-    _job_panel(ws, ("render",))
+    _job_panel(ws.jobs, ("render",))
     _renders_list(ws, project, kept)
     _exports(ws, project, busy)
 
@@ -666,7 +749,7 @@ def _exports(ws: Workspace, project: Project, busy: bool) -> None:
     if st.button("Export the masks", key="export", disabled=busy):
         _start_job(ws, "export", lambda ctx: _export(project.root, ctx), "Exporting masks")
         st.rerun()
-    _job_panel(ws, ("export",))
+    _job_panel(ws.jobs, ("export",))
     done = ws.jobs.status("export")
     if done is None or done.state != DONE:
         return
@@ -709,13 +792,15 @@ def main() -> None:
     # Streamlit leaves 6 rem above the first element; the frame and its controls must fit a 1366x768 screen.
     st.markdown("<style>.block-container{padding-top:1.2rem;padding-bottom:1rem}</style>", unsafe_allow_html=True)
     st.markdown("#### tam · click an object in a video, track it, then remove, replace or blur it (sound kept)")
+    _apply_downloaded_models()
     _status_panel()
     ws = _current_workspace()
     _project_sidebar(ws)
     if ws is None:
         _step_open()
+        _models_panel()
         return
-    opening = _job_panel(ws, ("open",))
+    opening = _job_panel(ws.jobs, ("open",))
     try:
         project = ws.project()
     except TamError as exc:
@@ -729,6 +814,7 @@ def main() -> None:
                 st.rerun()
         return
     _video_info(project)
+    _models_panel()
     busy = ws.jobs.active() is not None
     try:
         session = _session(str(project.root), _backend(), busy)

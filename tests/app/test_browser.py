@@ -7,6 +7,7 @@ of every step go to ``test-artifacts/browser/``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -47,10 +48,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """``streamlit run streamlit_app.py`` on a free port, projects in a temporary data dir."""
-    tmp = tmp_path_factory.mktemp("browser")
+@contextlib.contextmanager
+def serve_app(tmp: Path, **env_extra: str) -> Iterator[tuple[str, Path]]:
+    """``streamlit run streamlit_app.py`` on a free port, projects in ``tmp/projects``; yields (url, data dir)."""
     data = tmp / "projects"
     port = _free_port()
     env = {
@@ -59,6 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         "TAM_BACKEND": "classical",
         "TAM_WEIGHTS_DIR": str(tmp / "no-weights"),
         "OMP_NUM_THREADS": "2",
+        **env_extra,
     }
     log = (tmp / "streamlit.log").open("wb")
     cmd = [
@@ -98,6 +99,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The page served with the classical backend and no checkpoints."""
+    with serve_app(tmp_path_factory.mktemp("browser")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +251,7 @@ def test_upload_click_track_remove_download(server, browser, sample_video, tmp_p
     # 5. remove and download: a valid video of the right length with its sound
     page.get_by_text("Remove", exact=True).first.wait_for()
     page.get_by_role("button", name="Render the video").click()
-    page.get_by_text("Rendered remove.mp4").wait_for(timeout=240_000)
+    page.get_by_text(re.compile(r"Rendered remove-[0-9-]+\.mp4")).wait_for(timeout=240_000)
     _settle(page)
     _shot(page, "06-rendered")
     with page.expect_download(timeout=60_000) as info:
