@@ -790,7 +790,7 @@ def main() -> None:
         initial_sidebar_state="collapsed",
     )
     # Streamlit leaves 6 rem above the first element; the frame and its controls must fit a 1366x768 screen.
-    st.markdown("<style>.block-container{padding-top:1.2rem;padding-bottom:1rem}</style>", unsafe_allow_html=True)
+    st.markdown("<style>.block-container{padding-top:2.8rem;padding-bottom:1rem}</style>", unsafe_allow_html=True)
     st.markdown("#### tam · click an object in a video, track it, then remove, replace or blur it (sound kept)")
     _apply_downloaded_models()
     _status_panel()
