@@ -701,7 +701,12 @@ def _step_edit(ws: Workspace, project: Project, session: Any, busy: bool) -> Non
             st.color_picker("Colour", "#00b140", key="bg-colour")
         elif kind == "Image or clip":
             st.file_uploader("Background image or clip", type=IMAGE_TYPES + VIDEO_TYPES, key="bg-file")
-    if st.button("Render the video", key="render", type="primary", disabled=busy or not chosen):
+    c1, c2 = st.columns([1, 4])
+    if c1.button("Preview on this frame", key="preview", disabled=busy or not chosen,
+                 help="the current frame with this effect, in seconds, before the whole clip is rendered"):
+        _preview(ws, project, effect, None if set(chosen) == set(objects) else tuple(chosen))
+    _show_preview(project)
+    if c2.button("Render the video", key="render", type="primary", disabled=busy or not chosen):
         try:
             ids = None if set(chosen) == set(objects) else tuple(chosen)
             edit = _edit_spec(ws, effect, ids)
@@ -717,6 +722,33 @@ def _step_edit(ws: Workspace, project: Project, session: Any, busy: bool) -> Non
     _job_panel(ws.jobs, ("render",))
     _renders_list(ws, project, kept)
     _exports(ws, project, busy)
+
+
+def _preview(ws: Workspace, project: Project, effect: str, ids: tuple[int, ...] | None) -> None:
+    """Fill and composite the frame on screen only (one window of frames around it), kept for the page."""
+    from editor.preview import preview_frame
+
+    frame = min(int(st.session_state.get("frame", 0)), project.num_frames - 1)
+    try:
+        edit = _edit_spec(ws, effect, ids)
+        started = time.perf_counter()
+        with st.spinner(f"Previewing frame {frame}…"):
+            image = preview_frame(project, frame, edit, backend=_backend())
+    except Exception as exc:  # noqa: BLE001 - a message, the page goes on
+        _fail(exc)
+        return
+    st.session_state["preview-result"] = (frame, EFFECT_NAMES[effect], image, time.perf_counter() - started)
+
+
+def _show_preview(project: Project) -> None:
+    shown = st.session_state.get("preview-result")
+    if not shown:
+        return
+    frame, effect, image, seconds = shown
+    before, after = st.columns(2)
+    before.image(project.frames[frame], caption=f"Frame {frame}", width="stretch")
+    label = renders.EFFECT_LABELS.get(effect, effect)
+    after.image(image, caption=f"Frame {frame}, preview: {label} ({seconds:.1f} s)", width="stretch")
 
 
 def _renders_list(ws: Workspace, project: Project, kept: list[renders.Render]) -> None:

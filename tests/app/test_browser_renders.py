@@ -1,4 +1,4 @@
-"""Every result kept and named for what it is, in a real browser: blur then pixelate give two files, both
+"""A preview of the frame on screen in seconds; every result kept and named for what it is, in a real browser: blur then pixelate give two files, both
 listed with their settings; the label says which effect; after a reload the form shows the settings of the
 video on screen; a second object gets another colour; a bad upload is a message without errno or path.
 """
@@ -6,6 +6,7 @@ video on screen; a second object gets another colour; a bad upload is a message 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,18 @@ def test_two_renders_two_files_labels_and_form(server, browser, sample_video) ->
     page.get_by_role("button", name="Track").click()
     page.get_by_text(f"tracked {N_FRAMES}/{N_FRAMES}").wait_for(timeout=180_000)
     _settle(page)
+
+    # preview on this frame: seconds, and nothing of the whole clip is filled
+    page.get_by_text("Remove", exact=True).first.click()
+    _settle(page)
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Preview on this frame").click()
+    page.get_by_text(re.compile(r"Frame 0, preview: object removed \(\d+\.\d s\)")).wait_for(timeout=60_000)
+    seconds = time.perf_counter() - t0
+    print(f"preview on this frame: {seconds:.1f} s in the browser")
+    assert seconds < 30
+    assert not list((data / project_id / "project" / "inpainted").glob("*.png"))
+    _shot(page, "renders-00-preview")
 
     outputs = data / project_id / "outputs"
     for effect in ("Blur", "Pixelate"):
