@@ -1,5 +1,5 @@
-"""A preview of the frame on screen in seconds; every result kept and named for what it is, in a real browser: blur then pixelate give two files, both
-listed with their settings; the label says which effect; after a reload the form shows the settings of the
+"""In a real browser: a preview of the frame on screen in seconds; every result kept and named for what it
+is: blur then pixelate give two files, both listed with their settings; the label says which effect; after a reload the form shows the settings of the
 video on screen; a second object gets another colour; a bad upload is a message without errno or path.
 """
 
