@@ -1,6 +1,7 @@
 """In a real browser: a preview of the frame on screen in seconds; every result kept and named for what it
 is: blur then pixelate give two files, both listed with their settings; the label says which effect; after a
-reload the form shows the settings of the video on screen; a second object gets another colour; a bad upload is a message without errno or path.
+reload the form shows the settings of the video on screen; a second object gets another colour; a bad upload
+is a message without errno or path.
 """
 
 from __future__ import annotations
