@@ -7,14 +7,7 @@ of every step go to ``test-artifacts/browser/``.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
@@ -22,83 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.page import CHROMIUM, CHROMIUM_ARGS, serve_app
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "test-artifacts" / "browser"
 N_FRAMES = 12
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve_app(tmp: Path, **env_extra: str) -> Iterator[tuple[str, Path]]:
-    """``streamlit run streamlit_app.py`` on a free port, projects in ``tmp/projects``; yields (url, data dir)."""
-    data = tmp / "projects"
-    port = _free_port()
-    env = {
-        **os.environ,
-        "TAM_DATA_DIR": str(data),
-        "TAM_BACKEND": "classical",
-        "TAM_WEIGHTS_DIR": str(tmp / "no-weights"),
-        "OMP_NUM_THREADS": "2",
-        **env_extra,
-    }
-    log = (tmp / "streamlit.log").open("wb")
-    cmd = [
-        str(Path(sys.executable).with_name("streamlit")),
-        "run",
-        "streamlit_app.py",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start: {(tmp / 'streamlit.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield url, data
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
