@@ -59,7 +59,7 @@ def measure(page, url: str, video: Path, steps: int) -> dict[str, object]:
     _caption(page, 0).wait_for(timeout=60_000)
     _settle(page)
     page.get_by_role("button", name="Track").click()
-    tracked = page.get_by_text(re.compile(r"tracked (\d+)/\1")).first
+    tracked = page.get_by_text(re.compile(r"tracked (\d+)/\1\b")).first
     tracked.wait_for(timeout=600_000)
     _settle(page)
     frames = int(re.search(r"tracked (\d+)/", tracked.inner_text()).group(1))
