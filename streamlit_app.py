@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from editor.errors import TamError
 from editor.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobBusy, JobRunner, JobStatus
 from editor.messages import scrub, user_message
 from editor.store import Project
+from editor.workspace import Workspace, new_workspace
 
 VIDEO_TYPES = ["mp4", "mov", "m4v", "mkv", "webm", "avi"]
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp"]
@@ -45,46 +45,6 @@ _ID = re.compile(r"^[a-z0-9]{6,32}$")
 
 
 # ------------------------------------------------------------------------------------------- workspace
-
-
-class Workspace:
-    """The page's folder for one project: ``input/`` (the upload), ``project/`` (tam's project), ``jobs/``."""
-
-    def __init__(self, project_id: str) -> None:
-        self.id = project_id
-        self.root = pipeline.data_dir() / project_id
-        self.jobs = JobRunner(self.root)
-
-    @property
-    def input_dir(self) -> Path:
-        return self.root / "input"
-
-    @property
-    def project_dir(self) -> Path:
-        return self.root / "project"
-
-    @property
-    def outputs_dir(self) -> Path:
-        return self.root / "outputs"
-
-    @property
-    def source(self) -> Path | None:
-        files = sorted(p for p in self.input_dir.glob("*") if p.is_file() and not p.name.startswith("."))
-        return files[0] if files else None
-
-    def project(self) -> Project | None:
-        """The decoded project, or None while it is still being decoded."""
-        meta = self.project_dir / "meta.json"
-        if not meta.is_file():
-            return None
-        project = Project.open(self.project_dir)
-        return project if project.meta.get("decoded") else None
-
-
-def _new_workspace() -> Workspace:
-    ws = Workspace(uuid.uuid4().hex[:12])
-    ws.input_dir.mkdir(parents=True, exist_ok=True)
-    return ws
 
 
 def _current_workspace() -> Workspace | None:
@@ -337,7 +297,7 @@ def _step_open() -> None:
     use_sample = st.button("Use the bundled sample clip", key="use-sample")
     if upload is None and not use_sample:
         return
-    ws = _new_workspace()
+    ws = new_workspace()
     try:
         if use_sample:
             from editor.sample import write_sample_video
@@ -560,7 +520,8 @@ def _step_track(ws: Workspace, project: Project, session: Any, busy: bool) -> No
         else:
             st.caption("Every frame is tracked. Click on any frame to correct it, then re-track.")
         if st.button(label, key="track", type="primary", disabled=busy or not dirty):
-            _start_job(ws, "track", lambda ctx: _track(ws, project.root, session, ctx), "Tracking")
+            _start_job(ws, "track", lambda ctx: review.track_and_review(
+                session, project.root, ws.outputs_dir / PREVIEW_FILE, ctx, ctx.message), "Tracking")
             st.rerun()
     _job_panel(ws.jobs, ("track",))
     if project.masks.written():
@@ -577,18 +538,6 @@ def _step_track(ws: Workspace, project: Project, session: Any, busy: bool) -> No
                 for f, objs in sorted(flags.items()):
                     st.button(f"Frame {f}", key=f"review-{f}", on_click=_go_to, args=(f,))
                     st.caption(" · ".join(review.describe(objs, names)))
-
-
-def _track(ws: Workspace, project_dir: Path, session: Any, ctx: Any) -> dict[str, Any]:
-    """Track, then flag the frames to review, then render the clip with its masks for playback."""
-    report = session.run_propagation(progress=ctx)
-    project = Project.open(project_dir)
-    ctx.message("Checking the masks")
-    review.save(project.state_dir, review.compute(project, session, progress=ctx))
-    ctx.message("Rendering the clip with its masks")
-    ws.outputs_dir.mkdir(parents=True, exist_ok=True)
-    export.export_overlay(project, ws.outputs_dir / PREVIEW_FILE, opacity=0.5, progress=ctx, crf=26)
-    return {"written": len(report.written), "refined": len(report.refined)}
 
 
 def _edit_spec(ws: Workspace, effect: str, ids: tuple[int, ...] | None) -> compose.EditSpec:
@@ -637,26 +586,6 @@ def _save_upload(ws: Workspace, upload: Any) -> Path:
     path = folder / re.sub(r"[^A-Za-z0-9._-]", "_", Path(upload.name).name)
     path.write_bytes(upload.getbuffer())
     return path
-
-
-def _render(
-    ws: Workspace, project_dir: Path, edit: compose.EditSpec, effect: str, settings: dict[str, Any],
-    backend: str, ctx: Any,
-) -> dict[str, Any]:
-    started = time.time()
-    project = Project.open(project_dir)
-    ids = edit.object_ids
-    if isinstance(edit, compose.RemoveEdit | compose.ReplaceEdit):
-        ctx.message("Removing the object (1/2)")
-        pipeline.inpaint(project, ids, backend=backend, progress=ctx)
-        ctx.message("Rendering with the sound (2/2)")
-    else:
-        ctx.message("Rendering with the sound")
-    ws.outputs_dir.mkdir(parents=True, exist_ok=True)
-    name = EFFECT_NAMES[effect]
-    out = pipeline.render(project, renders.new_path(ws.outputs_dir, name, started), edit, progress=ctx)
-    renders.add(ws.outputs_dir, renders.Render(out.name, name, settings, started, time.time() - started))
-    return {"video": str(out)}
 
 
 def _restore_form(latest: renders.Render | None) -> None:
@@ -715,9 +644,9 @@ def _step_edit(ws: Workspace, project: Project, session: Any, busy: bool) -> Non
             _fail(exc)
         else:
             backend = _backend()
-            _start_job(
-                ws, "render", lambda ctx: _render(ws, project.root, edit, effect, settings, backend, ctx), "Preparing"
-            )
+            name = EFFECT_NAMES[effect]
+            _start_job(ws, "render", lambda ctx: renders.render_and_keep(
+                project.root, ws.outputs_dir, edit, name, settings, backend, ctx, ctx.message), "Preparing")
             st.rerun()
     _job_panel(ws.jobs, ("render",))
     _renders_list(ws, project, kept)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-# Red, blue, green, orange, violet, cyan, yellow, magenta, brown, teal: in this order, each far from the ones before.
+# Red, blue, green, yellow, magenta, cyan, orange, violet, brown, teal: the first ones far apart from each other.
 DISTINCT: tuple[str, ...] = (
-    "#e6194b", "#4363d8", "#3cb44b", "#f58231", "#911eb4",
-    "#42d4f4", "#ffe119", "#f032e6", "#9a6324", "#469990",
+    "#e6194b", "#4363d8", "#3cb44b", "#ffe119", "#f032e6",
+    "#42d4f4", "#f58231", "#911eb4", "#9a6324", "#469990",
 )
 
 

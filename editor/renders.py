@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,31 @@ def add(outputs: Path, render: Render) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(items, f, indent=1)
     os.replace(tmp, outputs / LIST_FILE)
+
+
+def render_and_keep(
+    project_dir: Path,
+    outputs: Path,
+    edit: Any,
+    effect: str,
+    settings: dict[str, Any],
+    backend: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+    message: Callable[[str], None] = lambda text: None,
+) -> dict[str, Any]:
+    """Fill (removal, replacement), render under a new name and add it to the list; the page's render job."""
+    from editor import compose, pipeline
+    from editor.store import Project
+
+    started = time.time()
+    project = Project.open(project_dir)
+    if isinstance(edit, compose.RemoveEdit | compose.ReplaceEdit):
+        message("Removing the object (1/2)")
+        pipeline.inpaint(project, edit.object_ids, backend=backend, progress=progress)
+        message("Rendering with the sound (2/2)")
+    else:
+        message("Rendering with the sound")
+    outputs.mkdir(parents=True, exist_ok=True)
+    out = pipeline.render(project, new_path(outputs, effect, started), edit, progress=progress)
+    add(outputs, Render(out.name, effect, settings, started, time.time() - started))
+    return {"video": str(out)}

@@ -97,3 +97,24 @@ def timeline(
     x1 = max(int((current + 1) * width / num_frames), x0 + 3)
     cv2.rectangle(image, (x0, 0), (x1 - 1, 23), (255, 255, 255), 2)
     return image
+
+
+def track_and_review(
+    session: Any,
+    project_dir: Path,
+    preview_path: Path,
+    progress: Callable[[int, int], None] | None = None,
+    message: Callable[[str], None] = lambda text: None,
+) -> dict[str, Any]:
+    """The page's track job: propagate, flag the frames to review, render the clip with its masks for playback."""
+    from editor import export
+    from editor.store import Project
+
+    report = session.run_propagation(progress=progress)
+    project = Project.open(project_dir)
+    message("Checking the masks")
+    save(project.state_dir, compute(project, session, progress=progress))
+    message("Rendering the clip with its masks")
+    preview_path.parent.mkdir(parents=True, exist_ok=True)
+    export.export_overlay(project, preview_path, opacity=0.5, progress=progress, crf=26)
+    return {"written": len(report.written), "refined": len(report.refined)}
