@@ -88,3 +88,13 @@ def serve_app(tmp: Path, app: str = "streamlit_app.py", **env_extra: str) -> Ite
         log.close()
 
 
+
+
+def settle(page, timeout_ms: int = 120_000) -> None:
+    """Wait until Streamlit has finished the current script run (its status widget stops saying Running)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=timeout_ms,
+    )

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import clips_root, command_line, emit, fmt, machine, markdown_table, parser, temp_dir
-from benchmarks.page import CHROMIUM, CHROMIUM_ARGS, serve_app
+from benchmarks.page import CHROMIUM, CHROMIUM_ARGS, serve_app, settle
 
 DEFAULT_CLIPS = ("trackanything-sample2", "sttn-dogs_jump")
 VIEWPORT = {"width": 1366, "height": 768}
@@ -29,15 +29,6 @@ VIEWPORT = {"width": 1366, "height": 768}
 
 def _video(folder: Path) -> Path | None:
     return next((p for p in sorted(folder.iterdir()) if p.suffix.lower() in (".mp4", ".mov", ".mkv")), None)
-
-
-def _settle(page) -> None:
-    page.wait_for_timeout(200)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
-        timeout=120_000,
-    )
 
 
 def _caption(page, frame: int):
@@ -50,18 +41,18 @@ def measure(page, url: str, video: Path, steps: int) -> dict[str, object]:
     page.get_by_text("Upload a video").wait_for(timeout=60_000)
     page.locator("input[type=file]").first.set_input_files(str(video))
     page.get_by_text("Length").wait_for(timeout=120_000)
-    _settle(page)
+    settle(page)
     iframe = page.frame_locator("iframe[title='streamlit_image_coordinates.streamlit_image_coordinates']")
     img = iframe.locator("#image")
     img.wait_for(timeout=60_000)
     box = img.bounding_box()
     img.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
     _caption(page, 0).wait_for(timeout=60_000)
-    _settle(page)
+    settle(page)
     page.get_by_role("button", name="Track").click()
     tracked = page.get_by_text(re.compile(r"tracked (\d+)/\1\b")).first
     tracked.wait_for(timeout=600_000)
-    _settle(page)
+    settle(page)
     frames = int(re.search(r"tracked (\d+)/", tracked.inner_text()).group(1))
     n = min(steps, frames - 1)
     button = []
@@ -75,7 +66,7 @@ def measure(page, url: str, video: Path, steps: int) -> dict[str, object]:
     slider.focus()
     page.keyboard.press("Home")
     _caption(page, 0).wait_for(timeout=60_000)
-    _settle(page)
+    settle(page)
     keys = []
     for i in range(n):
         t0 = time.perf_counter()

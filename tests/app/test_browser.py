@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.page import CHROMIUM, CHROMIUM_ARGS, serve_app
+from benchmarks.page import CHROMIUM, CHROMIUM_ARGS, serve_app, settle
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "browser"
@@ -69,12 +69,7 @@ def _image(locator) -> np.ndarray:
 
 def _settle(page) -> None:
     """Wait until Streamlit has finished the current script run."""
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
-        timeout=60_000,
-    )
+    settle(page, timeout_ms=60_000)
 
 
 def _upload(page, url: str, video: Path) -> str:
