@@ -419,3 +419,40 @@ def test_correction_retracks_only_the_affected_range(data_dir: Path) -> None:
     _wait(at, data_dir, "track")
     rewritten = {p.name for p in masks.glob("*.png") if p.stat().st_mtime_ns != stamps.get(p.name)}
     assert rewritten == {"00009.png", "00010.png", "00011.png"}
+
+
+def test_flagged_frames_are_one_button_away_with_reasons_in_words(data_dir: Path) -> None:
+    from editor import pipeline, review
+    from editor.store import Project
+
+    at = _opened_sample(data_dir)
+    pid = _project_id(at)
+    at.radio(key="mode").set_value("Box (two corners)").run()
+    _click(at, 120, 70, (480, 270), t=1)
+    _click(at, 330, 220, (480, 270), t=2)
+    _button(at, "track").click().run()
+    _wait(at, data_dir, "track")
+    root = data_dir / pid
+    assert (root / "project" / "review.json").is_file() and (root / "outputs" / "masks-preview.mp4").is_file()
+    # the tracker loses the object on frames 7 and 8 (their masks emptied on disk), the review is computed again
+    project = Project.open(root / "project")
+    for t in (7, 8):
+        project.masks[t] = np.zeros_like(project.masks[t])
+    session = pipeline.open_session(project, "classical")
+    review.save(project.state_dir, review.compute(project, session))
+    at.run()
+    assert not at.exception, at.exception
+    assert "to review" in _captions(at)
+    flagged = sorted(review.load(project.state_dir))
+    assert {7, 8} <= set(flagged)
+    seen = []
+    for _ in range(flagged.index(7) + 1):  # every press lands on the next flagged frame, in order
+        _button(at, "next-flag").click().run()
+        seen.append(at.slider(key="frame").value)
+    assert seen == flagged[: flagged.index(7) + 1]
+    warning = " ".join(w.value for w in at.warning)
+    assert "To review: object 1: the mask is empty" in warning and "{" not in warning
+    _button(at, "next-flag").click().run()
+    assert at.slider(key="frame").value == 8
+    _button(at, "prev-flag").click().run()
+    assert at.slider(key="frame").value == 7
