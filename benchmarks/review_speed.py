@@ -96,8 +96,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(f"  {name}: no video file, skipped", flush=True)
                 continue
             context = browser.new_context(viewport=VIEWPORT)
-            result = measure(context.new_page(), url, video, args.steps)
-            context.close()
+            try:
+                result = measure(context.new_page(), url, video, args.steps)
+            except Exception as exc:  # noqa: BLE001 - one clip's timeout must not lose the others' figures
+                rows.append([name, "-", f"failed: {type(exc).__name__}", "-", "-", "-"])
+                print(f"  {name}: failed ({str(exc).splitlines()[0]})", flush=True)
+                continue
+            finally:
+                context.close()
             for how in ("button", "slider"):
                 times = result[how]
                 if not times:
@@ -105,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 medians.append(statistics.median(times))
                 rows.append([name, result["frames"], f"{how} ({len(times)} steps)", fmt(statistics.median(times), 2),
                              fmt(float(np.percentile(times, 90)), 2), fmt(min(times), 2)])
-            print(f"  {name}: done", flush=True)
+            print(f"  {name}: " + "; ".join(f"{r[2]} median {r[3]} s" for r in rows if r[0] == name), flush=True)
         browser.close()
     table = markdown_table(["clip", "frames", "step", "median s", "p90 s", "fastest s"], rows)
     worst = max(medians) if medians else float("nan")
