@@ -174,3 +174,15 @@ def test_roofline_counts_macs_like_by_hand() -> None:
     one, three = xmem_work(1, (64, 96)), xmem_work(3, (64, 96))
     assert 1.5 * one["conv"] < three["conv"] < 3 * one["conv"]  # the key encoder is shared by the objects
     assert abs(xmem_work(1, (128, 192))["conv"] / one["conv"] - 4) < 0.05  # linear in the pixel count
+
+
+def test_flags_benchmark(tiny_clip: Path, tmp_path: Path) -> None:
+    from benchmarks import flags
+
+    clip = common.load_clip(tiny_clip)
+    result = flags.score_clip(clip, *flags.track(clip, tmp_path, "mask"), "mask")
+    assert result.pairs and all(0.0 <= p.iou <= 1.0 for p in result.pairs)
+    bad, bad_hit, good, good_hit = result.counts()
+    assert bad + good <= len(result.pairs) and bad_hit <= bad and good_hit <= good
+    text, recall, good_rate = flags.table([result])
+    assert "recall" in text and 0.0 <= good_rate <= 1.0
