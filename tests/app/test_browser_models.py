@@ -94,6 +94,7 @@ def test_download_from_the_page_switches_to_neural(browser, mirror, tmp_path: Pa
         page.get_by_text("The neural models are not downloaded yet").wait_for(timeout=60_000)
         _settle(page)
         _shot(page, "models-01-neural-missing")
+        assert page.get_by_role("button", name="Deploy").count() == 0  # Streamlit's own menu is hidden
         page.get_by_text("Upload a video").first.wait_for(state="visible", timeout=10_000)
         page.get_by_role("button", name="Use the bundled sample clip").wait_for(state="visible", timeout=10_000)
         sidebar = page.locator("[data-testid='stSidebar']").first.text_content()
