@@ -40,7 +40,7 @@ EFFECTS = ("Remove", "Replace", "Blur", "Pixelate", "Swap background")
 EFFECT_NAMES = {"Remove": "remove", "Replace": "replace", "Blur": "blur", "Pixelate": "pixelate",
                 "Swap background": "background"}
 PREVIEW_FILE = "masks-preview.mp4"  # the overlay video rendered after tracking (outputs/)
-VIEW_WIDTH = 760  # the frame's displayed width: with its controls it fits a 1366x768 screen
+VIEW_WIDTH = 640  # the frame's displayed width: with its controls and its review note it fits a 1366x768 screen
 _ID = re.compile(r"^[a-z0-9]{6,32}$")
 
 

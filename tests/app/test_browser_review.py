@@ -78,6 +78,8 @@ def test_review_flags_step_speed_and_playback(server, browser) -> None:  # noqa:
     _settle(page)
     warning = page.get_by_text(re.compile(r"^To review: ")).first
     assert warning.is_visible() and "{" not in warning.inner_text()
+    note = warning.bounding_box()
+    assert note["y"] + note["height"] <= VIEWPORT["height"] + 40, note  # its first line is on screen, unscrolled
     page.screenshot(path=str(_path("review-03-flagged-frame")))
 
     # stepping one frame: the median of 20 steps, from the click to the new frame's caption
