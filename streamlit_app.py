@@ -3,7 +3,7 @@
 Run with ``streamlit run streamlit_app.py``. Projects live under ``$TAM_DATA_DIR`` (default
 ``~/.cache/tam/projects``), one folder per upload; the page keeps the folder's id in the URL
 (``?project=<id>``), so a reload continues where it was and two tabs are two separate projects.
-``$TAM_BACKEND`` (auto | classical | neural) sets the default backend.
+``$TAM_BACKEND`` (auto | classical | neural | sam2) sets the default backend.
 
 The page is thin: every step is a call into ``editor`` (project, pipeline, compose, export, jobs) or
 ``tracking`` (the interactive session); long steps run as background jobs (``editor.jobs``) whose progress
@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import uuid
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,61 +24,27 @@ import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from editor import compose, export, pipeline
+from editor import colours, compose, export, pipeline, renders, review
 from editor.errors import TamError
 from editor.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobBusy, JobRunner, JobStatus
+from editor.messages import scrub, user_message
 from editor.store import Project
+from editor.workspace import Workspace, new_workspace
 
 VIDEO_TYPES = ["mp4", "mov", "m4v", "mkv", "webm", "avi"]
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp"]
-BACKENDS = ("auto", "classical", "neural")
+BACKENDS = ("auto", "classical", "neural", "sam2")
 CLICK_KEY = "frame_click"  # the image component's session-state key (tests set it to simulate a click)
 MODES = ("Positive point", "Negative point", "Box (two corners)")
 EFFECTS = ("Remove", "Replace", "Blur", "Pixelate", "Swap background")
+EFFECT_NAMES = {"Remove": "remove", "Replace": "replace", "Blur": "blur", "Pixelate": "pixelate",
+                "Swap background": "background"}
+PREVIEW_FILE = "masks-preview.mp4"  # the overlay video rendered after tracking (outputs/)
+VIEW_WIDTH = 640  # the frame's displayed width: with its controls and its review note it fits a 1366x768 screen
 _ID = re.compile(r"^[a-z0-9]{6,32}$")
 
 
 # ------------------------------------------------------------------------------------------- workspace
-
-
-class Workspace:
-    """The page's folder for one project: ``input/`` (the upload), ``project/`` (tam's project), ``jobs/``."""
-
-    def __init__(self, project_id: str) -> None:
-        self.id = project_id
-        self.root = pipeline.data_dir() / project_id
-        self.jobs = JobRunner(self.root)
-
-    @property
-    def input_dir(self) -> Path:
-        return self.root / "input"
-
-    @property
-    def project_dir(self) -> Path:
-        return self.root / "project"
-
-    @property
-    def outputs_dir(self) -> Path:
-        return self.root / "outputs"
-
-    @property
-    def source(self) -> Path | None:
-        files = sorted(p for p in self.input_dir.glob("*") if p.is_file() and not p.name.startswith("."))
-        return files[0] if files else None
-
-    def project(self) -> Project | None:
-        """The decoded project, or None while it is still being decoded."""
-        meta = self.project_dir / "meta.json"
-        if not meta.is_file():
-            return None
-        project = Project.open(self.project_dir)
-        return project if project.meta.get("decoded") else None
-
-
-def _new_workspace() -> Workspace:
-    ws = Workspace(uuid.uuid4().hex[:12])
-    ws.input_dir.mkdir(parents=True, exist_ok=True)
-    return ws
 
 
 def _current_workspace() -> Workspace | None:
@@ -92,8 +58,25 @@ def _current_workspace() -> Workspace | None:
     return Workspace(project_id)
 
 
-def _backend() -> str:
+def _chosen_backend() -> str:
     return st.session_state.get("backend") or os.environ.get("TAM_BACKEND", "auto")
+
+
+def _neural_missing(name: str = "neural") -> str | None:
+    """Why a checkpoint backend (neural, sam2) cannot run yet (its checkpoints are missing), or None."""
+    from tracking import backends
+
+    try:
+        backends.choose(name)
+    except (backends.BackendUnavailable, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def _backend() -> str:
+    """The backend that runs: the one chosen, except neural or sam2 without its checkpoints keeps classical."""
+    chosen = _chosen_backend()
+    return "classical" if chosen in ("neural", "sam2") and _neural_missing(chosen) else chosen
 
 
 @st.cache_resource(max_entries=16)
@@ -116,11 +99,8 @@ def _session(project_dir: str, backend: str, busy: bool) -> Any:
 
 
 def _fail(exc: BaseException) -> None:
-    """Show an error as one readable line, never a traceback."""
-    if isinstance(exc, TamError | ValueError | OSError):
-        st.error(str(exc))
-    else:
-        st.error(f"Something went wrong: {type(exc).__name__}: {exc}")
+    """Show an error as one readable line: what was wrong and what to do, never a traceback, errno or path."""
+    st.error(user_message(exc))
 
 
 def _start_job(ws: Workspace, name: str, fn: Any, message: str) -> None:
@@ -145,28 +125,10 @@ def _draw_prompts(image: np.ndarray, session: Any, frame: int, pending: tuple[fl
     return image
 
 
-def _timeline(project: Project, session: Any, current: int) -> np.ndarray:
-    """A strip, one column per frame: tracked (grey), keyframe (blue), refined (orange), unsure (red)."""
-    n = project.num_frames
-    strip = np.full((1, n, 3), 40, np.uint8)
-    for i in project.masks.written():
-        strip[0, i] = (150, 150, 150)
-    for i in session.state.refined:
-        strip[0, i] = (255, 150, 0)
-    for i in _unsure_frames(session):
-        strip[0, i] = (220, 30, 30)
-    for i in session.keyframes:
-        strip[0, i] = (40, 110, 255)
-    width = max(960, n)
-    image = cv2.resize(strip, (width, 24), interpolation=cv2.INTER_NEAREST)
-    x0, x1 = int(current * width / n), max(int((current + 1) * width / n), int(current * width / n) + 3)
-    cv2.rectangle(image, (x0, 0), (x1 - 1, 23), (255, 255, 255), 2)  # the frame shown above
-    return image
-
-
-def _unsure_frames(session: Any) -> dict[int, Any]:
-    """Low-confidence frames the session recorded (refinement tried and kept the propagated mask), if any."""
-    return dict(getattr(session.state, "low_confidence", None) or {})
+def _flags(project: Project, session: Any) -> dict[int, dict[int, tuple[str, ...]]]:
+    """The needs-review flags computed after the last tracking run that still apply to the masks on disk."""
+    saved = review.load(project.state_dir)
+    return review.current(saved, session.keyframes, set(project.masks.written())) if saved else {}
 
 
 def _download(path: Path, label: str, mime: str, key: str) -> None:
@@ -176,27 +138,27 @@ def _download(path: Path, label: str, mime: str, key: str) -> None:
 # ------------------------------------------------------------------------------------------- jobs
 
 
-def _job_panel(ws: Workspace, names: tuple[str, ...]) -> JobStatus | None:
+def _job_panel(runner: JobRunner, names: tuple[str, ...]) -> JobStatus | None:
     """Progress of the running job (polled), else the outcome of the last of ``names``; returns the running one."""
-    active = ws.jobs.active()
+    active = runner.active()
     if active is not None and active.name in names:
-        _poll_job(ws, active.name)
+        _poll_job(runner, active.name)
         return active
     for name in names:
-        status = ws.jobs.status(name)
+        status = runner.status(name)
         if status is None or status.state == DONE:
             continue
         if status.state in (FAILED, INTERRUPTED):
-            st.error(f"{name.capitalize()} stopped: {status.error}")
+            st.error(f"{name.capitalize()} stopped: {scrub(status.error)}")
         elif status.state == CANCELLED:
             st.info(f"{name.capitalize()} was cancelled; run it again to continue where it stopped.")
     return None
 
 
 @st.fragment(run_every=0.5)
-def _poll_job(ws: Workspace, name: str) -> None:
+def _poll_job(runner: JobRunner, name: str) -> None:
     """Redrawn twice a second while the job runs; reruns the whole page once it is over."""
-    status = ws.jobs.status(name)
+    status = runner.status(name)
     if status is None or not status.active:
         st.rerun(scope="app")
         return
@@ -204,8 +166,71 @@ def _poll_job(ws: Workspace, name: str) -> None:
     counts = f" {status.done}/{status.total}" if status.total else ""
     st.progress(status.fraction, text=f"{label}{counts} ({status.fraction:.0%})")
     if st.button("Cancel", key=f"cancel-{name}"):
-        ws.jobs.cancel(name)
+        runner.cancel(name)
         st.toast(f"Cancelling {name}…")
+
+
+# ------------------------------------------------------------------------------------------- models
+
+
+def _models_runner() -> JobRunner:
+    """Downloads are one job for the whole server (not a project's): the folder cannot be a project id."""
+    return JobRunner(pipeline.data_dir() / ".models")
+
+
+def _apply_downloaded_models() -> None:
+    """Once this page's download finished, switch the backend to neural (before the selector is drawn)."""
+    if not st.session_state.get("models-started"):
+        return
+    status = _models_runner().status("models")
+    if status is not None and status.state == DONE:
+        st.session_state.pop("models-started")
+        st.session_state["backend"] = "neural"
+        st.session_state["models-switched"] = True
+
+
+def _models_panel() -> None:
+    """The checkpoints, what each improves, and one button that downloads the neural pair."""
+    from editor import models
+
+    runner = _models_runner()
+    try:
+        need = models.missing()
+        offers = models.offers()
+    except TamError as exc:
+        _fail(exc)
+        return
+    wants_neural = _chosen_backend() == "neural"
+    if wants_neural and need:
+        st.info("The neural models are not downloaded yet: download them below. Until then tam keeps the "
+                "classical models, so every step still works.")
+    if st.session_state.pop("models-switched", False):
+        st.success("Models downloaded and verified: the backend is now neural.")
+    title = "Better models: download the neural checkpoints" if need else "Models: the neural checkpoints are here"
+    with st.expander(title, expanded=wants_neural and bool(need)):
+        rows = [f"| {'✅' if o.present else '—'} | `{o.name}` | {o.size_text} | {o.licence} | {o.improves} |"
+                for o in offers]
+        st.markdown("| | checkpoint | size | licence | what it improves |\n|---|---|---|---|---|\n" + "\n".join(rows))
+        if need:
+            busy = runner.active() is not None
+            if st.button(f"Download {' + '.join(need)} and switch to neural", key="download-models", type="primary",
+                         disabled=busy):
+                try:
+                    runner.start("models", lambda ctx: _download_models(need, ctx), message="Downloading")
+                except JobBusy as exc:
+                    st.warning(str(exc))
+                else:
+                    st.session_state["models-started"] = True
+                    st.rerun()
+            st.caption("Resumable and verified (the same download as `tam weights download`).")
+        _job_panel(runner, ("models",))
+
+
+def _download_models(names: list[str], ctx: Any) -> dict[str, Any]:
+    from editor import models
+
+    paths = models.download(names, progress=ctx, message=ctx.message)
+    return {"files": [p.name for p in paths]}
 
 
 # ------------------------------------------------------------------------------------------- sidebar
@@ -223,10 +248,13 @@ def _status_panel() -> None:
         key="backend",
         help="auto: the neural models when their checkpoints are present, else the classical ones.",
     )
+    if _chosen_backend() != _backend():
+        st.sidebar.info(f"{_chosen_backend()} chosen, but its checkpoints are missing: classical runs until they "
+                        "are downloaded (`tam weights download ...`).")
     try:
         choice = backends.choose(_backend())
     except (backends.BackendUnavailable, ValueError) as exc:
-        st.sidebar.error(str(exc))
+        st.sidebar.error(user_message(exc))
         return
     inpainter = "e2fgvi_hq" if weights.locate("e2fgvi_hq") is not None else "classical fill"
     if _backend() == "classical":
@@ -238,7 +266,8 @@ def _status_panel() -> None:
     rows = [f"| {'✅' if weights.locate(name) else '—'} | `{name}` |" for name in weights.catalog()]
     st.sidebar.markdown("| | checkpoint |\n|---|---|\n" + "\n".join(rows))
     st.sidebar.caption(
-        f"Checkpoints live in `{weights.weights_dir()}`. Download one with `tam weights download <name>` "
+        "Checkpoints live in the server's weights folder. Download them on the page (Better models) or with "
+        "`tam weights download <name>` "
         "(e.g. `tam weights download mobile_sam`). Without them the classical backends run."
     )
 
@@ -269,7 +298,7 @@ def _step_open() -> None:
     use_sample = st.button("Use the bundled sample clip", key="use-sample")
     if upload is None and not use_sample:
         return
-    ws = _new_workspace()
+    ws = new_workspace()
     try:
         if use_sample:
             from editor.sample import write_sample_video
@@ -303,11 +332,10 @@ def _video_info(project: Project) -> None:
     w, h = project.native_size
     ww, wh = project.working_size
     seconds = project.num_frames / float(project.fps)
-    cols = st.columns(4)
-    cols[0].metric("Length", f"{seconds:.2f} s", f"{project.num_frames} frames", delta_color="off", delta_arrow="off")
-    cols[1].metric("Frame rate", f"{float(project.fps):.3g} fps")
-    cols[2].metric("Size", f"{w}×{h}", f"works at {ww}×{wh}", delta_color="off", delta_arrow="off")
-    cols[3].metric("Audio", "yes" if project.has_audio else "none")
+    st.caption(
+        f"**{project.source.name}** · Length {seconds:.2f} s ({project.num_frames} frames) · "
+        f"{float(project.fps):.3g} fps · {w}×{h} (works at {ww}×{wh}) · audio {'yes' if project.has_audio else 'none'}"
+    )
 
 
 def _objects_panel(session: Any) -> int | None:
@@ -315,8 +343,9 @@ def _objects_panel(session: Any) -> int | None:
     objects = {o.id: o for o in session.objects}
     with st.expander("Add an object", expanded=not objects):
         c1, c2, c3 = st.columns([3, 1, 1])
-        name = c1.text_input("Name", value=f"object {len(objects) + 1}", key="new-object-name")
-        colour = c2.color_picker("Colour", value="#ff3c3c" if not objects else "#3cb4ff", key="new-object-colour")
+        name = c1.text_input("Name", value=f"object {len(objects) + 1}", key=f"new-object-name-{len(objects)}")
+        suggested = colours.next_colour(o.colour for o in objects.values())
+        colour = c2.color_picker("Colour", value=suggested, key=f"new-object-colour-{len(objects)}")
         if c3.button("Add", key="add-object"):
             obj = session.add_object(name.strip() or None, compose.parse_colour(colour))
             st.session_state["object"] = obj
@@ -338,14 +367,17 @@ def _objects_panel(session: Any) -> int | None:
     return selected
 
 
-def _handle_click(session: Any, project: Project, frame: int, obj: int | None) -> None:
-    """Apply the click the image component reported (once per click; it keeps reporting the last one)."""
+def _handle_click(session: Any, project: Project, frame: int, obj: int | None) -> bool:
+    """Apply the click the image component reported (once per click; it keeps reporting the last one).
+
+    Returns whether a click changed something (the caller redraws the whole page then)."""
     value = st.session_state.get(CLICK_KEY)
     if not value or value.get("unix_time") == st.session_state.get("last-click"):
-        return
+        return False
     st.session_state["last-click"] = value.get("unix_time")
     if obj not in {o.id for o in session.objects}:
-        obj = session.add_object(None)
+        colour = colours.next_colour(o.colour for o in session.objects)
+        obj = session.add_object(None, compose.parse_colour(colour))
         st.session_state["object"] = obj
     w, h = project.working_size
     x = float(value["x"]) * w / max(1, float(value.get("width") or w))
@@ -356,7 +388,7 @@ def _handle_click(session: Any, project: Project, frame: int, obj: int | None) -
         pending = st.session_state.get("box-start")
         if pending is None or pending[0] != frame:
             st.session_state["box-start"] = (frame, x, y)
-            return
+            return True
         st.session_state["box-start"] = None
         x0, y0 = pending[1], pending[2]
         box = (min(x0, x), min(y0, y), max(x0, x), max(y0, y))
@@ -365,30 +397,100 @@ def _handle_click(session: Any, project: Project, frame: int, obj: int | None) -
         session.add_box(frame, obj, box)
     else:
         session.add_click(frame, obj, x, y, positive=mode == MODES[0])
+    return True
+
+
+def _go_to(frame: int | None) -> None:
+    """Button callback: show ``frame`` (runs before the slider is drawn, so the slider follows)."""
+    if frame is not None:
+        st.session_state["frame"] = int(frame)
 
 
 def _step_select(ws: Workspace, project: Project, session: Any, busy: bool) -> None:
-    st.subheader("2 · Select objects, track, fix")
-    # the click is applied before anything is drawn, so this run already shows its mask and its object
-    frame = min(int(st.session_state.get("frame", 0)), project.num_frames - 1)
+    view, side = st.columns([3, 2], gap="medium")
+    with view:
+        _viewer(ws, str(project.root), _backend(), busy)
+    with side:
+        st.markdown("**2 · Select objects, track, fix**")
+        obj = _objects_panel(session)
+        st.radio("A click adds", MODES, key="mode", horizontal=True)
+        frame = min(int(st.session_state.get("frame", 0)), project.num_frames - 1)
+        b1, b2 = st.columns(2)
+        b3, b4 = st.columns(2)
+        if b1.button("Undo", key="undo", disabled=busy or not session.state.prompts):
+            session.undo()
+            st.rerun()
+        if b2.button("Clear this frame", key="clear-frame", disabled=busy or frame not in session.keyframes):
+            session.clear_frame(frame, obj)
+            st.rerun()
+        if b3.button("Delete object", key="delete-object", disabled=busy or obj is None):
+            session.remove_object(obj)
+            st.session_state.pop("object", None)
+            st.rerun()
+        if b4.button("Clear all", key="clear-all", disabled=busy or not session.objects):
+            session.reset_state()
+            st.session_state.pop("object", None)
+            st.rerun()
+        _step_track(ws, project, session, busy)
+
+
+@st.fragment
+def _viewer(ws: Workspace, project_dir: str, backend: str, busy: bool) -> None:
+    """The frame with its masks, the slider, the review buttons and the timeline.
+
+    A fragment: moving the slider or stepping reruns only this, so a step is as fast as reading one frame;
+    a click that changes the masks reruns the whole page (the track button and lists follow)."""
+    project = Project.open(project_dir)
+    session = _session(project_dir, backend, busy)
+    n = project.num_frames
+    frame = min(int(st.session_state.get("frame", 0)), n - 1)
     if busy:
         st.info("Clicks are paused while a job runs.")
     else:
         try:
-            _handle_click(session, project, frame, st.session_state.get("object"))
+            if _handle_click(session, project, frame, st.session_state.get("object")):
+                st.rerun(scope="app")
         except Exception as exc:  # noqa: BLE001 - a bad click is an error message, the page goes on
             _fail(exc)
-    obj = _objects_panel(session)
-    c1, c2 = st.columns([3, 2])
-    frame = c1.slider("Frame", 0, project.num_frames - 1, key="frame")
-    c2.radio("A click adds", MODES, key="mode", horizontal=True)
+    flags = _flags(project, session)
+    preview = ws.outputs_dir / PREVIEW_FILE
+    playing = preview.is_file() and st.session_state.get("play-masks", False)
+    if playing:
+        st.video(str(preview), width=VIEW_WIDTH, autoplay=True)
+    else:
+        labels = session.frame_mask(frame)
+        tints = {o.id: tuple(o.colour) for o in session.objects}
+        pending = st.session_state.get("box-start")
+        corner = (pending[1], pending[2]) if pending and pending[0] == frame else None
+        shown = export.overlay_frame(project.frames[frame], labels, tints, opacity=0.55)
+        image = _draw_prompts(shown, session, frame, corner)
+        streamlit_image_coordinates(
+            image, key=CLICK_KEY, cursor="crosshair", width=VIEW_WIDTH, image_format="JPEG", jpeg_quality=90
+        )
+    prev_flag, next_flag = review.next_flagged(flags, frame, False), review.next_flagged(flags, frame, True)
+    c = st.columns([1, 1, 5, 3, 3], vertical_alignment="center")
+    c[0].button("◀", key="step-back", help="previous frame", on_click=_go_to, args=(max(0, frame - 1),))
+    c[1].button("▶", key="step-fwd", help="next frame", on_click=_go_to, args=(min(n - 1, frame + 1),))
+    with c[2]:
+        frame = st.slider("Frame", 0, n - 1, key="frame", label_visibility="collapsed")
+    c[3].button("◀ Review", key="prev-flag", disabled=prev_flag is None, on_click=_go_to, args=(prev_flag,),
+                help="the previous frame flagged for review")
+    c[4].button("Review ▶", key="next-flag", disabled=next_flag is None, on_click=_go_to, args=(next_flag,),
+                help="the next frame flagged for review")
+    if playing:
+        st.caption("Playing the clip with its masks (rendered after tracking).")
+    else:
+        _frame_caption(project, session, frame, flags)
+    if project.masks.written():
+        strip = review.timeline(n, set(project.masks.written()), session.keyframes, set(session.state.refined),
+                                set(flags), frame)
+        st.image(strip, width="stretch")
+    if preview.is_file():
+        st.toggle("Play with masks", key="play-masks", help="the whole clip with its masks, as a video")
+
+
+def _frame_caption(project: Project, session: Any, frame: int, flags: dict[int, dict[int, tuple[str, ...]]]) -> None:
     labels = session.frame_mask(frame)
-    colours = {o.id: tuple(o.colour) for o in session.objects}
-    pending = st.session_state.get("box-start")
-    corner = (pending[1], pending[2]) if pending and pending[0] == frame else None
-    shown = export.overlay_frame(project.frames[frame], labels, colours, opacity=0.55)
-    image = _draw_prompts(shown, session, frame, corner)
-    streamlit_image_coordinates(image, key=CLICK_KEY, cursor="crosshair")
     total = labels.size if labels is not None else 1
     areas = [
         f"{o.name}: {int((labels == o.id).sum()) if labels is not None else 0} px "
@@ -397,32 +499,18 @@ def _step_select(ws: Workspace, project: Project, session: Any, busy: bool) -> N
     ]
     kind = "keyframe" if frame in session.keyframes else ("tracked" if labels is not None else "no mask yet")
     st.caption(f"Frame {frame} ({kind}) · " + (" · ".join(areas) or "click the object to select it"))
-    if corner is not None:
+    pending = st.session_state.get("box-start")
+    if pending and pending[0] == frame:
         st.caption("Box: first corner set, click the opposite corner.")
-    reasons = session.state.refined.get(frame)
-    if reasons:
-        st.caption("Refined here: " + "; ".join(f"#{o} {r}" for o, r in reasons.items()))
-
-    b1, b2, b3, b4 = st.columns(4)
-    if b1.button("Undo", key="undo", disabled=busy or not session.state.prompts):
-        session.undo()
-        st.rerun()
-    if b2.button("Clear this frame", key="clear-frame", disabled=busy or frame not in session.keyframes):
-        session.clear_frame(frame, obj)
-        st.rerun()
-    if b3.button("Delete object", key="delete-object", disabled=busy or obj is None):
-        session.remove_object(obj)
-        st.session_state.pop("object", None)
-        st.rerun()
-    if b4.button("Clear all", key="clear-all", disabled=busy or not session.objects):
-        session.reset_state()
-        st.session_state.pop("object", None)
-        st.rerun()
-
-    _step_track(ws, project, session, busy, frame)
+    names = {o.id: o.name for o in session.objects}
+    if frame in flags:
+        st.warning("To review: " + " · ".join(review.describe(flags[frame], names)))
+    refined = session.state.refined.get(frame)
+    if refined:
+        st.caption("Refined here: " + "; ".join(f"{names.get(o, o)}: {r}" for o, r in refined.items()))
 
 
-def _step_track(ws: Workspace, project: Project, session: Any, busy: bool, frame: int) -> None:
+def _step_track(ws: Workspace, project: Project, session: Any, busy: bool) -> None:
     dirty = session.dirty_frames()
     if session.keyframes:
         tracked = set(project.masks.written()) - set(session.keyframes)
@@ -433,28 +521,24 @@ def _step_track(ws: Workspace, project: Project, session: Any, busy: bool, frame
         else:
             st.caption("Every frame is tracked. Click on any frame to correct it, then re-track.")
         if st.button(label, key="track", type="primary", disabled=busy or not dirty):
-            _start_job(ws, "track", lambda ctx: _track(session, ctx), "Tracking")
+            _start_job(ws, "track", lambda ctx: review.track_and_review(
+                session, project.root, ws.outputs_dir / PREVIEW_FILE, ctx, ctx.message), "Tracking")
             st.rerun()
-    _job_panel(ws, ("track",))
+    _job_panel(ws.jobs, ("track",))
     if project.masks.written():
-        st.image(_timeline(project, session, frame), width="stretch")
-        refined, unsure = session.state.refined, _unsure_frames(session)
+        flags = _flags(project, session)
+        refined = session.state.refined
         st.caption(
             f"Timeline: :blue[■] keyframes {len(session.keyframes)} · :orange[■] refined {len(refined)} · "
-            f":red[■] low confidence {len(unsure)} · :gray[■] tracked {len(project.masks.written())}/"
+            f":red[■] to review {len(flags)} · :gray[■] tracked {len(project.masks.written())}/"
             f"{project.num_frames} · □ this frame"
         )
-        if refined or unsure:
-            with st.expander("Refined and low-confidence frames"):
-                for f, objs in sorted(refined.items()):
-                    st.write(f"frame {f}: refined — " + "; ".join(f"#{o}: {r}" for o, r in objs.items()))
-                for f, why in sorted(unsure.items()):
-                    st.write(f"frame {f}: low confidence — {why}")
-
-
-def _track(session: Any, ctx: Any) -> dict[str, Any]:
-    report = session.run_propagation(progress=ctx)
-    return {"written": len(report.written), "refined": len(report.refined)}
+        if flags:
+            names = {o.id: o.name for o in session.objects}
+            with st.expander(f"{len(flags)} frames to review"):
+                for f, objs in sorted(flags.items()):
+                    st.button(f"Frame {f}", key=f"review-{f}", on_click=_go_to, args=(f,))
+                    st.caption(" · ".join(review.describe(objs, names)))
 
 
 def _edit_spec(ws: Workspace, effect: str, ids: tuple[int, ...] | None) -> compose.EditSpec:
@@ -482,6 +566,21 @@ def _edit_spec(ws: Workspace, effect: str, ids: tuple[int, ...] | None) -> compo
     return compose.BackgroundEdit(background, ids)
 
 
+def _form_settings(effect: str, names: list[str]) -> dict[str, Any]:
+    """The form's settings that shaped a render (kept with it, and put back in the form when it is shown)."""
+    state = st.session_state
+    settings: dict[str, Any] = {"objects": ", ".join(names)}
+    if effect in ("Blur", "Pixelate"):
+        settings["strength"] = int(state.get("strength", 21))
+    elif effect == "Replace":
+        settings["fit"] = state.get("fit", "contain")
+    elif effect == "Swap background":
+        settings["background"] = state.get("bg-kind", "Colour")
+        if settings["background"] == "Colour":
+            settings["colour"] = state.get("bg-colour", "#00b140")
+    return settings
+
+
 def _save_upload(ws: Workspace, upload: Any) -> Path:
     folder = ws.root / "media"
     folder.mkdir(parents=True, exist_ok=True)
@@ -490,19 +589,23 @@ def _save_upload(ws: Workspace, upload: Any) -> Path:
     return path
 
 
-def _render(ws: Workspace, project_dir: Path, edit: compose.EditSpec, backend: str, ctx: Any) -> dict[str, Any]:
-    project = Project.open(project_dir)
-    ids = edit.object_ids
-    if isinstance(edit, compose.RemoveEdit | compose.ReplaceEdit):
-        ctx.message("Removing the object (1/2)")
-        pipeline.inpaint(project, ids, backend=backend, progress=ctx)
-        ctx.message("Rendering with the sound (2/2)")
-    else:
-        ctx.message("Rendering with the sound")
-    ws.outputs_dir.mkdir(parents=True, exist_ok=True)
-    name = type(edit).__name__.removesuffix("Edit").lower()
-    out = pipeline.render(project, ws.outputs_dir / f"{name}.mp4", edit, progress=ctx)
-    return {"video": str(out)}
+def _restore_form(latest: renders.Render | None) -> None:
+    """A fresh page (a reload) shows the settings of the render on screen, not the form's defaults."""
+    state = st.session_state
+    if latest is None or "effect" in state:
+        return
+    effect = next((label for label, name in EFFECT_NAMES.items() if name == latest.effect), None)
+    if effect is None:
+        return
+    state["effect"] = effect
+    if "strength" in latest.settings:
+        state["strength"] = int(latest.settings["strength"])
+    if "fit" in latest.settings:
+        state["fit"] = latest.settings["fit"]
+    if "background" in latest.settings:
+        state["bg-kind"] = latest.settings["background"]
+    if "colour" in latest.settings:
+        state["bg-colour"] = latest.settings["colour"]
 
 
 def _step_edit(ws: Workspace, project: Project, session: Any, busy: bool) -> None:
@@ -510,6 +613,8 @@ def _step_edit(ws: Workspace, project: Project, session: Any, busy: bool) -> Non
     if not session.is_done():
         st.caption("Track the objects through the clip first.")
         return
+    kept = renders.load(ws.outputs_dir)
+    _restore_form(kept[-1] if kept else None)
     objects = {o.id: o.name for o in session.objects}
     chosen = st.multiselect(
         "Objects", list(objects), default=list(objects), format_func=lambda o: objects[o], key="edit-objects"
@@ -519,37 +624,86 @@ def _step_edit(ws: Workspace, project: Project, session: Any, busy: bool) -> Non
         st.file_uploader("Image or clip to put in its place", type=IMAGE_TYPES + VIDEO_TYPES, key="replace-file")
         st.selectbox("Fit", ("contain", "cover", "stretch"), key="fit")
     elif effect in ("Blur", "Pixelate"):
-        st.slider("Strength (pixels)", 4, 60, 21, key="strength")
+        st.slider("Strength (pixels)", 4, 60, key="strength", value=st.session_state.get("strength", 21))
     elif effect == "Swap background":
         kind = st.radio("New background", ("Colour", "Blurred", "Image or clip"), horizontal=True, key="bg-kind")
         if kind == "Colour":
             st.color_picker("Colour", "#00b140", key="bg-colour")
         elif kind == "Image or clip":
             st.file_uploader("Background image or clip", type=IMAGE_TYPES + VIDEO_TYPES, key="bg-file")
-    if st.button("Render the video", key="render", type="primary", disabled=busy or not chosen):
+    c1, c2 = st.columns([1, 4])
+    if c1.button("Preview on this frame", key="preview", disabled=busy or not chosen,
+                 help="the current frame with this effect, in seconds, before the whole clip is rendered"):
+        _preview(ws, project, effect, None if set(chosen) == set(objects) else tuple(chosen))
+    _show_preview(project)
+    if c2.button("Render the video", key="render", type="primary", disabled=busy or not chosen):
         try:
             ids = None if set(chosen) == set(objects) else tuple(chosen)
             edit = _edit_spec(ws, effect, ids)
+            settings = _form_settings(effect, [objects[o] for o in chosen])
         except Exception as exc:  # noqa: BLE001 - form problems are messages
             _fail(exc)
         else:
             backend = _backend()
-            _start_job(ws, "render", lambda ctx: _render(ws, project.root, edit, backend, ctx), "Preparing")
+            name = EFFECT_NAMES[effect]
+            _start_job(ws, "render", lambda ctx: renders.render_and_keep(
+                project.root, ws.outputs_dir, edit, name, settings, backend, ctx, ctx.message), "Preparing")
             st.rerun()
-    _job_panel(ws, ("render",))
+    _job_panel(ws.jobs, ("render",))
+    _renders_list(ws, project, kept)
+    _exports(ws, project, busy)
+
+
+def _preview(ws: Workspace, project: Project, effect: str, ids: tuple[int, ...] | None) -> None:
+    """Fill and composite the frame on screen only (one window of frames around it), kept for the page."""
+    from editor.preview import preview_frame
+
+    frame = min(int(st.session_state.get("frame", 0)), project.num_frames - 1)
+    try:
+        edit = _edit_spec(ws, effect, ids)
+        started = time.perf_counter()
+        with st.spinner(f"Previewing frame {frame}…"):
+            image = preview_frame(project, frame, edit, backend=_backend())
+    except Exception as exc:  # noqa: BLE001 - a message, the page goes on
+        _fail(exc)
+        return
+    st.session_state["preview-result"] = (frame, EFFECT_NAMES[effect], image, time.perf_counter() - started)
+
+
+def _show_preview(project: Project) -> None:
+    shown = st.session_state.get("preview-result")
+    if not shown:
+        return
+    frame, effect, image, seconds = shown
+    before, after = st.columns(2)
+    before.image(project.frames[frame], caption=f"Frame {frame}", width="stretch")
+    label = renders.EFFECT_LABELS.get(effect, effect)
+    after.image(image, caption=f"Frame {frame}, preview: {label} ({seconds:.1f} s)", width="stretch")
+
+
+def _renders_list(ws: Workspace, project: Project, kept: list[renders.Render]) -> None:
+    """Every render of the project, newest first: the newest plays, each can be downloaded."""
+    if not kept:
+        return
+    latest = kept[-1]
     done = ws.jobs.status("render")
-    if done is not None and done.state == DONE and Path(done.result.get("video", "")).is_file():
-        video = Path(done.result["video"])
-        st.success(f"Rendered {video.name} in {done.elapsed:.1f} s.")
-        st.video(str(video), width=640)
-        _download(video, "Download the video", "video/mp4", "download-video")
+    if done is not None and done.state == DONE and Path(done.result.get("video", "")).name == latest.file:
+        st.success(f"Rendered {latest.file} in {done.elapsed:.1f} s.")
+    st.markdown(f"**On screen:** {latest.describe()}")
+    st.video(str(ws.outputs_dir / latest.file), width=640)
+    _download(ws.outputs_dir / latest.file, "Download the video", "video/mp4", "download-video")
     frame = int(st.session_state.get("frame", 0))
-    filled = project.inpainted[frame] if frame in project.inpainted else None
-    if filled is not None:
+    if latest.effect == "remove" and frame in project.inpainted:
         before, after = st.columns(2)
         before.image(project.frames[frame], caption=f"Frame {frame}", width="stretch")
-        after.image(filled, caption=f"Frame {frame}, object removed", width="stretch")
-    _exports(ws, project, busy)
+        after.image(project.inpainted[frame], caption=f"Frame {frame}, {latest.label}", width="stretch")
+    if len(kept) > 1:
+        with st.expander(f"All renders of this project ({len(kept)})"):
+            for i, item in enumerate(reversed(kept)):
+                st.markdown(f"`{item.file}` · {item.describe()} · made in {item.seconds:.1f} s")
+                if st.toggle("Play", key=f"play-render-{item.file}"):
+                    st.video(str(ws.outputs_dir / item.file), width=480)
+                _download(ws.outputs_dir / item.file, f"Download {item.file}", "video/mp4", f"download-render-{i}")
 
 
 def _exports(ws: Workspace, project: Project, busy: bool) -> None:
@@ -557,7 +711,7 @@ def _exports(ws: Workspace, project: Project, busy: bool) -> None:
     if st.button("Export the masks", key="export", disabled=busy):
         _start_job(ws, "export", lambda ctx: _export(project.root, ctx), "Exporting masks")
         st.rerun()
-    _job_panel(ws, ("export",))
+    _job_panel(ws.jobs, ("export",))
     done = ws.jobs.status("export")
     if done is None or done.state != DONE:
         return
@@ -593,16 +747,22 @@ def _export(project_dir: Path, ctx: Any) -> dict[str, Any]:
 
 
 def main() -> None:
-    st.set_page_config(page_title="tam: track anything, then remove it", page_icon="🎯", layout="wide")
-    st.title("tam")
-    st.caption("Click an object in a video, track it, then remove, replace or blur it. The sound is kept.")
+    st.set_page_config(
+        page_title="tam: track anything, then remove it", page_icon="🎯", layout="wide",
+        initial_sidebar_state="collapsed",
+    )
+    # Streamlit leaves 6 rem above the first element; the frame and its controls must fit a 1366x768 screen.
+    st.markdown("<style>.block-container{padding-top:2.8rem;padding-bottom:1rem}</style>", unsafe_allow_html=True)
+    st.markdown("#### tam · click an object in a video, track it, then remove, replace or blur it (sound kept)")
+    _apply_downloaded_models()
     _status_panel()
     ws = _current_workspace()
     _project_sidebar(ws)
     if ws is None:
         _step_open()
+        _models_panel()
         return
-    opening = _job_panel(ws, ("open",))
+    opening = _job_panel(ws.jobs, ("open",))
     try:
         project = ws.project()
     except TamError as exc:
@@ -615,9 +775,8 @@ def main() -> None:
                 _start_job(ws, "open", lambda ctx: _open(ws, ctx), "Decoding frames")
                 st.rerun()
         return
-    st.subheader("1 · Video")
-    st.caption(f"{project.source.name}")
     _video_info(project)
+    _models_panel()
     busy = ws.jobs.active() is not None
     try:
         session = _session(str(project.root), _backend(), busy)

@@ -132,40 +132,7 @@ def evaluate_clip(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     project = pipeline.open_project(clip.source, work_dir / clip.name, working_short_side=working_short_side)
     session = pipeline.open_session(project, backend, refine)
-    work = project.working_size
-    ids = clip.object_ids()
-    start: dict[int, int] = {}  # gt id -> first annotated frame where it has pixels (at the working size)
-    for f in clip.annotated:
-        labels = _resize_nearest(clip.gt(f), work)
-        for k in ids:
-            if k not in start and (labels == k).any():
-                start[k] = f
-    sid: dict[int, int] = {}
-    clicks = 0
-    init_ious = []
-    for k in ids:
-        if k not in start:
-            continue
-        f = start[k]
-        gt = _resize_nearest(clip.gt(f), work) == k
-        sid[k] = session.add_object(f"gt {k}")
-        if mode == "mask":
-            session.add_mask(f, sid[k], gt)
-            init_ious.append(1.0)
-            continue
-        x, y = centre_point(gt)  # type: ignore[misc]
-        labels = session.add_click(f, sid[k], x, y, positive=True)
-        clicks += 1
-        for _ in range(corrections):
-            pred = labels == sid[k]
-            if metrics.iou(pred, gt) >= target_iou:
-                break
-            nxt = correction_click(gt, pred)
-            if nxt is None:
-                break
-            labels = session.add_click(f, sid[k], nxt[0], nxt[1], positive=nxt[2])
-            clicks += 1
-        init_ious.append(metrics.iou(labels == sid[k], gt))
+    start, sid, clicks, init_ious = start_objects(clip, session, project.working_size, mode, corrections, target_iou)
     t0 = time.perf_counter()
     frames = sum(1 for _ in session.propagate())
     seconds = time.perf_counter() - t0
@@ -205,6 +172,53 @@ def evaluate_clip(
         seconds=seconds,
         per_object=per_object,
     )
+
+
+def start_objects(
+    clip: Clip, session, work: tuple[int, int], mode: str, corrections: int = 5, target_iou: float = 0.9
+) -> tuple[dict[int, int], dict[int, int], int, list[float]]:
+    """Add every ground-truth object to ``session`` on its first annotated frame, from its mask or clicks.
+
+    Returns (truth id -> start frame, truth id -> session object id, clicks used, start-frame IoUs).
+    """
+    from editor import metrics
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    ids = clip.object_ids()
+    start: dict[int, int] = {}  # gt id -> first annotated frame where it has pixels (at the working size)
+    for f in clip.annotated:
+        labels = _resize_nearest(clip.gt(f), work)
+        for k in ids:
+            if k not in start and (labels == k).any():
+                start[k] = f
+    sid: dict[int, int] = {}
+    clicks = 0
+    init_ious = []
+    for k in ids:
+        if k not in start:
+            continue
+        f = start[k]
+        gt = _resize_nearest(clip.gt(f), work) == k
+        sid[k] = session.add_object(f"gt {k}")
+        if mode == "mask":
+            session.add_mask(f, sid[k], gt)
+            init_ious.append(1.0)
+            continue
+        x, y = centre_point(gt)  # type: ignore[misc]
+        labels = session.add_click(f, sid[k], x, y, positive=True)
+        clicks += 1
+        for _ in range(corrections):
+            pred = labels == sid[k]
+            if metrics.iou(pred, gt) >= target_iou:
+                break
+            nxt = correction_click(gt, pred)
+            if nxt is None:
+                break
+            labels = session.add_click(f, sid[k], nxt[0], nxt[1], positive=nxt[2])
+            clicks += 1
+        init_ious.append(metrics.iou(labels == sid[k], gt))
+    return start, sid, clicks, init_ious
 
 
 def scorable_frames(clip: Clip, start: dict[int, int]) -> set[int]:

@@ -194,7 +194,8 @@ def prepare(spec: ClipSpec, settings: BatchSettings, progress: FrameProgress | N
         return Prepared(project.num_frames, None, True, time.perf_counter() - start, "")
     project.clear_stage("batch-done")
     used = _select(project, spec, progress)
-    plan = plan_fill(project, backend=spec.backend, span=settings.span) if spec.needs_fill else None
+    removal = "auto" if spec.backend == "sam2" else spec.backend  # sam2 names the tracker; removal as auto
+    plan = plan_fill(project, backend=removal, span=settings.span) if spec.needs_fill else None
     return Prepared(project.num_frames, plan, False, time.perf_counter() - start, used)
 
 

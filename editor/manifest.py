@@ -28,7 +28,7 @@ from editor.errors import InputError
 OPS = ("remove", "track", "edit")
 EFFECTS = ("blur", "pixelate", "splash", "background", "replace", "remove")
 FORMATS = ("davis", "coco", "alpha", "rgba", "overlay")
-BACKENDS = ("auto", "classical", "neural")
+BACKENDS = ("auto", "classical", "neural", "sam2")
 REFINE = ("auto", "off", "always")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 KEYS = {

@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from tracking.backend import Propagator, Segmenter, probs_to_labels
+from tracking.flags import SignalLog, frame_signals
 from tracking.refine import Refiner
 
 PromptKind = Literal["click", "box", "mask"]
@@ -398,6 +399,7 @@ class TrackSession:
         self._size: tuple[int, int] | None = None
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state = self._load() or SessionState(num_frames=len(frames))
+        self.signal_log = SignalLog(self.state_dir)  # review signals per written frame (tracking.flags)
         if self.state.num_frames != len(frames):
             raise SessionError(
                 f"{self.state_dir} holds a session for {self.state.num_frames} frames but the clip has "
@@ -664,9 +666,12 @@ class TrackSession:
         for t in order:
             frame = self.frames[t]
             probs = writer.step(frame)
+            passes = None
             if blended:
                 w_fwd = (span.right - t) / (span.right - span.left)  # type: ignore[operator]
-                labels, obj_probs = _blend(probs, ids, self._load_cache(t, len(bwd_ids)), bwd_ids, w_fwd)
+                bwd_probs = self._load_cache(t, len(bwd_ids))
+                labels, obj_probs = _blend(probs, ids, bwd_probs, bwd_ids, w_fwd)
+                passes = ((probs, ids), (bwd_probs, bwd_ids))
             elif forward:
                 labels, obj_probs = _blend(probs, ids, None, [], 1.0)
             else:
@@ -685,6 +690,7 @@ class TrackSession:
             if t not in todo:  # replayed: written before the interruption
                 continue
             self.masks[t] = labels
+            self.signal_log.record(t, frame_signals(labels, obj_probs, *(passes or (None, None))))
             for record, value in ((self.state.refined, reasons), (self.state.low_confidence, unsure)):
                 if value:
                     record[t] = value
@@ -862,6 +868,7 @@ class TrackSession:
             raise SessionError(f"object {obj_id} does not exist (objects: {known}); call add_object() first")
 
     def _save(self) -> None:
+        self.signal_log.save()
         _write_atomic(self.state_dir / "prompts.json", json.dumps(self.state.prompts_json(), indent=1).encode())
         _write_atomic(self.state_dir / "session.json", json.dumps(self.state.session_json(), indent=1).encode())
 

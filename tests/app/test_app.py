@@ -185,9 +185,8 @@ def test_sample_click_track_remove(data_dir: Path) -> None:
     at = _opened_sample(data_dir)
     pid = _project_id(at)
     assert (data_dir / pid / "project" / "meta.json").is_file()
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Size"] == "480×270" and metrics["Audio"] == "yes" and metrics["Frame rate"] == "24 fps"
-    assert metrics["Length"] == "0.50 s"
+    facts = _captions(at)  # one line above the frame, so the frame fits the screen
+    assert "480×270" in facts and "audio yes" in facts and "24 fps" in facts and "Length 0.50 s" in facts
 
     # a click shown at half size lands on the object's pixel in the frame
     sample = make_sample(n_frames=12)
@@ -221,8 +220,9 @@ def test_sample_click_track_remove(data_dir: Path) -> None:
     _button(at, "render").click().run()
     assert not at.exception, at.exception
     _wait(at, data_dir, "render")
-    assert any("Rendered remove.mp4" in s.value for s in at.success)
-    info = probe(data_dir / pid / "outputs" / "remove.mp4")
+    rendered = sorted((data_dir / pid / "outputs").glob("remove-*.mp4"))
+    assert len(rendered) == 1 and any(f"Rendered {rendered[0].name}" in s.value for s in at.success)
+    info = probe(rendered[0])
     assert info.num_frames == 12 and info.has_audio and (info.width, info.height) == (480, 270)
 
 
@@ -277,7 +277,7 @@ def test_reload_keeps_the_project_and_tabs_are_separate(data_dir: Path) -> None:
     again.run()
     assert not again.exception
     assert "Frame 0 (keyframe)" in _captions(again)
-    assert {m.label for m in again.metric} >= {"Length", "Size"}
+    assert "Length 0.50 s" in _captions(again)
     # another tab starts with no project and its sample goes to another folder
     other = _opened_sample(data_dir)
     assert _project_id(other) != pid
@@ -358,31 +358,15 @@ def test_mask_overlay_is_drawn_at_once_and_exports(data_dir: Path) -> None:
     assert len(coco["images"]) == 12 and coco["annotations"]
 
 
-def test_timeline_marks_keyframes_refined_and_current() -> None:
-    import streamlit_app
+def test_timeline_marks_keyframes_refined_review_and_current() -> None:
+    from editor.review import timeline
 
-    class Masks:
-        def written(self) -> list[int]:
-            return list(range(8))
-
-    class Project:
-        num_frames = 10
-        masks = Masks()
-
-    class State:
-        refined = {4: {1: "low confidence 0.40 < 0.70"}}
-        low_confidence = {6: "0.3"}
-
-    class Session:
-        keyframes = [0]
-        state = State()
-
-    strip = streamlit_app._timeline(Project(), Session(), current=9)
+    strip = timeline(10, set(range(8)), [0], {4}, {6}, current=9)
     w = strip.shape[1]
     cell = lambda i: strip[12, int((i + 0.5) * w / 10)].tolist()  # noqa: E731
     assert cell(0) == [40, 110, 255]  # keyframe
     assert cell(4) == [255, 150, 0]  # refined
-    assert cell(6) == [220, 30, 30]  # low confidence
+    assert cell(6) == [220, 30, 30]  # to review
     assert cell(2) == [150, 150, 150]  # tracked
     assert cell(8) == [40, 40, 40]  # not tracked
     assert (strip[0, int(9.5 * w / 10)] == 255).all()  # the current frame is outlined
@@ -435,3 +419,40 @@ def test_correction_retracks_only_the_affected_range(data_dir: Path) -> None:
     _wait(at, data_dir, "track")
     rewritten = {p.name for p in masks.glob("*.png") if p.stat().st_mtime_ns != stamps.get(p.name)}
     assert rewritten == {"00009.png", "00010.png", "00011.png"}
+
+
+def test_flagged_frames_are_one_button_away_with_reasons_in_words(data_dir: Path) -> None:
+    from editor import pipeline, review
+    from editor.store import Project
+
+    at = _opened_sample(data_dir)
+    pid = _project_id(at)
+    at.radio(key="mode").set_value("Box (two corners)").run()
+    _click(at, 120, 70, (480, 270), t=1)
+    _click(at, 330, 220, (480, 270), t=2)
+    _button(at, "track").click().run()
+    _wait(at, data_dir, "track")
+    root = data_dir / pid
+    assert (root / "project" / "review.json").is_file() and (root / "outputs" / "masks-preview.mp4").is_file()
+    # the tracker loses the object on frames 7 and 8 (their masks emptied on disk), the review is computed again
+    project = Project.open(root / "project")
+    for t in (7, 8):
+        project.masks[t] = np.zeros_like(project.masks[t])
+    session = pipeline.open_session(project, "classical")
+    review.save(project.state_dir, review.compute(project, session))
+    at.run()
+    assert not at.exception, at.exception
+    assert "to review" in _captions(at)
+    flagged = sorted(review.load(project.state_dir))
+    assert {7, 8} <= set(flagged)
+    seen = []
+    for _ in range(flagged.index(7) + 1):  # every press lands on the next flagged frame, in order
+        _button(at, "next-flag").click().run()
+        seen.append(at.slider(key="frame").value)
+    assert seen == flagged[: flagged.index(7) + 1]
+    warning = " ".join(w.value for w in at.warning)
+    assert "To review: object 1: the mask is empty" in warning and "{" not in warning
+    _button(at, "next-flag").click().run()
+    assert at.slider(key="frame").value == 8
+    _button(at, "prev-flag").click().run()
+    assert at.slider(key="frame").value == 7

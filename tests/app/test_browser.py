@@ -7,13 +7,7 @@ of every step go to ``test-artifacts/browser/``.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
@@ -21,19 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.page import CHROMIUM, CHROMIUM_ARGS, serve_app, settle
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "test-artifacts" / "browser"
 N_FRAMES = 12
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -41,63 +27,11 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """``streamlit run streamlit_app.py`` on a free port, projects in a temporary data dir."""
-    tmp = tmp_path_factory.mktemp("browser")
-    data = tmp / "projects"
-    port = _free_port()
-    env = {
-        **os.environ,
-        "TAM_DATA_DIR": str(data),
-        "TAM_BACKEND": "classical",
-        "TAM_WEIGHTS_DIR": str(tmp / "no-weights"),
-        "OMP_NUM_THREADS": "2",
-    }
-    log = (tmp / "streamlit.log").open("wb")
-    cmd = [
-        str(Path(sys.executable).with_name("streamlit")),
-        "run",
-        "streamlit_app.py",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start: {(tmp / 'streamlit.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield url, data
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    """The page served with the classical backend and no checkpoints."""
+    with serve_app(tmp_path_factory.mktemp("browser")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -135,12 +69,7 @@ def _image(locator) -> np.ndarray:
 
 def _settle(page) -> None:
     """Wait until Streamlit has finished the current script run."""
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
-        timeout=60_000,
-    )
+    settle(page, timeout_ms=60_000)
 
 
 def _upload(page, url: str, video: Path) -> str:
@@ -243,7 +172,7 @@ def test_upload_click_track_remove_download(server, browser, sample_video, tmp_p
     # 5. remove and download: a valid video of the right length with its sound
     page.get_by_text("Remove", exact=True).first.wait_for()
     page.get_by_role("button", name="Render the video").click()
-    page.get_by_text("Rendered remove.mp4").wait_for(timeout=240_000)
+    page.get_by_text(re.compile(r"Rendered remove-[0-9-]+\.mp4")).wait_for(timeout=240_000)
     _settle(page)
     _shot(page, "06-rendered")
     with page.expect_download(timeout=60_000) as info:

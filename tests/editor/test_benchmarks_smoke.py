@@ -190,3 +190,15 @@ def test_batch_benchmark_core(tiny_clip: Path, tmp_path: Path) -> None:
     assert [row[0] for row in batch.stage_rows(run["results"])] == ["prepare", "fill", "finish", "all"]
     kib = batch.storage_per_frame(tmp_path / "one")
     assert kib["frames"] > 0 and kib["masks"] > 0 and kib["inpainted"] > 0 and kib["output"] > 0
+
+
+def test_flags_benchmark(tiny_clip: Path, tmp_path: Path) -> None:
+    from benchmarks import flags
+
+    clip = common.load_clip(tiny_clip)
+    result = flags.score_clip(clip, *flags.track(clip, tmp_path, "mask"), "mask")
+    assert result.pairs and all(0.0 <= p.iou <= 1.0 for p in result.pairs)
+    bad, bad_hit, good, good_hit = result.counts()
+    assert bad + good <= len(result.pairs) and bad_hit <= bad and good_hit <= good
+    text, recall, good_rate = flags.table([result])
+    assert "recall" in text and 0.0 <= good_rate <= 1.0

@@ -1,0 +1,36 @@
+"""One readable line for any error the page shows: what was wrong and what to do, no errno, no server path.
+
+Errors from libraries (PyAV, OpenCV, the OS) carry ``[Errno N]`` codes and absolute paths of the server's
+data folder; a user can act on neither. :func:`user_message` keeps the sentence and drops both (a path
+becomes its file name).
+"""
+
+from __future__ import annotations
+
+import re
+
+from editor.errors import TamError
+
+_ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
+_PATH = re.compile(r"(?P<q>['\"]?)(?P<path>/(?:[^\s'\":;,()]+/)+(?P<name>[^\s'\":;,()/]*))(?P=q)")
+
+
+def scrub(text: str) -> str:
+    """``text`` without errno codes, absolute paths shortened to their last part."""
+    text = _ERRNO.sub("", text)
+    return _PATH.sub(lambda m: m.group("name") or "the folder", text).strip()
+
+
+def user_message(exc: BaseException) -> str:
+    """The message to show for ``exc``: tam's own sentence, or a plain one for anything unexpected."""
+    if isinstance(exc, TamError):
+        return scrub(str(exc))
+    if isinstance(exc, MemoryError):
+        return "The machine ran out of memory: try a shorter or smaller clip."
+    if isinstance(exc, PermissionError):
+        return "The server may not write to its data folder: ask whoever runs it to check TAM_DATA_DIR."
+    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
+        return "The server's disk is full: delete old projects or free some space, then try again."
+    detail = scrub(str(exc))
+    return f"Something went wrong ({type(exc).__name__}{': ' + detail if detail else ''}). Try again; if it " \
+        "happens again, start with a new video."

@@ -1,0 +1,120 @@
+"""What the page shows a person reviewing a tracked clip: the flagged frames, in words, and how to reach them.
+
+The flags themselves are ``tracking.flags`` (pure rules over masks, keyframes and the tracker's signals); this
+module computes them for a project once tracking has finished and keeps them in ``review.json`` beside the
+session, so scrubbing the page never recomputes them. A flag is only as fresh as the masks it was computed
+from: a correction and the re-track that follows it write the file again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from tracking.flags import Flags, next_flagged, review_flags
+
+REVIEW_FILE = "review.json"
+__all__ = ["compute", "current", "describe", "load", "next_flagged", "save", "summary", "timeline"]
+
+
+def compute(project: Any, session: Any, progress: Callable[[int, int], None] | None = None) -> Flags:
+    """Flags of every object of ``session`` over ``project``'s masks (frames read for the colour check)."""
+    n = project.num_frames
+    masks = []
+    for t in range(n):
+        masks.append(project.masks[t] if t in project.masks else None)
+        if progress is not None:
+            progress(t + 1, n)
+    keyframes = {
+        o.id: sorted({p.frame for p in session.state.prompts if p.obj_id == o.id}) for o in session.objects
+    }
+    return review_flags(masks, keyframes, session.signal_log.signals, project.frames)
+
+
+def save(state_dir: Path, flags: Flags) -> None:
+    """Write the flags atomically to ``state_dir/review.json``."""
+    data = {str(f): {str(o): list(r) for o, r in objs.items()} for f, objs in flags.items()}
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=f".{REVIEW_FILE}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, state_dir / REVIEW_FILE)
+
+
+def load(state_dir: Path) -> Flags:
+    """The saved flags (empty when none were computed yet, or the file is unreadable)."""
+    path = state_dir / REVIEW_FILE
+    try:
+        raw = json.loads(path.read_text())
+        return {int(f): {int(o): tuple(r) for o, r in objs.items()} for f, objs in raw.items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def current(flags: Flags, keyframes: list[int], written: set[int]) -> Flags:
+    """The flags that still apply: frames written since and not made keyframes (a correction) since."""
+    keys = set(keyframes)
+    return {f: r for f, r in flags.items() if f in written and f not in keys}
+
+
+def describe(frame_flags: Mapping[int, tuple[str, ...]], names: Mapping[int, str]) -> list[str]:
+    """One line per object of a flagged frame: ``person: the mask is empty, ...; ...``."""
+    return [f"{names.get(o, f'object {o}')}: " + "; ".join(reasons) for o, reasons in sorted(frame_flags.items())]
+
+
+def summary(flags: Flags, names: Mapping[int, str]) -> list[str]:
+    """One line per flagged frame, for the review list."""
+    return [f"Frame {f} — " + " · ".join(describe(objs, names)) for f, objs in sorted(flags.items())]
+
+
+def timeline(
+    num_frames: int,
+    written: set[int],
+    keyframes: list[int],
+    refined: set[int],
+    flagged: set[int],
+    current: int,
+    width: int = 960,
+) -> np.ndarray:
+    """A strip, one column per frame: tracked (grey), refined (orange), to review (red), keyframe (blue);
+    the current frame framed in white."""
+    strip = np.full((1, num_frames, 3), 40, np.uint8)
+    for colour, frames in (((150, 150, 150), written), ((255, 150, 0), refined), ((220, 30, 30), flagged),
+                           ((40, 110, 255), keyframes)):
+        for i in frames:
+            if 0 <= i < num_frames:
+                strip[0, i] = colour
+    width = max(width, num_frames)
+    image = cv2.resize(strip, (width, 24), interpolation=cv2.INTER_NEAREST)
+    x0 = int(current * width / num_frames)
+    x1 = max(int((current + 1) * width / num_frames), x0 + 3)
+    cv2.rectangle(image, (x0, 0), (x1 - 1, 23), (255, 255, 255), 2)
+    return image
+
+
+def track_and_review(
+    session: Any,
+    project_dir: Path,
+    preview_path: Path,
+    progress: Callable[[int, int], None] | None = None,
+    message: Callable[[str], None] = lambda text: None,
+) -> dict[str, Any]:
+    """The page's track job: propagate, flag the frames to review, render the clip with its masks for playback."""
+    from editor import export
+    from editor.store import Project
+
+    report = session.run_propagation(progress=progress)
+    project = Project.open(project_dir)
+    message("Checking the masks")
+    save(project.state_dir, compute(project, session, progress=progress))
+    message("Rendering the clip with its masks")
+    preview_path.parent.mkdir(parents=True, exist_ok=True)
+    export.export_overlay(project, preview_path, opacity=0.5, progress=progress, crf=26)
+    return {"written": len(report.written), "refined": len(report.refined)}
