@@ -7,7 +7,8 @@ shapes users' footage has (every host is a real clip at 480p or below, mostly a 
 - ``logo``: a static text-shaped mask (a watermark) in a corner, over whatever passes under it;
 - ``path``: another clip's ground-truth object masks (a dancer, a dog...) moved along a path across the
   frame, minus the host's own object dilated by 15 px (what a removed object hides is background);
-- ``large``: the same with a mask scaled to cover about a quarter of the frame;
+- ``large``: the same mask grown until it covers about a quarter of the frame (grown after the host's object
+  was cut out, so it covers parts of that object too: the truth there is the object);
 - the synthetic sample (``editor.sample.make_sample``), whose clean background is rendered with it: the
   hole is its object, the truth the background behind it.
 The inpainter never sees the truth inside the hole: those pixels are painted mid-grey before it runs.

@@ -117,7 +117,7 @@ def test_removal_quality(tiny_clip: Path) -> None:
     donor = [np.pad(np.ones((10, 6), bool), 5) for _ in range(4)]
     holes = removal_quality.place_masks(donor, objects, (96, 64), scale=0.3)
     assert all(h.any() and not (h & objects[0]).any() for h in holes[:1])
-    moved = removal_quality.path_masks(donor, objects, (96, 64), scale=0.3)
+    moved = removal_quality.path_masks(donor, objects, (96, 64), scale=0.3, guard=3)
     assert len(moved) == 4 and all(m.any() for m in moved) and not (moved[0] & objects[0]).any()
     assert _centre_x(moved[-1]) > _centre_x(moved[0]) + 20  # it travels along the path
     assert abs(removal_quality.grid_mask((854, 480)).mean() - 0.11) < 0.01
