@@ -6,13 +6,14 @@ memory does not grow with the clip, and a chunked run gives what a whole-clip ru
    pixels are never copied from or trusted), plus a ring of known pixels around it;
 2. dense flow between neighbouring frames, completed into the unknown pixels from the background around
    them (``inpaint.flow_completion``);
-3. two passes, from the past and from the future, chain every region pixel to the nearest frame (within
-   ``span``) where its background point is known (``inpaint.sources``);
+3. candidates: two passes, from the past and from the future, chain every region pixel to the nearest frame
+   (within ``span``) where its background point is known (``inpaint.sources``, drift re-matched on the ring);
+   one homography per neighbouring frame gives a third (``inpaint.homography_source``); the previous frame's
+   fill carried along the flow a fourth (a still background stays still), no better than it was;
 4. each candidate is checked on the ring (``inpaint.ring_check``): its colours are corrected by the ring's
    slow colour difference (the seam), and dropped where the ring's local misalignment exceeds ``max_error``;
-   of the two passes the better-aligned source wins;
-5. pixels with no trusted source take the previous frame's fill carried along the flow when that agrees
-   with the ring (a still background stays still); what is left is filled spatially (``spatial_fill``);
+   the trusted ones are averaged with weights that fall with their misalignment;
+5. what no candidate covers is filled spatially (``spatial_fill``: Telea, chosen by measurement);
 6. the fill is pasted back with ``inpaint.paste.paste_back`` (dilated, feathered), so pixels outside the
    dilated mask are bit-identical to the input.
 """
