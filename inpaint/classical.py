@@ -1,94 +1,152 @@
-"""Classical removal: background-motion-guided temporal fill, then spatial inpainting (no weights needed).
+"""Classical removal: flow-guided temporal fill with checked sources, then spatial inpainting (no weights needed).
 
-For every frame whose mask is not empty:
-1. check inputs; load the frames of a bounded window around it (``+- window``), never the whole clip;
-2. estimate the background motion from this frame to each neighbour, nearest first: corners outside the
-   (dilated) masks tracked with pyramidal Lucas-Kanade, a RANSAC homography (strong for pans, tilts and
-   zooms; the previous neighbour's homography seeds the tracking of the next one);
-3. for each hole pixel, copy the colour from the nearest frames where its background point is visible
-   (outside that frame's dilated mask), blending up to ``candidates`` of them with a median;
-4. pixels never visible in the window are filled spatially (OpenCV Telea);
-5. the fill is pasted back with ``inpaint.paste.paste_back`` (dilated, feathered), so pixels outside the
+The clip is processed in chunks of ``chunk`` frames, each with ``span`` frames of context on both sides (so
+memory does not grow with the clip, and a chunked run gives what a whole-clip run gives):
+1. check inputs; per frame, the region: the mask dilated by the paste margin and a guard (``unknown``: its
+   pixels are never copied from or trusted), plus a ring of known pixels around it;
+2. dense flow between neighbouring frames, completed into the unknown pixels from the background around
+   them (``inpaint.flow_completion``);
+3. candidates: two passes, from the past and from the future, chain every region pixel to the nearest frame
+   (within ``span``) where its background point is known (``inpaint.sources``, drift re-matched on the ring);
+   one homography per neighbouring frame gives a third (``inpaint.homography_source``); the previous frame's
+   fill carried along the flow a fourth (a still background stays still), no better than it was;
+4. each candidate is checked on the ring (``inpaint.ring_check``): its colours are corrected by the ring's
+   slow colour difference (the seam), and dropped where the ring's local misalignment exceeds ``max_error``;
+   the trusted ones are averaged with weights that fall with their misalignment;
+5. what no candidate covers is filled spatially (``spatial_fill``: Telea, chosen by measurement);
+6. the fill is pasted back with ``inpaint.paste.paste_back`` (dilated, feathered), so pixels outside the
    dilated mask are bit-identical to the input.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from inpaint import sources as src
+from inpaint.flow_completion import FlowConfig, FlowSolver, sample_points
+from inpaint.homography_source import HomographyConfig, homography_colours
 from inpaint.paste import paste_back
+from inpaint.ring_check import check
 
 
 @dataclass(frozen=True)
 class ClassicalConfig:
-    window: int = 12  # neighbours searched on each side of the frame being filled
-    candidates: int = 3  # colours blended per hole pixel (median)
+    chunk: int = 30  # frames filled per chunk
+    span: int = 20  # farthest frame a source may come from; also the context loaded around a chunk
     dilate: int = 4  # paste-back dilation of the mask (px); the fill covers it
     feather: int = 4  # paste-back feather (px)
-    guard: int = 6  # extra dilation of the neighbours' masks: object halos are never copied
-    max_corners: int = 500
-    min_inliers: int = 12
-    ransac_px: float = 2.0
+    guard: int = 4  # extra px around the dilated mask never copied from (object halos, mask errors)
+    ring: int = 8  # width (px) of the ring of known pixels that checks every source
+    max_error: float = 16.0  # ring misalignment (mean abs grey levels) above which a source is dropped
     inpaint_radius: int = 5
-    enough: float = 0.995  # stop searching neighbours once this share of the hole has all its candidates
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    homography: HomographyConfig = field(default_factory=HomographyConfig)
 
 
 def _disk(r: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
-def _sample(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Bilinear colours of ``img`` at float points (``cv2.remap`` maps are limited to 32767 columns)."""
-    out = np.empty((len(x), img.shape[2]), img.dtype)
-    step = 32000
-    for s in range(0, len(x), step):
-        xs, ys = x[s : s + step].astype(np.float32), y[s : s + step].astype(np.float32)
-        out[s : s + step] = cv2.remap(img, xs[None], ys[None], cv2.INTER_LINEAR)[0]
-    return out
+class _Clip:
+    """Frames, masks, regions, prepared flow frames and flows of a bounded range of indices, loaded lazily."""
 
-
-class _Window:
-    """Frames, grey frames and masks of a bounded range of indices, loaded lazily, evicted when left behind."""
-
-    def __init__(self, frames: Sequence[np.ndarray], masks: Sequence[np.ndarray], guard: int) -> None:
-        self.frames, self.masks, self.guard = frames, masks, guard
-        self._items: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+    def __init__(self, frames: Sequence[np.ndarray], masks: Sequence[np.ndarray], cfg: ClassicalConfig) -> None:
+        self.frames, self.masks, self.cfg = frames, masks, cfg
+        self.n = len(frames)
         self.shape: tuple[int, int] | None = None
-        self.homs: dict[tuple[int, int], np.ndarray] = {}  # (i, j) -> homography from frame i into frame j
+        self.solver: FlowSolver | None = None
+        self._frame: dict[int, np.ndarray] = {}
+        self._mask: dict[int, np.ndarray] = {}
+        self._region: dict[int, src.Region] = {}
+        self._prepared: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._flow: dict[tuple[int, int], np.ndarray] = {}
+        self._grey: dict[int, np.ndarray] = {}
+        self._unknown: dict[int, np.ndarray] = {}
 
-    def get(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(frame, grey, mask, mask dilated by guard) of frame ``i``."""
-        if i not in self._items:
+    def frame(self, i: int) -> np.ndarray:
+        if i not in self._frame:
             frame = np.asarray(self.frames[i])
             if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
                 raise ValueError(f"frame {i} must be RGB uint8 H x W x 3, got {frame.dtype} {frame.shape}")
+            if self.shape is None:
+                self.shape = frame.shape[:2]
+                self.solver = FlowSolver(self.shape, self.cfg.flow)
+            elif frame.shape[:2] != self.shape:
+                raise ValueError(f"frame {i} is {frame.shape[:2]}, not {self.shape} like the others; resize first")
+            self._frame[i] = frame
+        return self._frame[i]
+
+    def mask(self, i: int) -> np.ndarray:
+        if i not in self._mask:
+            frame = self.frame(i)
             mask = np.asarray(self.masks[i]).astype(bool)
             if mask.shape != frame.shape[:2]:
                 raise ValueError(
                     f"mask {i} has shape {mask.shape} but frame {i} is {frame.shape[:2]}; masks must match frames"
                 )
-            if self.shape is None:
-                self.shape = frame.shape[:2]
-            elif frame.shape[:2] != self.shape:
-                raise ValueError(f"frame {i} is {frame.shape[:2]}, not {self.shape} like the others; resize first")
-            grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-            grown = cv2.dilate(mask.astype(np.uint8), _disk(self.guard)) > 0 if mask.any() else mask
-            self._items[i] = (frame, grey, mask, grown)
-        return self._items[i]
+            self._mask[i] = mask
+        return self._mask[i]
+
+    def region(self, i: int) -> src.Region:
+        if i not in self._region:
+            mask, cfg = self.mask(i), self.cfg
+            if not mask.any():
+                empty = np.zeros(0, np.int32)
+                self._region[i] = src.Region(empty, empty, np.zeros(0, bool), np.zeros(mask.shape, bool))
+            else:
+                m = mask.astype(np.uint8)
+                unknown = cv2.dilate(m, _disk(cfg.dilate + cfg.guard)) > 0
+                dense = cv2.dilate(unknown.astype(np.uint8), _disk(cfg.ring)) > 0
+                ys, xs = np.nonzero(dense)
+                self._region[i] = src.Region(ys.astype(np.int32), xs.astype(np.int32), unknown[ys, xs], dense)
+        return self._region[i]
+
+    def grey(self, i: int) -> np.ndarray:
+        if i not in self._grey:
+            self._grey[i] = cv2.cvtColor(self.frame(i), cv2.COLOR_RGB2GRAY)
+        return self._grey[i]
+
+    def unknown(self, i: int) -> np.ndarray:
+        """Bool H x W: the dilated mask and its guard, never copied from."""
+        if i not in self._unknown:
+            r = self.region(i)
+            out = np.zeros(self.mask(i).shape, bool)
+            out[r.ys[r.unknown], r.xs[r.unknown]] = True
+            self._unknown[i] = out
+        return self._unknown[i]
+
+    def flow(self, t: int, u: int) -> np.ndarray:
+        """Completed flow from frame ``t`` to neighbour ``u`` at the solver's scale."""
+        if (t, u) not in self._flow:
+            for i in (t, u):
+                if i not in self._prepared:
+                    self._prepared[i] = self.solver_for(i).prepare(self.frame(i), self.unknown(i))
+            self._flow[(t, u)], self._flow[(u, t)] = self.solver_for(t).pair(self._prepared[t], self._prepared[u])
+        return self._flow[(t, u)]
+
+    def solver_for(self, i: int) -> FlowSolver:
+        self.frame(i)
+        assert self.solver is not None
+        return self.solver
+
+    def targets(self, t: int, u: int) -> tuple[np.ndarray, np.ndarray]:
+        r = self.region(t)
+        return self.solver_for(t).sample(self.flow(t, u), r.xs.astype(np.float32), r.ys.astype(np.float32))
 
     def evict_before(self, i: int) -> None:
-        for k in [k for k in self._items if k < i]:
-            del self._items[k]
-        for key in [key for key in self.homs if min(key) < i]:
-            del self.homs[key]
+        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown):
+            for k in [k for k in store if k < i]:
+                del store[k]
+        for key in [key for key in self._flow if min(key) < i]:
+            del self._flow[key]
 
 
 class ClassicalInpainter:
-    """The classical ``Inpainter``: homography-guided temporal fill + Telea spatial fill + feathered paste."""
+    """The classical ``Inpainter``: checked flow-guided temporal fill + spatial fill + feathered paste."""
 
     backend = "classical"
     device = "cpu"
@@ -112,110 +170,94 @@ class ClassicalInpainter:
         n = len(frames)
         if len(masks) != n:
             raise ValueError(f"got {n} frames but {len(masks)} masks; give one mask per frame")
-        win = _Window(frames, masks, self.config.guard)
-        k = self.config.window
-        for i in range(n):
-            win.evict_before(i - k)
-            frame, _, mask, _ = win.get(i)
-            if not mask.any():
-                sink(i, frame.copy())
-            elif i not in skip:
-                sink(i, self.fill_frame(i, win, n))
-            if progress is not None:
-                progress(i + 1, n)
+        cfg = self.config
+        clip = _Clip(frames, masks, cfg)
+        previous: tuple[int, np.ndarray, np.ndarray] | None = None  # (index, output, its error) of the last fill
+        for a in range(0, n, cfg.chunk):
+            b = min(n, a + cfg.chunk)
+            todo = [i for i in range(a, b) if i not in skip and clip.mask(i).any()]
+            lo, hi = max(0, a - cfg.span), min(n, b + cfg.span)
+            clip.evict_before(lo)
+            past: dict[int, src.Sources] = {}
+            future: dict[int, src.Sources] = {}
+            if todo:
+                regions = {i: clip.region(i) for i in range(lo, hi)}
+                past = src.run_pass(list(range(lo, b)), regions, clip.targets, -1, cfg.span)
+                future = src.run_pass(list(range(hi - 1, a - 1, -1)), regions, clip.targets, +1, cfg.span)
+            for i in range(a, b):
+                frame = clip.frame(i)
+                if not clip.mask(i).any():
+                    sink(i, frame.copy())
+                    previous = None
+                elif i in skip:
+                    previous = None
+                else:
+                    carried = previous[1:] if previous is not None and previous[0] == i - 1 else None
+                    out, error = self._fill(clip, i, past.get(i), future.get(i), carried)
+                    sink(i, out)
+                    previous = (i, out, error)
+                if progress is not None:
+                    progress(i + 1, n)
 
     # -- one frame ----------------------------------------------------------------------------------
-    def fill_frame(self, i: int, win: _Window, n: int) -> np.ndarray:
-        frame, grey, mask, grown = win.get(i)
+    def _fill(
+        self,
+        clip: _Clip,
+        i: int,
+        past: src.Sources | None,
+        future: src.Sources | None,
+        carried: tuple[np.ndarray, np.ndarray] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(the filled frame, the error each of its pixels is trusted to: what the next frame may carry)."""
         cfg = self.config
-        hole = cv2.dilate(mask.astype(np.uint8), _disk(cfg.dilate + 1)) > 0
-        h, w = mask.shape
-        ys, xs = np.nonzero(hole)
-        acc = np.zeros((cfg.candidates, len(ys), 3), np.float32)
-        count = np.zeros(len(ys), np.int32)
-        feat_mask = (cv2.dilate(grown.astype(np.uint8), _disk(4)) == 0).astype(np.uint8)
-        pts = cv2.goodFeaturesToTrack(grey, cfg.max_corners, 0.005, 6, mask=feat_mask, blockSize=5)
-        if pts is not None and len(pts) >= cfg.min_inliers:
-            homs: dict[int, np.ndarray] = {}
-            order = sorted(
-                (j for j in range(max(0, i - cfg.window), min(n, i + cfg.window + 1)) if j != i),
-                key=lambda j: (abs(j - i), j),
-            )
-            for j in order:
-                if (count >= cfg.candidates).mean() >= cfg.enough:
-                    break
-                hom = win.homs.get((j, i))
-                if hom is not None:  # frame j was filled from frame i earlier: invert that estimate
-                    hom = np.linalg.inv(hom)
-                else:
-                    prev = homs.get(j - 1 if j > i else j + 1)
-                    hom = self._homography(pts, grey, win.get(j)[1], win.get(j)[3], prev)
-                if hom is None:
-                    continue
-                homs[j] = win.homs[(i, j)] = hom
-                fj, _, _, grown_j = win.get(j)
-                # sample frame j at H(p) for every hole pixel p
-                src = cv2.perspectiveTransform(np.stack([xs, ys], 1).astype(np.float32)[None], hom)[0]
-                inside = (src[:, 0] >= 0) & (src[:, 0] <= w - 1) & (src[:, 1] >= 0) & (src[:, 1] <= h - 1)
-                sx = np.clip(src[:, 0], 0, w - 1)
-                sy = np.clip(src[:, 1], 0, h - 1)
-                free = ~grown_j[np.rint(sy).astype(int), np.rint(sx).astype(int)]
-                use = inside & free & (count < cfg.candidates)
-                if not use.any():
-                    continue
-                col = _sample(fj, sx, sy)
-                idx = np.nonzero(use)[0]
-                acc[count[idx], idx] = col[idx]
-                count[idx] += 1
+        frame, mask, region = clip.frame(i), clip.mask(i), clip.region(i)
+        n = len(region.ys)
+        # every trusted candidate (the source from the past, the one from the future, the previous frame's fill
+        # carried along the flow), averaged with weights that fall with their ring misalignment
+        candidates: list[tuple[np.ndarray, np.ndarray]] = []
+        for sources in (past, future):
+            if sources is not None:
+                sources = src.refine(sources, region, clip.grey(i), clip.grey)
+                colours, ok = src.gather(sources, clip.frame)
+                if ok.any():
+                    candidates.append((colours, ok))
+        colours, ok = homography_colours(i, region, clip.n, clip.grey, clip.frame, clip.unknown, cfg.homography)
+        if ok.any():
+            candidates.append((colours, ok))
+        floors = [np.zeros(n, np.float32)] * len(candidates)
+        if carried is not None:
+            qx, qy = clip.targets(i, i - 1)
+            h, w = mask.shape
+            inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
+            candidates.append((sample_points(carried[0], qx, qy), inside))
+            # what is carried is no better than it was (a spatial fill stays a spatial fill), and ages
+            floors.append(sample_points(carried[1], qx, qy).reshape(-1) + 1.0)
+        total = np.zeros((n, 3), np.float32)
+        weight = np.zeros(n, np.float32)
+        for (colours, ok), floor in zip(candidates, floors, strict=True):
+            checked = check(frame, region, colours, ok)
+            error = np.maximum(checked.error, floor)
+            wt = np.where(error <= cfg.max_error, 1.0 / (1.0 + error) ** 2, 0.0).astype(np.float32)
+            total += checked.colours * wt[:, None]
+            weight += wt
+        best = total / np.maximum(weight, 1e-12)[:, None]
+        accepted = weight > 0
+        confidence = np.full(mask.shape, cfg.max_error, np.float32)  # the error each output pixel is trusted to
+        confidence[region.ys, region.xs] = np.where(accepted, 1.0 / np.sqrt(np.maximum(weight, 1e-12)) - 1.0,
+                                                    cfg.max_error)
         fill = frame.copy()
-        got = count > 0
-        if got.any():
-            vals = np.empty((len(ys), 3), np.float32)
-            for c in range(1, cfg.candidates + 1):
-                sel = count == c
-                if sel.any():
-                    vals[sel] = np.median(acc[:c, sel], axis=0) if c > 2 else acc[:c, sel].mean(axis=0)
-            fill[ys[got], xs[got]] = np.clip(np.rint(vals[got]), 0, 255).astype(np.uint8)
-        missing = np.zeros((h, w), np.uint8)
-        missing[ys[~got], xs[~got]] = 255
+        sel = region.unknown & accepted
+        fill[region.ys[sel], region.xs[sel]] = np.clip(np.rint(best[sel]), 0, 255).astype(np.uint8)
+        missing = np.zeros(mask.shape, np.uint8)
+        gap = region.unknown & ~accepted
+        missing[region.ys[gap], region.xs[gap]] = 255
         if missing.any():
-            if missing.all():  # nothing to inpaint from: a flat grey frame is the only honest answer
-                fill[:] = 128
-            else:
-                fill = cv2.inpaint(fill, missing, cfg.inpaint_radius, cv2.INPAINT_TELEA)
-        return paste_back(frame, fill, mask, dilate=cfg.dilate, feather=cfg.feather)
+            fill = spatial_fill(fill, missing > 0, cfg.inpaint_radius)
+        return paste_back(frame, fill, mask, dilate=cfg.dilate, feather=cfg.feather), confidence
 
-    def _homography(
-        self, pts: np.ndarray, grey_i: np.ndarray, grey_j: np.ndarray, grown_j: np.ndarray, prev: np.ndarray | None
-    ) -> np.ndarray | None:
-        """Homography mapping frame i's background points into frame j, or None when unreliable."""
-        cfg = self.config
-        lk = {
-            "winSize": (15, 15),
-            "maxLevel": 4,
-            "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
-        }
-        if prev is not None:
-            guess = cv2.perspectiveTransform(pts, prev)
-            nxt, st, _ = cv2.calcOpticalFlowPyrLK(
-                grey_i, grey_j, pts, guess.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk
-            )
-        else:
-            nxt, st, _ = cv2.calcOpticalFlowPyrLK(grey_i, grey_j, pts, None, **lk)
-        # forward-backward check
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(
-            grey_j, grey_i, nxt, pts.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk
-        )
-        ok = (st[:, 0] == 1) & (st2[:, 0] == 1) & (np.linalg.norm((back - pts)[:, 0], axis=1) < 1.0)
-        h, w = grey_j.shape
-        q = nxt[:, 0]
-        inb = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
-        ok &= inb
-        qi = np.clip(np.rint(q).astype(int), 0, [w - 1, h - 1])
-        ok &= ~grown_j[qi[:, 1], qi[:, 0]]
-        if ok.sum() < cfg.min_inliers:
-            return None
-        hom, inl = cv2.findHomography(pts[ok], nxt[ok], cv2.RANSAC, cfg.ransac_px)
-        if hom is None or inl is None or int(inl.sum()) < cfg.min_inliers:
-            return None
-        return hom
+
+def spatial_fill(image: np.ndarray, missing: np.ndarray, radius: int = 5) -> np.ndarray:
+    """Fill the ``missing`` pixels of ``image`` from the rest of it alone (no other frame)."""
+    if missing.all():  # nothing to inpaint from: a flat grey frame is the only honest answer
+        return np.full_like(image, 128)
+    return cv2.inpaint(image, missing.astype(np.uint8), radius, cv2.INPAINT_TELEA)

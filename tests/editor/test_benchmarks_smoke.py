@@ -117,12 +117,27 @@ def test_removal_quality(tiny_clip: Path) -> None:
     donor = [np.pad(np.ones((10, 6), bool), 5) for _ in range(4)]
     holes = removal_quality.place_masks(donor, objects, (96, 64), scale=0.3)
     assert all(h.any() and not (h & objects[0]).any() for h in holes[:1])
+    moved = removal_quality.path_masks(donor, objects, (96, 64), scale=0.3, guard=3)
+    assert len(moved) == 4 and all(m.any() for m in moved) and not (moved[0] & objects[0]).any()
+    assert _centre_x(moved[-1]) > _centre_x(moved[0]) + 20  # it travels along the path
+    assert abs(removal_quality.grid_mask((854, 480)).mean() - 0.11) < 0.01
+    assert abs(removal_quality.logo_mask((854, 480)).mean() - 0.05) < 0.01
     case, truth = removal_quality.sample_case(5, (96, 64))
+    blank = removal_quality.blank_holes(case.frames, case.holes)
+    assert (blank[0][case.holes[0]] == 128).all()  # the inpainter never sees the truth in the hole
     fillers, _ = removal_quality.make_backends(["classical", "telea"])
+    scores = []
     for name, filler in fillers.items():
         s = removal_quality.score(case, name, filler, truth)
-        assert math.isfinite(s.psnr) and s.psnr > 5 and -1 <= s.ssim <= 1
-    assert "PSNR" in removal_quality.tables([s], [])
+        assert math.isfinite(s.psnr) and s.psnr > 5 and -1 <= s.ssim <= 1 and s.outside_change == 0
+        assert s.worst_psnr <= min(s.frame_psnr) + 1e-9 and len(s.frame_psnr) == 5 and s.fps > 0
+        scores.append(s)
+    text = removal_quality.tables(scores, [])
+    assert "pooled PSNR" in text and "Targets against Telea" in text
+
+
+def _centre_x(mask: np.ndarray) -> float:
+    return float(np.nonzero(mask)[1].mean())
 
 
 def test_speed_in_a_subprocess(tiny_clip: Path, tmp_path: Path) -> None:
