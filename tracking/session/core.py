@@ -1,368 +1,36 @@
-"""The interactive tracking session: objects, prompts, keyframes, propagation, corrections, undo, resume.
-
-The verbs follow SAM 2's video predictor (``add_click`` / ``add_box`` / ``add_mask``, ``propagate`` yielding
-``(frame_idx, obj_ids, label_map)``, ``remove_object``, ``reset_state``) over explicit, typed state.
-
-Model of the clip:
-- a *keyframe* is a frame with prompts. Its label map is composed when a prompt changes: every prompted object
-  gets the segmenter's mask from its prompts there; other objects keep the mask they had on that frame before
-  it became a keyframe (propagated earlier), if any.
-- keyframes cut the clip into *spans*: before the first keyframe, between two consecutive keyframes, after the
-  last. A span between keyframes ``p < n`` is propagated backward from ``n`` (probabilities cached on disk)
-  and forward from ``p``; the two are blended per pixel with weights ``(n - t) / (n - p)`` (forward) and
-  ``(t - p) / (n - p)`` (backward). An object known at only one end (first prompted at ``n``, or prompted at
-  ``p`` but absent or empty in ``n``'s map) comes from that end's pass alone. Before the first keyframe:
-  backward only; after the last: forward only. Objects are not carried backward past an earlier keyframe
-  where they were not prompted.
-- an object tracked into a keyframe where it was not prompted and had no mask yet (the keyframe was made
-  before propagation reached it) gets the forward pass's mask there once, on the keyframe's background;
-  the span after that keyframe is then propagated again.
-- a span is *done* once every frame in it is written. A prompt on frame ``c`` makes every span touching ``c``
-  dirty; the next ``propagate`` rewrites only the frames of dirty spans, i.e. a correction at ``c`` between
-  keyframes ``p < c < n`` re-propagates frames ``p + 1 .. n - 1`` and nothing else.
-- during the writing pass each frame is scored and, if unsure, refined (``tracking.refine``); a refined label
-  map is written to the propagator's memory (``memorize``) and the frame is recorded with the reason.
-
-On disk, in ``state_dir`` (every file written atomically):
-``prompts.json`` (all prompts), ``session.json`` (objects, keyframes, done spans, partial progress, refined
-frames), ``keyframes/`` (per-object keyframe masks and the map a frame had before it became a keyframe),
-``prompt_masks/`` (masks given with ``add_mask``), ``cache/`` (backward probabilities of a span in progress).
-A new process opening the same ``state_dir`` continues the same session; an interrupted propagation resumes
-from the last frame it wrote.
-"""
+"""``TrackSession``: the public verbs over the state (``state.py``), the passes (``runner.py``) and the undo
+history (``history.py``). See the package docstring for the model of the clip."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
 
-import cv2
 import numpy as np
 
 from tracking.backend import Propagator, Segmenter, probs_to_labels
 from tracking.refine import Refiner
-
-PromptKind = Literal["click", "box", "mask"]
-ProgressFn = Callable[[int, int], None]
-FORMAT_VERSION = 1
-
-# DAVIS palette colours for objects 1..; object k gets PALETTE[(k - 1) % len(PALETTE)] unless told otherwise.
-PALETTE: tuple[tuple[int, int, int], ...] = (
-    (128, 0, 0),
-    (0, 128, 0),
-    (128, 128, 0),
-    (0, 0, 128),
-    (128, 0, 128),
-    (0, 128, 128),
-    (128, 128, 128),
-    (64, 0, 0),
-    (192, 0, 0),
-    (64, 128, 0),
-    (192, 128, 0),
-    (64, 0, 128),
-    (192, 0, 128),
-    (64, 128, 128),
+from tracking.session.runner import Pass, blend
+from tracking.session.state import (
+    FORMAT_VERSION,
+    PALETTE,
+    MaskStore,
+    Prompt,
+    PropagatedFrame,
+    PropagationReport,
+    SessionError,
+    SessionState,
+    Span,
+    SpanProgress,
+    TrackedObject,
+    read_png,
+    write_atomic,
+    write_png,
 )
 
-
-class SessionError(ValueError):
-    """A request the session cannot honour (bad frame, unknown object, a click outside the frame...)."""
-
-
-class MaskStore(Protocol):
-    """Where label maps live: ``editor.store`` image stores, or anything with the same four operations."""
-
-    def __len__(self) -> int: ...
-    def __getitem__(self, index: int) -> np.ndarray | None: ...
-    def __setitem__(self, index: int, value: np.ndarray) -> None: ...
-    def __contains__(self, index: object) -> bool: ...
-
-
-@dataclass
-class TrackedObject:
-    """One object the user tracks; ``id`` is its value in the label maps (1..255)."""
-
-    id: int
-    name: str
-    colour: tuple[int, int, int]
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """One user input on one frame for one object."""
-
-    id: int
-    frame: int
-    obj_id: int
-    kind: PromptKind
-    point: tuple[float, float] | None = None  # (x, y), clicks
-    positive: bool = True  # clicks
-    box: tuple[float, float, float, float] | None = None  # XYXY, boxes
-    mask_file: str | None = None  # relative to state_dir, masks
-
-
-@dataclass(frozen=True, order=True)
-class Span:
-    """The frames strictly between two keyframes; ``None`` is the clip's start (left) or end (right)."""
-
-    left: int | None
-    right: int | None
-
-    def frames(self, num_frames: int) -> range:
-        lo = 0 if self.left is None else self.left + 1
-        hi = num_frames if self.right is None else self.right
-        return range(lo, hi)
-
-    def touches(self, frame: int) -> bool:
-        lo = -1 if self.left is None else self.left
-        hi = 1 << 30 if self.right is None else self.right
-        return lo <= frame <= hi
-
-    def key(self) -> str:
-        return f"{'' if self.left is None else self.left}:{'' if self.right is None else self.right}"
-
-    @classmethod
-    def from_key(cls, key: str) -> Span:
-        left, right = key.split(":")
-        return cls(int(left) if left else None, int(right) if right else None)
-
-
-@dataclass
-class SpanProgress:
-    """How far an interrupted span got: backward cache complete, last frame written by the writing pass."""
-
-    backward_cached: bool = False
-    written_to: int | None = None
-
-
-@dataclass
-class SessionState:
-    """Everything a session knows, persisted in ``prompts.json`` and ``session.json``."""
-
-    num_frames: int
-    objects: dict[int, TrackedObject] = field(default_factory=dict)
-    prompts: list[Prompt] = field(default_factory=list)
-    next_prompt_id: int = 1
-    done: set[Span] = field(default_factory=set)
-    progress: dict[Span, SpanProgress] = field(default_factory=dict)
-    refined: dict[int, dict[int, str]] = field(default_factory=dict)  # frame -> object id -> reason
-    # frames whose masks still look unsure after refinement (or with refinement off): frame -> object -> reason
-    low_confidence: dict[int, dict[int, str]] = field(default_factory=dict)
-    # keyframe -> unprompted objects whose mask there is settled (kept from before, or filled by propagation)
-    resolved: dict[int, set[int]] = field(default_factory=dict)
-
-    def keyframes(self) -> list[int]:
-        return sorted({p.frame for p in self.prompts})
-
-    def spans(self) -> list[Span]:
-        keys = self.keyframes()
-        if not keys:
-            return []
-        bounds: list[int | None] = [None, *keys, None]
-        spans = [Span(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        # Spans between adjacent keyframes hold no frame but still carry objects into the right keyframe.
-        return [s for s in spans if len(s.frames(self.num_frames)) or (s.left is not None and s.right is not None)]
-
-    def prompts_at(self, frame: int, obj_id: int | None = None) -> list[Prompt]:
-        return [p for p in self.prompts if p.frame == frame and (obj_id is None or p.obj_id == obj_id)]
-
-    def invalidate(self, frame: int) -> None:
-        """Mark every span touching ``frame`` (as an end or inside) as needing propagation."""
-        self.done = {s for s in self.done if not s.touches(frame)}
-        self.progress = {s: p for s, p in self.progress.items() if not s.touches(frame)}
-        # Refinements recorded in frames that will be propagated again are forgotten with them.
-        self.refined = {f: r for f, r in self.refined.items() if self.written(f)}
-        self.low_confidence = {f: r for f, r in self.low_confidence.items() if self.written(f)}
-
-    def written(self, frame: int) -> bool:
-        """Whether ``frame`` lies in a done span or in the written part of an interrupted one."""
-        for span in self.done:
-            if frame in span.frames(self.num_frames):
-                return True
-        for span, prog in self.progress.items():
-            if prog.written_to is None or frame not in span.frames(self.num_frames):
-                continue
-            # spans with a left keyframe are written forward; the head span is written backward
-            if (frame <= prog.written_to) if span.left is not None else (frame >= prog.written_to):
-                return True
-        return False
-
-    # -- persistence ---------------------------------------------------------------------------------
-    def prompts_json(self) -> dict[str, Any]:
-        return {
-            "version": FORMAT_VERSION,
-            "next_prompt_id": self.next_prompt_id,
-            "prompts": [asdict(p) for p in self.prompts],
-        }
-
-    def session_json(self) -> dict[str, Any]:
-        return {
-            "version": FORMAT_VERSION,
-            "num_frames": self.num_frames,
-            "objects": [asdict(o) for o in sorted(self.objects.values(), key=lambda o: o.id)],
-            "keyframes": self.keyframes(),
-            "done": sorted(s.key() for s in self.done),
-            "progress": {s.key(): asdict(p) for s, p in self.progress.items()},
-            "refined": {str(f): {str(o): r for o, r in objs.items()} for f, objs in sorted(self.refined.items())},
-            "resolved": {str(f): sorted(objs) for f, objs in sorted(self.resolved.items())},
-            "low_confidence": {
-                str(f): {str(o): r for o, r in objs.items()} for f, objs in sorted(self.low_confidence.items())
-            },
-        }
-
-    @classmethod
-    def from_json(cls, session: dict[str, Any], prompts: dict[str, Any]) -> SessionState:
-        state = cls(num_frames=int(session["num_frames"]))
-        for o in session["objects"]:
-            state.objects[int(o["id"])] = TrackedObject(int(o["id"]), str(o["name"]), tuple(o["colour"]))
-        for p in prompts.get("prompts", []):
-            state.prompts.append(
-                Prompt(
-                    id=int(p["id"]),
-                    frame=int(p["frame"]),
-                    obj_id=int(p["obj_id"]),
-                    kind=p["kind"],
-                    point=None if p["point"] is None else (float(p["point"][0]), float(p["point"][1])),
-                    positive=bool(p["positive"]),
-                    box=None if p["box"] is None else tuple(float(v) for v in p["box"]),
-                    mask_file=p["mask_file"],
-                )
-            )
-        state.next_prompt_id = int(prompts.get("next_prompt_id", len(state.prompts) + 1))
-        state.done = {Span.from_key(k) for k in session.get("done", [])}
-        state.progress = {Span.from_key(k): SpanProgress(**v) for k, v in session.get("progress", {}).items()}
-        state.refined = {int(f): {int(o): r for o, r in objs.items()} for f, objs in session.get("refined", {}).items()}
-        state.resolved = {int(f): {int(o) for o in objs} for f, objs in session.get("resolved", {}).items()}
-        state.low_confidence = {
-            int(f): {int(o): r for o, r in objs.items()} for f, objs in session.get("low_confidence", {}).items()
-        }
-        return state
-
-
-class PropagatedFrame(NamedTuple):
-    """One frame written by ``propagate``."""
-
-    frame_idx: int
-    obj_ids: tuple[int, ...]
-    label_map: np.ndarray
-
-
-@dataclass(frozen=True)
-class PropagationReport:
-    """What a completed ``run_propagation`` did."""
-
-    written: tuple[int, ...]
-    refined: dict[int, dict[int, str]]  # frame -> object id -> reason, for the frames written now
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".png", image)
-    if not ok:
-        raise OSError(f"could not encode {path.name}")
-    _write_atomic(path, buf.tobytes())
-
-
-def _read_png(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise OSError(f"could not read {path}: the session folder is damaged; reset the session")
-    return image
-
-
-class _Pass:
-    """One propagator pass in one direction, seeded from a keyframe map, over a fixed set of objects."""
-
-    def __init__(self, factory: Callable[[], Propagator], obj_ids: Sequence[int]) -> None:
-        self.obj_ids = tuple(obj_ids)
-        self.propagator = factory() if self.obj_ids else None
-
-    def seed(self, frame: np.ndarray, label_map: np.ndarray) -> None:
-        if self.propagator is None:
-            return
-        self.propagator.reset(self.obj_ids)
-        self.propagator.step(frame, _restrict(label_map, self.obj_ids))
-
-    def step(self, frame: np.ndarray) -> np.ndarray:
-        if self.propagator is None:
-            return np.ones((1, *frame.shape[:2]), dtype=np.float32)
-        probs = np.asarray(self.propagator.step(frame), dtype=np.float32)
-        if probs.shape != (1 + len(self.obj_ids), *frame.shape[:2]):
-            raise RuntimeError(
-                f"{self.propagator.backend} returned probabilities of shape {probs.shape}, expected "
-                f"{(1 + len(self.obj_ids), *frame.shape[:2])}"
-            )
-        return probs
-
-    def memorize(self, label_map: np.ndarray) -> None:
-        if self.propagator is not None:
-            self.propagator.memorize(_restrict(label_map, self.obj_ids))
-
-
-def _restrict(label_map: np.ndarray, obj_ids: Sequence[int]) -> np.ndarray:
-    """The label map with every object not in ``obj_ids`` set to background."""
-    return np.where(np.isin(label_map, obj_ids), label_map, 0).astype(np.uint8)
-
-
-def _blend(
-    fwd: np.ndarray | None,
-    fwd_ids: Sequence[int],
-    bwd: np.ndarray | None,
-    bwd_ids: Sequence[int],
-    w_fwd: float,
-) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Combine forward and backward probabilities into a label map and per-object probability maps.
-
-    Objects seen by both passes are blended with ``w_fwd`` / ``1 - w_fwd``; an object seen by one pass only
-    takes that pass's probability and claims the pixels where it wins that pass and no shared object does.
-    """
-    fwd_pos = {o: i + 1 for i, o in enumerate(fwd_ids)}
-    bwd_pos = {o: i + 1 for i, o in enumerate(bwd_ids)}
-    shared = [o for o in fwd_ids if o in bwd_pos]
-    obj_probs: dict[int, np.ndarray] = {}
-    if fwd is not None and bwd is not None:
-        bg = w_fwd * fwd[0] + (1.0 - w_fwd) * bwd[0]
-        for o in shared:
-            obj_probs[o] = w_fwd * fwd[fwd_pos[o]] + (1.0 - w_fwd) * bwd[bwd_pos[o]]
-    else:
-        bg = (fwd if fwd is not None else bwd)[0]  # type: ignore[index]
-        shared = list(fwd_ids if fwd is not None else bwd_ids)
-        only = fwd if fwd is not None else bwd
-        pos = fwd_pos if fwd is not None else bwd_pos
-        for o in shared:
-            obj_probs[o] = only[pos[o]]  # type: ignore[index]
-    if shared:
-        stack = np.stack([bg, *(obj_probs[o] for o in shared)])
-        labels = probs_to_labels(stack, shared)
-    else:
-        labels = np.zeros(bg.shape, dtype=np.uint8)
-    if fwd is not None and bwd is not None:
-        for probs, ids, pos in ((fwd, fwd_ids, fwd_pos), (bwd, bwd_ids, bwd_pos)):
-            alone = [o for o in ids if o not in shared]
-            if not alone:
-                continue
-            pass_labels = probs_to_labels(probs, ids)
-            for o in alone:
-                obj_probs[o] = probs[pos[o]]
-                labels[(pass_labels == o) & (labels == 0)] = o
-    return labels, obj_probs
+ProgressFn = Callable[[int, int], None]
 
 
 class TrackSession:
@@ -441,7 +109,7 @@ class TrackSession:
             self._logits.pop((frame, obj_id), None)
             base = self._base_path(frame)
             if base.exists():
-                _write_png(base, np.where(_read_png(base) == obj_id, 0, _read_png(base)).astype(np.uint8))
+                write_png(base, np.where(read_png(base) == obj_id, 0, read_png(base)).astype(np.uint8))
             self._after_prompt_change(frame)
         for i in range(len(self.masks)):
             if i in self.masks:
@@ -497,7 +165,7 @@ class TrackSession:
             )
         prompt = Prompt(self._next_id(), frame, obj_id, "mask", mask_file=None)
         rel = f"prompt_masks/{prompt.id:06d}.png"
-        _write_png(self.state_dir / rel, (mask > 0).astype(np.uint8) * 255)
+        write_png(self.state_dir / rel, (mask > 0).astype(np.uint8) * 255)
         return self._add_prompt(Prompt(prompt.id, frame, obj_id, "mask", mask_file=rel))
 
     def undo(self) -> Prompt | None:
@@ -630,7 +298,7 @@ class TrackSession:
         # 1. the backward pass of a blended span, cached on disk (uint8 probabilities)
         bwd_ids: list[int] = self._known(span.right) if span.right is not None else []
         if blended and not prog.backward_cached:
-            bwd = _Pass(self.propagator_factory, bwd_ids)
+            bwd = Pass(self.propagator_factory, bwd_ids)
             bwd.seed(self.frames[span.right], self._keyframe_map(span.right))
             for t in reversed(frames):
                 probs = bwd.step(self.frames[t])
@@ -650,7 +318,7 @@ class TrackSession:
         seed_map = self._keyframe_map(seed_frame) if seed_frame in (span.left, span.right) else self.masks[seed_frame]
         if seed_map is None:
             raise RuntimeError(f"frame {seed_frame} was recorded as written but the mask store has nothing there")
-        writer = _Pass(self.propagator_factory, ids)
+        writer = Pass(self.propagator_factory, ids)
         writer.seed(self.frames[seed_frame], seed_map)
         if self.refiner is not None:
             self.refiner.start_pass()
@@ -661,11 +329,11 @@ class TrackSession:
             probs = writer.step(frame)
             if blended:
                 w_fwd = (span.right - t) / (span.right - span.left)  # type: ignore[operator]
-                labels, obj_probs = _blend(probs, ids, self._load_cache(t, len(bwd_ids)), bwd_ids, w_fwd)
+                labels, obj_probs = blend(probs, ids, self._load_cache(t, len(bwd_ids)), bwd_ids, w_fwd)
             elif forward:
-                labels, obj_probs = _blend(probs, ids, None, [], 1.0)
+                labels, obj_probs = blend(probs, ids, None, [], 1.0)
             else:
-                labels, obj_probs = _blend(None, [], probs, ids, 0.0)
+                labels, obj_probs = blend(None, [], probs, ids, 0.0)
             reasons: dict[int, str] = {}
             unsure: dict[int, str] = {}
             if self.refiner is not None and obj_probs:
@@ -697,7 +365,7 @@ class TrackSession:
                 self._cache_path(t).unlink(missing_ok=True)
         self._save()
 
-    def _fill_keyframe(self, frame: int, writer: _Pass) -> None:
+    def _fill_keyframe(self, frame: int, writer: Pass) -> None:
         """Give a keyframe the objects tracked into it that it has no answer for yet (not prompted there,
         absent from the map it had): the forward pass steps onto it and paints them on its background.
         The span after the keyframe is propagated again when this changes the keyframe's map."""
@@ -709,14 +377,14 @@ class TrackSession:
         predicted = probs_to_labels(writer.step(self.frames[frame]), writer.obj_ids)
         label_map = self._keyframe_map(frame).copy()
         base_path = self._base_path(frame)
-        base = _read_png(base_path).astype(np.uint8) if base_path.exists() else np.zeros_like(label_map)
+        base = read_png(base_path).astype(np.uint8) if base_path.exists() else np.zeros_like(label_map)
         for obj in missing:
             add = (predicted == obj) & (label_map == 0)
             label_map[add] = obj
             base[(predicted == obj) & (base == 0)] = obj
         resolved.update(missing)
         if not np.array_equal(label_map, self._keyframe_map(frame)):
-            _write_png(base_path, base)
+            write_png(base_path, base)
             self.masks[frame] = label_map
             self.state.done = {s for s in self.state.done if s.left != frame}
             self.state.progress = {s: p for s, p in self.state.progress.items() if s.left != frame}
@@ -738,7 +406,7 @@ class TrackSession:
 
         buf = io.BytesIO()
         np.savez_compressed(buf, probs=np.clip(np.rint(probs * 255.0), 0, 255).astype(np.uint8))
-        _write_atomic(self._cache_path(frame), buf.getvalue())
+        write_atomic(self._cache_path(frame), buf.getvalue())
 
     def _load_cache(self, frame: int, k: int) -> np.ndarray:
         with np.load(self._cache_path(frame)) as data:
@@ -756,7 +424,7 @@ class TrackSession:
             # Remember what the frame held before it became a keyframe: unprompted objects keep it.
             before = self.masks[frame] if frame in self.masks else None
             h, w = self._frame_size()
-            _write_png(self._base_path(frame), before if before is not None else np.zeros((h, w), np.uint8))
+            write_png(self._base_path(frame), before if before is not None else np.zeros((h, w), np.uint8))
             # Objects whose mask here is already settled: present before, or tracked through a written frame.
             settled = set(np.unique(before).tolist()) - {0} if before is not None else set()
             if self.state.written(frame):
@@ -784,7 +452,7 @@ class TrackSession:
         last_mask = max((i for i, p in enumerate(prompts) if p.kind == "mask"), default=-1)
         group = prompts[last_mask + 1 :]
         if not group:
-            mask = _read_png(self.state_dir / prompts[last_mask].mask_file) > 0  # type: ignore[operator]
+            mask = read_png(self.state_dir / prompts[last_mask].mask_file) > 0  # type: ignore[operator]
             self._logits.pop((frame, obj_id), None)
         else:
             clicks = [p for p in group if p.kind == "click"]
@@ -806,18 +474,18 @@ class TrackSession:
                 self._logits[(frame, obj_id)] = result.logits
             else:
                 self._logits.pop((frame, obj_id), None)
-        _write_png(path, mask.astype(np.uint8) * 255)
+        write_png(path, mask.astype(np.uint8) * 255)
 
     def _compose(self, frame: int) -> np.ndarray:
         """A keyframe's label map: prompted objects' masks over the map the frame had before."""
         h, w = self._frame_size()
         base_path = self._base_path(frame)
-        label_map = _read_png(base_path).astype(np.uint8) if base_path.exists() else np.zeros((h, w), np.uint8)
+        label_map = read_png(base_path).astype(np.uint8) if base_path.exists() else np.zeros((h, w), np.uint8)
         prompted = sorted({p.obj_id for p in self.state.prompts_at(frame)})
         label_map[np.isin(label_map, prompted)] = 0
         label_map[~np.isin(label_map, list(self.state.objects))] = 0
         for obj in prompted:
-            mask = _read_png(self._kf_dir / f"{frame:05d}_{obj:03d}.png") > 0
+            mask = read_png(self._kf_dir / f"{frame:05d}_{obj:03d}.png") > 0
             label_map[mask] = obj
         return label_map
 
@@ -828,7 +496,7 @@ class TrackSession:
             label_map = self._compose(frame)
         else:
             base = self._base_path(frame)
-            label_map = _read_png(base).astype(np.uint8) if base.exists() else None
+            label_map = read_png(base).astype(np.uint8) if base.exists() else None
             base.unlink(missing_ok=True)
             self.state.resolved.pop(frame, None)
             if label_map is not None:
@@ -855,8 +523,8 @@ class TrackSession:
             raise SessionError(f"object {obj_id} does not exist (objects: {known}); call add_object() first")
 
     def _save(self) -> None:
-        _write_atomic(self.state_dir / "prompts.json", json.dumps(self.state.prompts_json(), indent=1).encode())
-        _write_atomic(self.state_dir / "session.json", json.dumps(self.state.session_json(), indent=1).encode())
+        write_atomic(self.state_dir / "prompts.json", json.dumps(self.state.prompts_json(), indent=1).encode())
+        write_atomic(self.state_dir / "session.json", json.dumps(self.state.session_json(), indent=1).encode())
 
     def _load(self) -> SessionState | None:
         session_path = self.state_dir / "session.json"
