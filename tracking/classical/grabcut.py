@@ -237,14 +237,18 @@ class GrabCutSegmenter:
         sh, sw = p.small.shape[:2]
         pts, lbl = self._check_points(points, labels, p)
         bx = self._check_box(box, p)
-        prior = None
+        prior = full_prior = None
         if mask_input is not None:
-            m = np.asarray(mask_input, dtype=np.float32)
-            if m.ndim != 2:
-                raise ValueError(f"mask_input must be a 2-D mask or logits map, got shape {m.shape}")
-            prior = cv2.resize(m, (sw, sh), interpolation=cv2.INTER_LINEAR) > (0.5 if m.dtype == bool else 0.0)
+            given = np.asarray(mask_input)
+            if given.ndim != 2:
+                raise ValueError(f"mask_input must be a 2-D mask or logits map, got shape {given.shape}")
+            level = 0.5 if given.dtype == bool else 0.0
+            m = given.astype(np.float32)
+            prior = cv2.resize(m, (sw, sh), interpolation=cv2.INTER_LINEAR) > level
+            h, w = p.image.shape[:2]
+            full_prior = m > level if m.shape == (h, w) else self._upsample(prior, p)
             if not prior.any():
-                prior = None
+                prior = full_prior = None
         pos = pts[lbl == 1]
         if bx is None and prior is None and len(pos) == 0:
             raise ValueError("give at least one positive click, a box or a mask: negative clicks alone select nothing")
@@ -270,7 +274,10 @@ class GrabCutSegmenter:
             _, _, score, small_mask = max(ranked, key=lambda t: (t[0], t[1]))
         else:
             score, _, small_mask = max(scored, key=lambda t: (t[0], -t[1]))
-        mask = self._upsample(small_mask, p)
+        if prior is not None and len(pts):
+            mask = self._edit(full_prior, prior, small_mask, pts[-1], int(lbl[-1]), p)
+        else:
+            mask = self._upsample(small_mask, p)
         logits = np.where(small_mask, 8.0, -8.0).astype(np.float32)
         return SegmentResult(mask=mask, score=float(score), logits=logits)
 
@@ -506,6 +513,25 @@ class GrabCutSegmenter:
             if area <= limit and not touches:
                 mask[cc == i] = True
         return mask
+
+    def _edit(
+        self, full_prior: np.ndarray, prior: np.ndarray, answer: np.ndarray, click: np.ndarray, positive: int,
+        p: _Prepared,
+    ) -> np.ndarray:
+        """A click on an existing mask edits it locally: a positive click adds the part of ``answer`` beyond
+        ``prior`` that touches the click, a negative one removes the part of ``prior`` it dropped that touches
+        the click; the rest of the (full-size) prior is returned unchanged."""
+        change = (answer & ~prior) if positive else (prior & ~answer)
+        n, cc = cv2.connectedComponents(change.astype(np.uint8), connectivity=8)
+        sh, sw = prior.shape
+        r = max(2, round(2 * self.config.seed_radius * max(sh, sw)))
+        x, y = int(round(float(click[0]))), int(round(float(click[1])))
+        near = cc[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1]
+        ids = [i for i in np.unique(near).tolist() if i]
+        if not ids:
+            return full_prior.copy()
+        region = self._upsample(np.isin(cc, ids), p)
+        return (full_prior | region) if positive else (full_prior & ~region)
 
     @staticmethod
     def _upsample(mask: np.ndarray, p: _Prepared) -> np.ndarray:

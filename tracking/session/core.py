@@ -12,6 +12,8 @@ import numpy as np
 
 from tracking.backend import Propagator, Segmenter, probs_to_labels
 from tracking.refine import Refiner
+from tracking.session.edit import Click, click_region, honour, keep_object
+from tracking.session.history import History
 from tracking.session.runner import Pass, blend
 from tracking.session.state import (
     FORMAT_VERSION,
@@ -59,10 +61,12 @@ class TrackSession:
         self.segmenter = segmenter
         self.propagator_factory = propagator_factory
         self.refiner = refiner
-        self._logits: dict[tuple[int, int], np.ndarray] = {}  # (frame, obj) -> low-res logits of the last click
+        # (frame, obj) -> low-res logits of the segmenter's last answer there, and the mask that answer became
+        self._logits: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._size: tuple[int, int] | None = None
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state = self._load() or SessionState(num_frames=len(frames))
+        self.history = History(self.state_dir)
         if self.state.num_frames != len(frames):
             raise SessionError(
                 f"{self.state_dir} holds a session for {self.state.num_frames} frames but the clip has "
@@ -99,6 +103,7 @@ class TrackSession:
     def remove_object(self, obj_id: int) -> None:
         """Forget an object: its prompts, and its pixels on every frame already written."""
         self._check_object(obj_id)
+        self.history.clear()
         frames = sorted({p.frame for p in self.state.prompts if p.obj_id == obj_id})
         self.state.prompts = [p for p in self.state.prompts if p.obj_id != obj_id]
         del self.state.objects[obj_id]
@@ -169,17 +174,60 @@ class TrackSession:
         return self._add_prompt(Prompt(prompt.id, frame, obj_id, "mask", mask_file=rel))
 
     def undo(self) -> Prompt | None:
-        """Remove the most recent prompt and recompute its frame; returns it (None when there is none)."""
+        """Take back the most recent prompt; returns it (None when there is none).
+
+        Every label map the prompt changed, on its frame and on every frame propagated since, comes back
+        bit-identical, and so does the tracking state: spans that were done before the prompt are done again.
+        (After ``clear_frame`` or ``remove_object`` the history is gone: the prompt is removed and its frame
+        segmented again from the prompts left.)"""
         if not self.state.prompts:
             return None
+        prompt = self.state.prompts[-1]
+        step = self.history.pop()
+        if step is None or step.prompt_id != prompt.id:
+            self.history.clear()
+            return self._undo_without_history()
+        objects = self.state.objects
+        self.state = SessionState.from_json(step.session, step.prompts)
+        self.state.objects = objects  # objects are not undone (only prompts are); removing one clears the history
+        for frame, label_map in step.maps.items():
+            if label_map is not None:
+                self.masks[frame] = label_map
+            elif frame in self.masks:
+                self._forget_map(frame)
+        for rel, content in step.files.items():
+            path = self.state_dir / rel
+            if content is None:
+                path.unlink(missing_ok=True)
+            else:
+                write_atomic(path, content)
+        if prompt.mask_file:
+            (self.state_dir / prompt.mask_file).unlink(missing_ok=True)
+        self._logits.pop((prompt.frame, prompt.obj_id), None)
+        # a span in progress whose cached backward pass is gone starts again
+        for span, prog in list(self.state.progress.items()):
+            if prog.backward_cached and not all(self._cache_path(t).exists() for t in span.frames(len(self.frames))):
+                self.state.progress.pop(span)
+        self._save()
+        return prompt
+
+    def _undo_without_history(self) -> Prompt:
         prompt = self.state.prompts.pop()
         self._logits.pop((prompt.frame, prompt.obj_id), None)
         if prompt.mask_file:
             (self.state_dir / prompt.mask_file).unlink(missing_ok=True)
-        self._recompute_object(prompt.frame, prompt.obj_id, incremental=False)
+        self._replay(prompt.frame, prompt.obj_id)
         self._after_prompt_change(prompt.frame)
         self._save()
         return prompt
+
+    def _forget_map(self, frame: int) -> None:
+        """Remove a frame's label map from the store (a store that cannot delete gets an empty map)."""
+        if hasattr(self.masks, "__delitem__"):
+            del self.masks[frame]  # type: ignore[attr-defined]
+        else:
+            h, w = self._frame_size()
+            self.masks[frame] = np.zeros((h, w), np.uint8)
 
     def clear_frame(self, frame: int, obj_id: int | None = None) -> None:
         """Remove every prompt on ``frame`` (of one object, or of all); the frame stops being a keyframe if empty."""
@@ -187,13 +235,14 @@ class TrackSession:
         gone = self.state.prompts_at(frame, obj_id)
         if not gone:
             return
+        self.history.clear()
         self.state.prompts = [p for p in self.state.prompts if p not in gone]
         for p in gone:
             self._logits.pop((p.frame, p.obj_id), None)
             if p.mask_file:
                 (self.state_dir / p.mask_file).unlink(missing_ok=True)
         for obj in sorted({p.obj_id for p in gone}):
-            self._recompute_object(frame, obj, incremental=False)
+            self._replay(frame, obj)
         self._after_prompt_change(frame)
         self._save()
 
@@ -205,6 +254,7 @@ class TrackSession:
                 self.masks[i] = np.zeros_like(current)
         for sub in ("keyframes", "prompt_masks", "cache"):
             shutil.rmtree(self.state_dir / sub, ignore_errors=True)
+        self.history.clear()
         self._logits.clear()
         self.state = SessionState(num_frames=len(self.frames))
         self._save()
@@ -286,7 +336,7 @@ class TrackSession:
         label_map = self.masks[frame] if frame in self.masks else None
         if label_map is None:  # the store lost it: compose again from the saved object masks
             label_map = self._compose(frame)
-            self.masks[frame] = label_map
+            self._set_map(frame, label_map)
         return label_map
 
     def _propagate_span(self, span: Span, tick: Callable[[], None]) -> Iterator[PropagatedFrame]:
@@ -345,7 +395,7 @@ class TrackSession:
                 unsure = {
                     o: "; ".join(q.reasons) for o, q in outcome.qualities.items() if q.reasons and o not in reasons
                 }
-            self.masks[t] = labels
+            self._set_map(t, labels)
             for record, value in ((self.state.refined, reasons), (self.state.low_confidence, unsure)):
                 if value:
                     record[t] = value
@@ -384,8 +434,9 @@ class TrackSession:
             base[(predicted == obj) & (base == 0)] = obj
         resolved.update(missing)
         if not np.array_equal(label_map, self._keyframe_map(frame)):
+            self.history.record_file(base_path)
             write_png(base_path, base)
-            self.masks[frame] = label_map
+            self._set_map(frame, label_map)
             self.state.done = {s for s in self.state.done if s.left != frame}
             self.state.progress = {s: p for s, p in self.state.progress.items() if s.left != frame}
         self._save()
@@ -420,73 +471,146 @@ class TrackSession:
 
     def _add_prompt(self, prompt: Prompt) -> np.ndarray:
         frame = prompt.frame
-        if frame not in self.keyframes:
-            # Remember what the frame held before it became a keyframe: unprompted objects keep it.
-            before = self.masks[frame] if frame in self.masks else None
-            h, w = self._frame_size()
-            write_png(self._base_path(frame), before if before is not None else np.zeros((h, w), np.uint8))
-            # Objects whose mask here is already settled: present before, or tracked through a written frame.
-            settled = set(np.unique(before).tolist()) - {0} if before is not None else set()
-            if self.state.written(frame):
-                settled |= {p.obj_id for p in self.state.prompts if p.frame < frame}
-            self.state.resolved[frame] = settled
-        self.state.prompts.append(prompt)
-        self.state.next_prompt_id = prompt.id + 1
+        self.history.open(prompt.id, self.state.prompts_json(), self.state.session_json())
+        self.history.record_map(frame, self.masks[frame] if frame in self.masks else None)
+        for path in self._kf_dir.glob(f"{frame:05d}_*.png"):
+            self.history.record_file(path)
+        self.history.record_file(self._base_path(frame))
+        self.history.record_file(self._object_path(frame, prompt.obj_id))
         try:
-            self._recompute_object(frame, prompt.obj_id, incremental=prompt.kind == "click")
+            if frame not in self.keyframes:
+                # Remember what the frame held before it became a keyframe: unprompted objects keep it.
+                before = self.masks[frame] if frame in self.masks else None
+                h, w = self._frame_size()
+                write_png(self._base_path(frame), before if before is not None else np.zeros((h, w), np.uint8))
+                # Objects whose mask here is already settled: present before, or tracked through a written frame.
+                settled = set(np.unique(before).tolist()) - {0} if before is not None else set()
+                if self.state.written(frame):
+                    settled |= {p.obj_id for p in self.state.prompts if p.frame < frame}
+                self.state.resolved[frame] = settled
+            self.state.prompts.append(prompt)
+            self.state.next_prompt_id = prompt.id + 1
+            self._apply(prompt)
         except BaseException:
-            self.state.prompts.pop()
+            self._roll_back()
             raise
         label_map = self._after_prompt_change(frame)
         self._save()
         assert label_map is not None
         return label_map
 
-    def _recompute_object(self, frame: int, obj_id: int, incremental: bool) -> None:
-        """Segment one object on one frame from its prompts there and save its mask (or delete it)."""
-        path = self._kf_dir / f"{frame:05d}_{obj_id:03d}.png"
+    def _roll_back(self) -> None:
+        """Put back what a refused prompt changed (its history entry holds it all)."""
+        step = self.history.pop()
+        if step is None:
+            return
+        objects = self.state.objects
+        self.state = SessionState.from_json(step.session, step.prompts)
+        self.state.objects = objects
+        for rel, content in step.files.items():
+            if content is None:
+                (self.state_dir / rel).unlink(missing_ok=True)
+            else:
+                write_atomic(self.state_dir / rel, content)
+
+    def _object_path(self, frame: int, obj_id: int) -> Path:
+        return self._kf_dir / f"{frame:05d}_{obj_id:03d}.png"
+
+    def _current_mask(self, frame: int, obj_id: int) -> np.ndarray:
+        """The object's mask on ``frame`` as it is now: its keyframe mask there, else what the frame held before
+        it became a keyframe (the tracked mask), else the frame's label map."""
+        path = self._object_path(frame, obj_id)
+        if path.exists():
+            return read_png(path) > 0
+        base = self._base_path(frame)
+        if base.exists():
+            return read_png(base) == obj_id
+        current = self.masks[frame] if frame in self.masks else None
+        if current is None:
+            h, w = self._frame_size()
+            return np.zeros((h, w), bool)
+        return current == obj_id
+
+    def _replay(self, frame: int, obj_id: int) -> None:
+        """Segment one object on one frame again from its prompts there, in order (or delete its mask)."""
+        self._object_path(frame, obj_id).unlink(missing_ok=True)
+        self._logits.pop((frame, obj_id), None)
+        for prompt in self.state.prompts_at(frame, obj_id):
+            self._apply(prompt)
+
+    def _apply(self, prompt: Prompt) -> None:
+        """Edit the object's mask on the prompt's frame with it, and save the mask.
+
+        A mask prompt replaces the mask. A box segments the object from the box and the clicks given since the
+        last mask. A click edits the mask that is there (tracked or prompted): the segmenter gets every click
+        of the frame since the last mask or box, with the current mask as ``mask_input`` (its own logits when
+        that mask is its last answer), and every click is then honoured (``edit.honour``)."""
+        frame, obj_id = prompt.frame, prompt.obj_id
+        path = self._object_path(frame, obj_id)
         prompts = self.state.prompts_at(frame, obj_id)
-        if not prompts:
-            path.unlink(missing_ok=True)
+        prompts = prompts[: prompts.index(prompt) + 1]
+        if prompt.kind == "mask":
+            write_png(path, (read_png(self.state_dir / prompt.mask_file) > 0).astype(np.uint8) * 255)  # type: ignore[operator]
+            self._logits.pop((frame, obj_id), None)
             return
         last_mask = max((i for i, p in enumerate(prompts) if p.kind == "mask"), default=-1)
         group = prompts[last_mask + 1 :]
-        if not group:
-            mask = read_png(self.state_dir / prompts[last_mask].mask_file) > 0  # type: ignore[operator]
-            self._logits.pop((frame, obj_id), None)
-        else:
-            clicks = [p for p in group if p.kind == "click"]
-            boxes = [p for p in group if p.kind == "box"]
-            points = np.array([p.point for p in clicks], dtype=np.float32).reshape(-1, 2) if clicks else None
-            labels = np.array([1 if p.positive else 0 for p in clicks], dtype=np.int32) if clicks else None
-            box = np.array(boxes[-1].box, dtype=np.float32) if boxes else None
-            previous = self._logits.get((frame, obj_id)) if incremental and len(group) > 1 else None
-            self.segmenter.set_image(self.frames[frame], key=frame)
-            result = self.segmenter.predict(
-                points=points,
-                labels=labels,
-                box=box,
-                mask_input=previous,
-                multimask=len(clicks) == 1 and box is None,
+        clicks = [p for p in group if p.kind == "click"]
+        boxes = [p for p in group if p.kind == "box"]
+        image = self.frames[frame]
+        prior = self._current_mask(frame, obj_id) if prompt.kind == "click" else None
+        if prompt.kind == "click" and not prior.any() and not boxes and not any(p.positive for p in clicks):
+            raise SessionError(
+                f"object {obj_id} has no mask on frame {frame}, so a negative click has nothing to remove: "
+                "click on the object first (a positive click) or draw a box"
             )
-            mask = np.asarray(result.mask, dtype=bool)
-            if result.logits is not None:
-                self._logits[(frame, obj_id)] = result.logits
-            else:
-                self._logits.pop((frame, obj_id), None)
+        mask_input: np.ndarray | None = None
+        if prior is not None and prior.any():
+            logits, answered = self._logits.get((frame, obj_id), (None, None))
+            mask_input = logits if answered is not None and np.array_equal(answered, prior) else prior
+        points = np.array([p.point for p in clicks], dtype=np.float32).reshape(-1, 2) if clicks else None
+        labels = np.array([1 if p.positive else 0 for p in clicks], dtype=np.int32) if clicks else None
+        self.segmenter.set_image(image, key=frame)
+        result = self.segmenter.predict(
+            points=points,
+            labels=labels,
+            box=np.array(boxes[-1].box, dtype=np.float32) if boxes else None,
+            mask_input=mask_input,
+            multimask=len(clicks) == 1 and not boxes and mask_input is None,
+        )
+        said = [Click(p.point[0], p.point[1], p.positive) for p in clicks]  # type: ignore[index]
+        mask = np.asarray(result.mask, dtype=bool)
+        if prior is not None:
+            mask = keep_object(prior, mask, said, image)
+        mask = honour(mask, said, image)
+        if result.logits is not None:
+            self._logits[(frame, obj_id)] = (result.logits, mask)
+        else:
+            self._logits.pop((frame, obj_id), None)
         write_png(path, mask.astype(np.uint8) * 255)
 
     def _compose(self, frame: int) -> np.ndarray:
-        """A keyframe's label map: prompted objects' masks over the map the frame had before."""
+        """A keyframe's label map: prompted objects' masks over the map the frame had before.
+
+        Where prompted objects' masks overlap, the object prompted first on this frame keeps the pixel, except
+        under a positive click: the region under it (``edit.click_region``) goes to the clicked object (the
+        latest click wins), so a new object never takes what another object's clicks hold."""
         h, w = self._frame_size()
         base_path = self._base_path(frame)
         label_map = read_png(base_path).astype(np.uint8) if base_path.exists() else np.zeros((h, w), np.uint8)
-        prompted = sorted({p.obj_id for p in self.state.prompts_at(frame)})
+        prompts = self.state.prompts_at(frame)
+        prompted = list(dict.fromkeys(p.obj_id for p in prompts))  # in order of their first prompt here
         label_map[np.isin(label_map, prompted)] = 0
         label_map[~np.isin(label_map, list(self.state.objects))] = 0
-        for obj in prompted:
-            mask = read_png(self._kf_dir / f"{frame:05d}_{obj:03d}.png") > 0
-            label_map[mask] = obj
+        masks = {obj: read_png(self._object_path(frame, obj)) > 0 for obj in prompted}
+        for obj in reversed(prompted):  # the first prompted is painted last: it keeps contested pixels
+            label_map[masks[obj]] = obj
+        if len(prompted) > 1:
+            image = self.frames[frame]
+            for p in prompts:
+                if p.kind == "click" and p.positive:
+                    held = click_region(image, Click(p.point[0], p.point[1], True)) & masks[p.obj_id]  # type: ignore[index]
+                    label_map[held] = p.obj_id
         return label_map
 
     def _after_prompt_change(self, frame: int) -> np.ndarray | None:
@@ -502,10 +626,15 @@ class TrackSession:
             if label_map is not None:
                 label_map[~np.isin(label_map, list(self.state.objects))] = 0
         if label_map is not None:
-            self.masks[frame] = label_map
+            self._set_map(frame, label_map)
         self.state.refined.pop(frame, None)
         self.state.low_confidence.pop(frame, None)
         return label_map
+
+    def _set_map(self, frame: int, label_map: np.ndarray) -> None:
+        """Write a frame's label map, keeping the old one in the latest undo entry first."""
+        self.history.record_map(frame, self.masks[frame] if frame in self.masks else None)
+        self.masks[frame] = label_map
 
     # -- checks and persistence ----------------------------------------------------------------------
     def _frame_size(self) -> tuple[int, int]:
