@@ -111,10 +111,24 @@ def _no_propagation():
     raise RuntimeError("the click benchmark segments single frames; nothing is propagated")
 
 
+class _Keyed:
+    """A segmenter whose cache keys are prefixed, so one-frame sessions of different frames never share one."""
+
+    def __init__(self, segmenter: Segmenter, prefix: object) -> None:
+        self.inner, self.prefix = segmenter, prefix
+        self.backend, self.device = segmenter.backend, segmenter.device
+
+    def set_image(self, image: np.ndarray, key: object | None = None) -> None:
+        self.inner.set_image(image, key=(self.prefix, key))
+
+    def predict(self, *args, **kwargs):
+        return self.inner.predict(*args, **kwargs)
+
+
 def _session(image: np.ndarray, segmenter: Segmenter, state_dir: Path):
     from tracking.session import TrackSession
 
-    return TrackSession([image], _Masks(), state_dir, segmenter, _no_propagation)
+    return TrackSession([image], _Masks(), state_dir, _Keyed(segmenter, state_dir.name), _no_propagation)
 
 
 def click_frame(

@@ -15,6 +15,7 @@ Recipe (at a reduced working size, then upsampled):
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ class _Prepared:
     image: np.ndarray  # full-size RGB
     small: np.ndarray  # working-size RGB
     scale: float  # small = full * scale
+    fingerprint: bytes = b""  # hash of ``image``: a cached entry is reused only for the same pixels
     smooth: np.ndarray | None = None  # mean-shift-filtered small image (lazy)
     lab: np.ndarray | None = None  # small image in Lab (lazy)
     grad: np.ndarray | None = None  # normalised Lab gradient magnitude (lazy)
@@ -180,13 +182,14 @@ class GrabCutSegmenter:
     # -- image -------------------------------------------------------------------------------------
     def set_image(self, image: np.ndarray, key: object | None = None) -> None:
         """Prepare ``image`` (RGB uint8); with a ``key`` the prepared image is cached for later calls."""
+        image = _check_image(image)
+        fingerprint = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
         if key is not None and key in self._cache:
             cached = self._cache[key]
-            if cached.image.shape == np.shape(image):
+            if cached.fingerprint == fingerprint:  # the same key may name another picture (another clip's frame)
                 self._cache.move_to_end(key)
                 self._current = cached
                 return
-        image = _check_image(image)
         h, w = image.shape[:2]
         scale = min(1.0, self.config.max_side / max(h, w))
         if scale < 1.0:
@@ -194,7 +197,7 @@ class GrabCutSegmenter:
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         else:
             small = image.copy()
-        prepared = _Prepared(image=image, small=small, scale=small.shape[1] / w)
+        prepared = _Prepared(image=image, small=small, scale=small.shape[1] / w, fingerprint=fingerprint)
         self._current = prepared
         if key is not None:
             self._cache[key] = prepared
