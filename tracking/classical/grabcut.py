@@ -260,6 +260,11 @@ class GrabCutSegmenter:
         candidates: list[np.ndarray] = []
         if prior is not None:
             candidates.extend(self._run_prior(p, prior, seeds, bx, pos))
+            if len(pts) and lbl[-1] == 1 and bx is None:
+                # a positive correction may land on a part whose colours the mask does not hold yet (the white
+                # of a black-and-white cow): the region a first click there would give is a candidate too
+                new = pts[-1:]
+                candidates.extend(prior | m for _, m in self._candidates(p, new, seeds, multimask=False))
         elif bx is not None:
             candidates.extend(self._run_box(p, bx, seeds, pos))
         else:
