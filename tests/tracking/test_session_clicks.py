@@ -199,3 +199,59 @@ def test_every_click_is_honoured_random_clicks_sam(clip: Clip, tmp_path: Path, c
         assert (label_map == obj).any()  # a correction never drops the object
     logits = sam.mask_to_logits(clip.disc[3])
     assert logits.shape == (1, 256, 256) and logits.max() > 0 > logits.min()
+
+
+def _real_frames(clips_dir: Path, names: tuple[str, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+    from benchmarks.common import load_clip
+
+    out = []
+    for name in names:
+        clip = load_clip(clips_dir / name)
+        if clip is None:
+            continue
+        f = clip.annotated[len(clip.annotated) // 2]
+        image = cv2.cvtColor(cv2.imread(str(sorted((clip.folder / "frames").iterdir())[f])), cv2.COLOR_BGR2RGB)
+        out.append((image, clip.gt(f) > 0))
+    return out
+
+
+def _random_clicks_on(frames, segmenter, tmp_path: Path, n: int, seed: int) -> int:
+    from benchmarks.clicks import _session
+
+    rng = np.random.default_rng(seed)
+    count = 0
+    for i, (image, truth) in enumerate(frames):
+        s = _session(image, segmenter, tmp_path / f"s{i}")
+        obj = s.add_object()
+        s.add_click(0, obj, *centre(truth))
+        h, w = truth.shape
+        for _ in range(n):
+            # half the clicks near the object's edge (where models disagree with users), half anywhere
+            if rng.random() < 0.5:
+                edge = np.argwhere(cv2.morphologyEx(truth.astype(np.uint8), cv2.MORPH_GRADIENT, None) > 0)
+                y, x = edge[rng.integers(len(edge))]
+            else:
+                x, y = rng.integers(0, w), rng.integers(0, h)
+            positive = bool(rng.integers(0, 2))
+            label_map = s.add_click(0, obj, int(x), int(y), positive=positive)
+            assert (label_map[y, x] == obj) == positive, (i, x, y, positive)
+            count += 1
+    return count
+
+
+@pytest.mark.slow
+def test_hundreds_of_random_clicks_on_real_clips_are_honoured_classical(clips_dir: Path, tmp_path: Path) -> None:
+    names = ("davis2016-cows", "davis2016-dog", "davis2016-dance-twirl", "davis2016-bmx-trees")
+    assert _random_clicks_on(_real_frames(clips_dir, names), GrabCutSegmenter(), tmp_path, 50, 3) == 200
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_hundreds_of_random_clicks_on_real_clips_are_honoured_sam(
+    clips_dir: Path, conformance_dir: Path, tmp_path: Path
+) -> None:
+    from benchmarks.clicks import make_segmenter
+
+    names = ("davis2016-cows", "davis2016-dog")
+    sam, _ = make_segmenter("mobile_sam")  # synthetic weights here: meaningless masks, every click still honoured
+    assert _random_clicks_on(_real_frames(clips_dir, names), sam, tmp_path, 50, 4) == 100
