@@ -31,7 +31,8 @@ A new process opening the same ``state_dir`` continues the same session; an inte
 from the last frame it wrote.
 """
 
-from tracking.session.core import ProgressFn, TrackSession
+from tracking.session.core import TrackSession
+from tracking.session.runner import ProgressFn
 from tracking.session.state import (
     FORMAT_VERSION,
     PALETTE,

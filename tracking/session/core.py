@@ -5,37 +5,31 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from tracking.backend import Propagator, Segmenter, probs_to_labels
+from tracking.backend import Propagator, Segmenter
 from tracking.refine import Refiner
 from tracking.session.edit import Click, click_region, honour, keep_object
 from tracking.session.history import History
-from tracking.session.runner import Pass, blend
+from tracking.session.runner import SpanRunner
 from tracking.session.state import (
     FORMAT_VERSION,
     PALETTE,
     MaskStore,
     Prompt,
-    PropagatedFrame,
-    PropagationReport,
     SessionError,
     SessionState,
-    Span,
-    SpanProgress,
     TrackedObject,
     read_png,
     write_atomic,
     write_png,
 )
 
-ProgressFn = Callable[[int, int], None]
 
-
-class TrackSession:
+class TrackSession(SpanRunner):
     """An interactive tracking session over one clip, persisted in ``state_dir``.
 
     ``frames`` is read lazily (index access only); ``masks`` receives one label map per frame. Opening a
@@ -277,170 +271,6 @@ class TrackSession:
                 out.extend(self._remaining(span))
         return out
 
-    # -- propagation ---------------------------------------------------------------------------------
-    def propagate(self, progress: ProgressFn | None = None) -> Iterator[PropagatedFrame]:
-        """Propagate every dirty span, yielding each frame as it is written.
-
-        ``progress(done, total)`` counts propagator steps; raising from it (or closing the generator) stops
-        cleanly: frames written so far stay valid and the next call resumes with what is still dirty.
-        """
-        total = [sum(self._cost(s) for s in self.state.spans() if s not in self.state.done)]
-        counter = [0]
-
-        def tick() -> None:
-            counter[0] += 1
-            if progress is not None:
-                progress(counter[0], max(total[0], counter[0]))
-
-        if progress is not None:
-            progress(0, total[0])
-        while True:
-            # Left to right: filling a keyframe from the span before it can make the span after it dirty.
-            span = next((s for s in self.state.spans() if s not in self.state.done), None)
-            if span is None:
-                return
-            yield from self._propagate_span(span, tick)
-            total[0] = counter[0] + sum(self._cost(s) for s in self.state.spans() if s not in self.state.done)
-
-    def run_propagation(self, progress: ProgressFn | None = None) -> PropagationReport:
-        """``propagate`` to the end; returns which frames were written and refined."""
-        written = [f.frame_idx for f in self.propagate(progress)]
-        refined = {f: dict(self.state.refined[f]) for f in written if f in self.state.refined}
-        return PropagationReport(written=tuple(written), refined=refined)
-
-    def _remaining(self, span: Span) -> list[int]:
-        frames = list(span.frames(self.state.num_frames))
-        prog = self.state.progress.get(span)
-        if prog is None or prog.written_to is None:
-            return frames if span.left is not None else frames[::-1]
-        if span.left is None:  # written backward
-            return [f for f in reversed(frames) if f < prog.written_to]
-        return [f for f in frames if f > prog.written_to]
-
-    def _cost(self, span: Span) -> int:
-        prog = self.state.progress.get(span, SpanProgress())
-        blended = span.left is not None and span.right is not None
-        backward = len(span.frames(self.state.num_frames)) if blended and not prog.backward_cached else 0
-        return backward + len(self._remaining(span))
-
-    def _known(self, keyframe: int) -> list[int]:
-        """Objects a pass from this keyframe carries: those with pixels there.
-
-        An object with an empty mask on a keyframe (prompted as gone, or absent) says nothing about where it is
-        on the frames around it, so the pass from the other end of the span decides for it alone.
-        """
-        present = set(np.unique(self._keyframe_map(keyframe)).tolist()) - {0}
-        return sorted(o for o in present if o in self.state.objects)
-
-    def _keyframe_map(self, frame: int) -> np.ndarray:
-        label_map = self.masks[frame] if frame in self.masks else None
-        if label_map is None:  # the store lost it: compose again from the saved object masks
-            label_map = self._compose(frame)
-            self._set_map(frame, label_map)
-        return label_map
-
-    def _propagate_span(self, span: Span, tick: Callable[[], None]) -> Iterator[PropagatedFrame]:
-        n = self.state.num_frames
-        frames = span.frames(n)
-        prog = self.state.progress.setdefault(span, SpanProgress())
-        blended = span.left is not None and span.right is not None
-
-        # 1. the backward pass of a blended span, cached on disk (uint8 probabilities)
-        bwd_ids: list[int] = self._known(span.right) if span.right is not None else []
-        if blended and not prog.backward_cached:
-            bwd = Pass(self.propagator_factory, bwd_ids)
-            bwd.seed(self.frames[span.right], self._keyframe_map(span.right))
-            for t in reversed(frames):
-                probs = bwd.step(self.frames[t])
-                self._save_cache(t, probs)
-                tick()
-            prog.backward_cached = True
-            self._save()
-
-        # 2. the writing pass: forward from the left keyframe (backward from the first keyframe for the head)
-        forward = span.left is not None
-        if forward:
-            ids = self._known(span.left)
-            seed_frame = span.left if prog.written_to is None else prog.written_to
-        else:
-            ids = bwd_ids
-            seed_frame = span.right if prog.written_to is None else prog.written_to
-        seed_map = self._keyframe_map(seed_frame) if seed_frame in (span.left, span.right) else self.masks[seed_frame]
-        if seed_map is None:
-            raise RuntimeError(f"frame {seed_frame} was recorded as written but the mask store has nothing there")
-        writer = Pass(self.propagator_factory, ids)
-        writer.seed(self.frames[seed_frame], seed_map)
-        if self.refiner is not None:
-            self.refiner.start_pass()
-            self.refiner.observe(seed_map, ids)
-        order = self._remaining(span)
-        for t in order:
-            frame = self.frames[t]
-            probs = writer.step(frame)
-            if blended:
-                w_fwd = (span.right - t) / (span.right - span.left)  # type: ignore[operator]
-                labels, obj_probs = blend(probs, ids, self._load_cache(t, len(bwd_ids)), bwd_ids, w_fwd)
-            elif forward:
-                labels, obj_probs = blend(probs, ids, None, [], 1.0)
-            else:
-                labels, obj_probs = blend(None, [], probs, ids, 0.0)
-            reasons: dict[int, str] = {}
-            unsure: dict[int, str] = {}
-            if self.refiner is not None and obj_probs:
-                outcome = self.refiner(frame, t, obj_probs, labels)
-                if outcome.refined:
-                    labels = outcome.label_map
-                    reasons = dict(outcome.refined)
-                    writer.memorize(labels)
-                unsure = {
-                    o: "; ".join(q.reasons) for o, q in outcome.qualities.items() if q.reasons and o not in reasons
-                }
-            self._set_map(t, labels)
-            for record, value in ((self.state.refined, reasons), (self.state.low_confidence, unsure)):
-                if value:
-                    record[t] = value
-                else:
-                    record.pop(t, None)
-            prog.written_to = t
-            self._save()
-            tick()
-            yield PropagatedFrame(t, tuple(sorted(self.state.objects)), labels)
-
-        if span.right is not None and span.left is not None:
-            self._fill_keyframe(span.right, writer)
-        self.state.done.add(span)
-        self.state.progress.pop(span, None)
-        if blended:
-            for t in frames:
-                self._cache_path(t).unlink(missing_ok=True)
-        self._save()
-
-    def _fill_keyframe(self, frame: int, writer: Pass) -> None:
-        """Give a keyframe the objects tracked into it that it has no answer for yet (not prompted there,
-        absent from the map it had): the forward pass steps onto it and paints them on its background.
-        The span after the keyframe is propagated again when this changes the keyframe's map."""
-        prompted = {p.obj_id for p in self.state.prompts_at(frame)}
-        resolved = self.state.resolved.setdefault(frame, set())
-        missing = [o for o in writer.obj_ids if o not in prompted and o not in resolved]
-        if not missing:
-            return
-        predicted = probs_to_labels(writer.step(self.frames[frame]), writer.obj_ids)
-        label_map = self._keyframe_map(frame).copy()
-        base_path = self._base_path(frame)
-        base = read_png(base_path).astype(np.uint8) if base_path.exists() else np.zeros_like(label_map)
-        for obj in missing:
-            add = (predicted == obj) & (label_map == 0)
-            label_map[add] = obj
-            base[(predicted == obj) & (base == 0)] = obj
-        resolved.update(missing)
-        if not np.array_equal(label_map, self._keyframe_map(frame)):
-            self.history.record_file(base_path)
-            write_png(base_path, base)
-            self._set_map(frame, label_map)
-            self.state.done = {s for s in self.state.done if s.left != frame}
-            self.state.progress = {s: p for s, p in self.state.progress.items() if s.left != frame}
-        self._save()
-
     # -- prompt bookkeeping --------------------------------------------------------------------------
     @property
     def _kf_dir(self) -> Path:
@@ -448,23 +278,6 @@ class TrackSession:
 
     def _base_path(self, frame: int) -> Path:
         return self._kf_dir / f"{frame:05d}_base.png"
-
-    def _cache_path(self, frame: int) -> Path:
-        return self.state_dir / "cache" / f"{frame:05d}.npz"
-
-    def _save_cache(self, frame: int, probs: np.ndarray) -> None:
-        import io
-
-        buf = io.BytesIO()
-        np.savez_compressed(buf, probs=np.clip(np.rint(probs * 255.0), 0, 255).astype(np.uint8))
-        write_atomic(self._cache_path(frame), buf.getvalue())
-
-    def _load_cache(self, frame: int, k: int) -> np.ndarray:
-        with np.load(self._cache_path(frame)) as data:
-            probs = data["probs"].astype(np.float32) / 255.0
-        if probs.shape[0] != 1 + k:
-            raise RuntimeError(f"cached probabilities of frame {frame} have {probs.shape[0] - 1} objects, not {k}")
-        return probs
 
     def _next_id(self) -> int:
         return self.state.next_prompt_id
