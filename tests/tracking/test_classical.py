@@ -376,3 +376,17 @@ def test_grabcut_cache_key_never_returns_another_picture() -> None:
     seg.set_image(b, key=0)
     mask = seg.predict(np.array([[90.0, 40.0]]), np.array([1])).mask
     assert mask[40, 90] and not mask[40, 40]
+
+
+def test_grabcut_positive_correction_never_floods_the_frame() -> None:
+    # a positive click next to a small mask on a plain background used to add most of the frame (a car's mask
+    # became 74 % of a drift-chicane frame): an answer adding more than the cap is not taken
+    image = np.full((120, 160, 3), (90, 90, 90), np.uint8)
+    image[50:70, 60:90] = (200, 40, 40)
+    prior = np.zeros((120, 160), bool)
+    prior[52:68, 62:80] = True
+    seg = GrabCutSegmenter()
+    seg.set_image(image)
+    mask = seg.predict(np.array([[85.0, 60.0]]), np.array([1]), mask_input=prior).mask
+    assert (mask & ~prior).sum() <= max(2 * prior.sum(), 0.1 * prior.size)
+    assert prior[mask.shape[0] // 2, 70] and mask[60, 70]  # the rest of the mask stays

@@ -240,9 +240,10 @@ def _random_clicks_on(frames, segmenter, tmp_path: Path, n: int, seed: int) -> i
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # about 1 s a click on an idle 2-core machine, several times that on a busy one
 def test_hundreds_of_random_clicks_on_real_clips_are_honoured_classical(clips_dir: Path, tmp_path: Path) -> None:
     names = ("davis2016-cows", "davis2016-dog", "davis2016-dance-twirl", "davis2016-bmx-trees")
-    assert _random_clicks_on(_real_frames(clips_dir, names), GrabCutSegmenter(), tmp_path, 50, 3) == 200
+    assert _random_clicks_on(_real_frames(clips_dir, names), GrabCutSegmenter(), tmp_path, 40, 3) == 160
 
 
 @pytest.mark.slow

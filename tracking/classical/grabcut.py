@@ -24,6 +24,8 @@ import numpy as np
 
 from tracking.backend import SegmentResult
 
+MAX_ADDED = 0.1  # a positive correction on a small mask adds at most this share of the frame
+
 
 @dataclass(frozen=True)
 class GrabCutConfig:
@@ -269,6 +271,11 @@ class GrabCutSegmenter:
             candidates.extend(self._run_box(p, bx, seeds, pos))
         else:
             candidates.extend(m for _, m in self._candidates(p, pos, seeds, multimask))
+        if prior is not None and len(pts) and lbl[-1] == 1:
+            # a positive correction adds the region under the click, not the background around the object: an
+            # answer adding more than twice the mask (or a tenth of the frame, for a small mask) is a spill
+            cap = max(2.0 * float(prior.sum()), MAX_ADDED * prior.size)
+            candidates = [c for c in candidates if float(np.count_nonzero(c & ~prior)) <= cap]
         scored = [(separation_score(p.lab, c), i, c) for i, c in enumerate(candidates) if c.any()]
         if not scored:
             small_mask = np.zeros((sh, sw), bool)
