@@ -14,15 +14,17 @@ later masks only introduce new objects, so its objects are not scored).
 ``--start mask`` gives the tracker the object's true first mask instead of the click (a perfect start, through
 the same session and refinement): the part of a one-click result that is the tracker's own, not the click's.
 
-``--corrections N`` then plays a user who wants the object gone everywhere: while some scored frame is covered
-less than 90 %, one more positive click goes on the worst such frame (at the deepest point of the largest part
-of the object the dilated mask misses; ``X,Y@F`` on the CLI, a correction on the page) and the object is tracked
-again, up to N clicks. The table then says how many corrections it took and what they reached.
+``--corrections N`` then plays the standard simulated user of interactive segmentation on the tracked clip:
+while some scored frame has IoU below ``--target`` (0.9), one click goes on the worst such frame, at the centre
+of its largest error region (positive on a miss, negative on a spill; ``benchmarks.tracking_quality.
+correction_click``), into the live session: it edits the tracked mask there, and the object is propagated again
+between that frame's neighbouring keyframes, up to N clicks. The table then says how many corrections it took
+and what they reached.
 
     python -m benchmarks.one_click                      # every clip with masks (about 3 min)
     python -m benchmarks.one_click --quick              # sttn-dogs_jump only
     python -m benchmarks.one_click --start mask         # each object from its true first mask
-    python -m benchmarks.one_click --quick --corrections 20   # sttn-dogs_jump, up to 20 corrections per dog
+    python -m benchmarks.one_click --corrections 5      # up to 5 corrections per object
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from benchmarks.common import (
     set_threads,
     temp_dir,
 )
-from benchmarks.tracking_quality import centre_point, scorable_frames
+from benchmarks.tracking_quality import centre_point, correction_click, scorable_frames
 
 QUICK_CLIPS = ("sttn-dogs_jump",)
 
@@ -93,54 +95,43 @@ def _compare(clip: Clip, project, k: int, f: int, disk: np.ndarray) -> tuple[np.
     return truth, ours, truth & ~(cv2.dilate(ours.astype(np.uint8), disk) > 0)
 
 
-def _worst_miss(
-    clip: Clip, project, k: int, frames: Sequence[int], disk: np.ndarray, target: float,
-    clicked: Sequence[tuple[int, float, float, bool]] = (),
-) -> tuple[int, float, float] | None:
-    """Where a user would click next: on the scored frame whose object the dilated mask covers least (below
-    ``target``), at the deepest point of the largest part missed (video pixels). A frame whose click would
-    repeat one in ``clicked`` (that correction did not help there) yields to the next worst. None when done."""
-    (ww, wh), (nw, nh) = project.working_size, project.native_size
-    short = []
-    for f in frames:
-        truth, _, missed = _compare(clip, project, k, f, disk)
-        if truth.any() and (covered := 1.0 - missed.sum() / truth.sum()) < target:
-            short.append((covered, f, missed))
-    done = {(f, x, y) for f, x, y, _ in clicked}
-    for _, f, missed in sorted(short, key=lambda t: (t[0], t[1])):
-        x, y = centre_point(missed)
-        click = (f, (x + 0.5) * nw / ww, (y + 0.5) * nh / wh)
-        if click not in done:
-            return click
-    return None
+def _iou(truth: np.ndarray, ours: np.ndarray) -> float:
+    union = (truth | ours).sum()
+    return float((truth & ours).sum() / union) if union else 1.0
 
 
 def _track_with_corrections(
     project, clip: Clip, k: int, start: int, point: tuple[int, int], frames: Sequence[int], *,
     backend: str, refine: str, corrections: int, target: float, disk: np.ndarray,
 ) -> tuple[int, int]:
-    """Track object ``k`` from its click, then add correction clicks (each followed by tracking again) until
-    every frame is covered ``target`` or ``corrections`` are spent. Returns (corrections used, times tracked)."""
+    """Track object ``k`` from its click, then play the standard simulated user on the tracked clip: on the
+    scored frame whose IoU is worst (below ``target``), one click at the centre of the largest error region
+    (positive on a miss, negative on a spill), added to the live session (it edits the tracked mask there) and
+    propagated again (only between that frame's neighbouring keyframes), until every frame reaches ``target``
+    or ``corrections`` are spent. Returns (corrections used, times tracked)."""
     from editor import pipeline
-    from editor.errors import InputError
 
-    added: list[tuple[int, float, float, bool]] = []
-    rounds = 0
-    while True:
-        rounds += 1
-        prompt = pipeline.ObjectPrompt(frame=start, points=(point,), later_clicks=tuple(added))
-        try:
-            pipeline.track(project, [prompt], backend=backend, refine=refine)
-        except InputError:  # the last correction selected nothing on its frame: track without it, and stop
-            if not added:
-                raise
-            added.pop()
-            pipeline.track(project, [pipeline.ObjectPrompt(frame=start, points=(point,), later_clicks=tuple(added))],
-                           backend=backend, refine=refine)
-            return len(added), rounds + 1
-        if len(added) >= corrections or (miss := _worst_miss(clip, project, k, frames, disk, target, added)) is None:
-            return len(added), rounds
-        added.append((*miss, True))
+    pipeline.track(project, [pipeline.ObjectPrompt(frame=start, points=(point,))], backend=backend, refine=refine)
+    if not corrections:
+        return 0, 1
+    session = pipeline.open_session(project, backend, refine)
+    obj = session.objects[0].id
+    used = 0
+    while used < corrections:
+        scored = [(_iou(*_compare(clip, project, k, f, disk)[:2]), f) for f in frames]
+        worst, f = min(scored)
+        if worst >= target:
+            break
+        truth, ours, _ = _compare(clip, project, k, f, disk)
+        click = correction_click(truth, ours)
+        if click is None:
+            break
+        x, y, positive = click
+        session.add_click(f, obj, x + 0.5, y + 0.5, positive=positive)
+        for _ in session.propagate():
+            pass
+        used += 1
+    return used, used + 1
 
 
 def evaluate_clip(
@@ -154,13 +145,13 @@ def evaluate_clip(
 ) -> list[ObjectScore]:
     """Click each of ``clip``'s objects once (``start_from="mask"``: give its true first mask), track it alone
     and score every annotated frame from the click on; with ``corrections``, first add up to that many
-    correction clicks, each on the frame covered worst, until every frame is covered ``target``."""
+    correction clicks, each on the frame whose IoU is worst, until every frame has IoU ``target``."""
     from editor import pipeline
 
     if start_from not in ("click", "mask"):
         raise ValueError(f"start_from must be 'click' or 'mask', got {start_from!r}")
     if not 0.0 < target <= 1.0:
-        raise ValueError(f"target is a share of the object to cover, in (0, 1], got {target}")
+        raise ValueError(f"target is the IoU every frame should reach, in (0, 1], got {target}")
     if corrections and start_from != "click":
         raise ValueError("corrections are clicks added to the first click: use them with start_from='click'")
 
@@ -188,8 +179,7 @@ def evaluate_clip(
                                  corrections=used, rounds=rounds)
             for f in frames:
                 truth, ours, missed = _compare(clip, project, k, f, disk)
-                union = (truth | ours).sum()
-                iou = float((truth & ours).sum() / union) if union else 1.0
+                iou = _iou(truth, ours)
                 if f == start:
                     score.click_iou = iou
                 score.ious.append(iou)
@@ -230,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--start", default="click", choices=("click", "mask"),
                    help="what the tracker starts from: one click, or the object's true first mask")
     p.add_argument("--corrections", type=int, default=0,
-                   help="up to this many correction clicks per object, each on the frame covered worst")
+                   help="up to this many correction clicks per object, each on the frame whose IoU is worst")
+    p.add_argument("--target", type=float, default=0.9, help="corrections stop once every frame has this IoU")
     args = p.parse_args(argv)
     set_threads(args.threads)
     names = args.clips or (list(QUICK_CLIPS) if args.quick else None)
@@ -242,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     t0 = time.perf_counter()
     scores = [
         s for clip in clips
-        for s in evaluate_clip(clip, args.backend, args.refine, args.dilate, args.start, args.corrections)
+        for s in evaluate_clip(clip, args.backend, args.refine, args.dilate, args.start, args.corrections, args.target)
     ]
     text = (f"`{command_line('benchmarks.one_click')}`  \n{machine()}; {time.strftime('%Y-%m-%d')}; "
             f"{time.perf_counter() - t0:.0f} s in all\n\n" + table(scores, args.dilate))

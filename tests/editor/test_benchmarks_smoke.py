@@ -217,3 +217,36 @@ def test_flags_benchmark(tiny_clip: Path, tmp_path: Path) -> None:
     assert bad + good <= len(result.pairs) and bad_hit <= bad and good_hit <= good
     text, recall, good_rate = flags.table([result])
     assert "recall" in text and 0.0 <= good_rate <= 1.0
+
+
+def test_click_benchmark_scoring_on_hand_made_cases() -> None:
+    from benchmarks import clicks
+
+    assert clicks.noc([0.5, 0.86, 0.91], 0.85, 20) == 2 and clicks.noc([0.5, 0.86, 0.91], 0.90, 20) == 3
+    assert clicks.noc([0.5, 0.6], 0.85, 20) == 20  # never reached: the maximum
+    assert clicks.noc([0.5, 0.95], 0.85, 1) == 1  # only the first max_clicks count
+    assert clicks.iou_after([0.4, 0.7, 0.92], 1) == 0.4 and clicks.iou_after([0.4, 0.7, 0.92], 5) == 0.92
+    a = np.zeros((10, 10), bool)
+    a[:5] = True
+    b = np.zeros((10, 10), bool)
+    b[:, :5] = True
+    assert clicks.iou(a, b) == 25 / 75 and clicks.iou(a, a) == 1.0 and clicks.iou(a & ~a, a & ~a) == 1.0
+    runs = [clicks.FrameRun("c", 0, [0.9, 0.95], [True, False], [0.1, 0.3]),
+            clicks.FrameRun("c", 10, [0.2] * 20, [True] * 20, [0.2] * 20)]
+    row = clicks.summary_row("x", runs, 20)
+    assert row[2] == "10.5" and row[3] == "10.5"  # (1 + 20) / 2 and (1 + 20) / 2
+    assert row[4] == "0.550" and row[5] == "0.200"  # mIoU@1, worst IoU@1
+    assert row[8] == "95.5 % of 22"  # one click of 22 not honoured
+
+
+def test_click_benchmark_user_on_a_synthetic_frame(tmp_path: Path) -> None:
+    """The simulated user with the classical segmenter: clicks add up, every click is honoured, IoU grows."""
+    from benchmarks import clicks
+    from tracking.classical import GrabCutSegmenter
+
+    sample = make_sample(1, (160, 96), seed=5)
+    ious, honoured, seconds = clicks.click_frame(
+        sample.frames[0], sample.masks[0] > 0, GrabCutSegmenter(), tmp_path, max_clicks=6
+    )
+    assert 1 <= len(ious) <= 6 and len(honoured) == len(ious) == len(seconds)
+    assert all(honoured) and max(ious) >= ious[0] and max(ious) > 0.5

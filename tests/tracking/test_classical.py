@@ -361,3 +361,32 @@ def test_dogs_jump_person_found_again_after_the_dog_passes(clips_dir):
     assert np.mean(ious[1:7]) >= 0.8
     assert np.mean(ious[15:46]) >= 0.45
     assert np.mean(ious[35:46]) >= 0.8
+
+
+def test_grabcut_cache_key_never_returns_another_picture() -> None:
+    # one segmenter serves several clips (the page keeps it across projects): frame 0 of a second clip of the
+    # same size used to get the first clip's cached picture, and the click segmented the wrong image
+    a = np.zeros((80, 120, 3), np.uint8)
+    a[20:60, 20:60] = (220, 40, 40)
+    b = np.zeros((80, 120, 3), np.uint8)
+    b[20:60, 70:110] = (220, 40, 40)
+    seg = GrabCutSegmenter()
+    seg.set_image(a, key=0)
+    seg.predict(np.array([[40.0, 40.0]]), np.array([1]))
+    seg.set_image(b, key=0)
+    mask = seg.predict(np.array([[90.0, 40.0]]), np.array([1])).mask
+    assert mask[40, 90] and not mask[40, 40]
+
+
+def test_grabcut_positive_correction_never_floods_the_frame() -> None:
+    # a positive click next to a small mask on a plain background used to add most of the frame (a car's mask
+    # became 74 % of a drift-chicane frame): an answer adding more than the cap is not taken
+    image = np.full((120, 160, 3), (90, 90, 90), np.uint8)
+    image[50:70, 60:90] = (200, 40, 40)
+    prior = np.zeros((120, 160), bool)
+    prior[52:68, 62:80] = True
+    seg = GrabCutSegmenter()
+    seg.set_image(image)
+    mask = seg.predict(np.array([[85.0, 60.0]]), np.array([1]), mask_input=prior).mask
+    assert (mask & ~prior).sum() <= max(2 * prior.sum(), 0.1 * prior.size)
+    assert prior[mask.shape[0] // 2, 70] and mask[60, 70]  # the rest of the mask stays

@@ -15,6 +15,7 @@ Recipe (at a reduced working size, then upsampled):
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ import cv2
 import numpy as np
 
 from tracking.backend import SegmentResult
+
+MAX_ADDED = 0.1  # a positive correction on a small mask adds at most this share of the frame
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class _Prepared:
     image: np.ndarray  # full-size RGB
     small: np.ndarray  # working-size RGB
     scale: float  # small = full * scale
+    fingerprint: bytes = b""  # hash of ``image``: a cached entry is reused only for the same pixels
     smooth: np.ndarray | None = None  # mean-shift-filtered small image (lazy)
     lab: np.ndarray | None = None  # small image in Lab (lazy)
     grad: np.ndarray | None = None  # normalised Lab gradient magnitude (lazy)
@@ -180,13 +184,14 @@ class GrabCutSegmenter:
     # -- image -------------------------------------------------------------------------------------
     def set_image(self, image: np.ndarray, key: object | None = None) -> None:
         """Prepare ``image`` (RGB uint8); with a ``key`` the prepared image is cached for later calls."""
+        image = _check_image(image)
+        fingerprint = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
         if key is not None and key in self._cache:
             cached = self._cache[key]
-            if cached.image.shape == np.shape(image):
+            if cached.fingerprint == fingerprint:  # the same key may name another picture (another clip's frame)
                 self._cache.move_to_end(key)
                 self._current = cached
                 return
-        image = _check_image(image)
         h, w = image.shape[:2]
         scale = min(1.0, self.config.max_side / max(h, w))
         if scale < 1.0:
@@ -194,7 +199,7 @@ class GrabCutSegmenter:
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         else:
             small = image.copy()
-        prepared = _Prepared(image=image, small=small, scale=small.shape[1] / w)
+        prepared = _Prepared(image=image, small=small, scale=small.shape[1] / w, fingerprint=fingerprint)
         self._current = prepared
         if key is not None:
             self._cache[key] = prepared
@@ -237,14 +242,18 @@ class GrabCutSegmenter:
         sh, sw = p.small.shape[:2]
         pts, lbl = self._check_points(points, labels, p)
         bx = self._check_box(box, p)
-        prior = None
+        prior = full_prior = None
         if mask_input is not None:
-            m = np.asarray(mask_input, dtype=np.float32)
-            if m.ndim != 2:
-                raise ValueError(f"mask_input must be a 2-D mask or logits map, got shape {m.shape}")
-            prior = cv2.resize(m, (sw, sh), interpolation=cv2.INTER_LINEAR) > (0.5 if m.dtype == bool else 0.0)
+            given = np.asarray(mask_input)
+            if given.ndim != 2:
+                raise ValueError(f"mask_input must be a 2-D mask or logits map, got shape {given.shape}")
+            level = 0.5 if given.dtype == bool else 0.0
+            m = given.astype(np.float32)
+            prior = cv2.resize(m, (sw, sh), interpolation=cv2.INTER_LINEAR) > level
+            h, w = p.image.shape[:2]
+            full_prior = m > level if m.shape == (h, w) else self._upsample(prior, p)
             if not prior.any():
-                prior = None
+                prior = full_prior = None
         pos = pts[lbl == 1]
         if bx is None and prior is None and len(pos) == 0:
             raise ValueError("give at least one positive click, a box or a mask: negative clicks alone select nothing")
@@ -253,10 +262,20 @@ class GrabCutSegmenter:
         candidates: list[np.ndarray] = []
         if prior is not None:
             candidates.extend(self._run_prior(p, prior, seeds, bx, pos))
+            if len(pts) and lbl[-1] == 1 and bx is None:
+                # a positive correction may land on a part whose colours the mask does not hold yet (the white
+                # of a black-and-white cow): the region a first click there would give is a candidate too
+                new = pts[-1:]
+                candidates.extend(prior | m for _, m in self._candidates(p, new, seeds, multimask=False))
         elif bx is not None:
             candidates.extend(self._run_box(p, bx, seeds, pos))
         else:
             candidates.extend(m for _, m in self._candidates(p, pos, seeds, multimask))
+        if prior is not None and len(pts) and lbl[-1] == 1:
+            # a positive correction adds the region under the click, not the background around the object: an
+            # answer adding more than twice the mask (or a tenth of the frame, for a small mask) is a spill
+            cap = max(2.0 * float(prior.sum()), MAX_ADDED * prior.size)
+            candidates = [c for c in candidates if float(np.count_nonzero(c & ~prior)) <= cap]
         scored = [(separation_score(p.lab, c), i, c) for i, c in enumerate(candidates) if c.any()]
         if not scored:
             small_mask = np.zeros((sh, sw), bool)
@@ -270,7 +289,10 @@ class GrabCutSegmenter:
             _, _, score, small_mask = max(ranked, key=lambda t: (t[0], t[1]))
         else:
             score, _, small_mask = max(scored, key=lambda t: (t[0], -t[1]))
-        mask = self._upsample(small_mask, p)
+        if prior is not None and len(pts):
+            mask = self._edit(full_prior, prior, small_mask, pts[-1], int(lbl[-1]), p)
+        else:
+            mask = self._upsample(small_mask, p)
         logits = np.where(small_mask, 8.0, -8.0).astype(np.float32)
         return SegmentResult(mask=mask, score=float(score), logits=logits)
 
@@ -506,6 +528,25 @@ class GrabCutSegmenter:
             if area <= limit and not touches:
                 mask[cc == i] = True
         return mask
+
+    def _edit(
+        self, full_prior: np.ndarray, prior: np.ndarray, answer: np.ndarray, click: np.ndarray, positive: int,
+        p: _Prepared,
+    ) -> np.ndarray:
+        """A click on an existing mask edits it locally: a positive click adds the part of ``answer`` beyond
+        ``prior`` that touches the click, a negative one removes the part of ``prior`` it dropped that touches
+        the click; the rest of the (full-size) prior is returned unchanged."""
+        change = (answer & ~prior) if positive else (prior & ~answer)
+        n, cc = cv2.connectedComponents(change.astype(np.uint8), connectivity=8)
+        sh, sw = prior.shape
+        r = max(2, round(2 * self.config.seed_radius * max(sh, sw)))
+        x, y = int(round(float(click[0]))), int(round(float(click[1])))
+        near = cc[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1]
+        ids = [i for i in np.unique(near).tolist() if i]
+        if not ids:
+            return full_prior.copy()
+        region = self._upsample(np.isin(cc, ids), p)
+        return (full_prior | region) if positive else (full_prior & ~region)
 
     @staticmethod
     def _upsample(mask: np.ndarray, p: _Prepared) -> np.ndarray:

@@ -28,6 +28,8 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from tracking.backend import SegmentResult
 from tracking.sam.build import load_sam, resolve_variant
 
+MASK_LOGIT = 10.0  # magnitude of the logits a bool mask becomes when it is fed back as mask_input
+
 
 @dataclass(frozen=True)
 class ImageEmbedding:
@@ -156,7 +158,8 @@ class SamSegmenter:
 
         ``points`` (N, 2) ``(x, y)`` and ``box`` XYXY are in pixels of the image given to ``set_image``;
         ``labels`` are 1 (positive) / 0 (negative). ``mask_input`` is the ``logits`` of a previous result
-        on this image (iterative clicks). Returns the mask at the image's size, its predicted IoU and its
+        on this image (iterative clicks), or a bool mask of the image (a tracked mask to correct, see
+        ``mask_to_logits``). Returns the mask at the image's size, its predicted IoU and its
         low-res logits ``(1, 256, 256)`` to pass back as ``mask_input`` on the next click. With ``multimask``
         and a single click (no box) the best of SAM's three masks by predicted IoU is kept; any other prompt
         uses SAM's single-mask output (see the module docstring).
@@ -194,6 +197,23 @@ class SamSegmenter:
             raise ValueError(f"mask has shape {mask.shape} but the current image is {size}; resize it first")
         points, labels, box = prompts_from_mask(mask, n_positive=n_positive, n_negative=n_negative)
         return self.predict(points, labels, box, mask_input=logits, multimask=False)
+
+    def mask_to_logits(self, mask: np.ndarray) -> np.ndarray:
+        """A bool mask of the current image as SAM's low-res ``mask_input`` logits ``(1, 256, 256)``: resized like
+        the image (longest side to the encoder's size, padded bottom-right), at a quarter of it, +-``MASK_LOGIT``.
+        A tracked or corrected mask is fed back this way, as SAM's interactive loop feeds its previous answer."""
+        emb = self._require_image()
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != emb.original_size:
+            raise ValueError(f"mask has shape {mask.shape} but the current image is {emb.original_size}")
+        lh, lw = self.sam.prompt_encoder.mask_input_size
+        ih, iw = emb.input_size
+        side = self.sam.image_encoder.img_size
+        size = (max(1, round(iw * lw / side)), max(1, round(ih * lh / side)))
+        small = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        logits = np.full((lh, lw), -MASK_LOGIT, np.float32)
+        logits[: size[1], : size[0]] = (2.0 * small - 1.0) * MASK_LOGIT
+        return logits[None]
 
     # -- internals ------------------------------------------------------------------------------------------
 
@@ -238,7 +258,8 @@ class SamSegmenter:
             b = np.clip(b, 0, [w, h, w, h])
             box_arg = torch.as_tensor(self.transform.apply_boxes(b, emb.original_size), dtype=torch.float).to(dev)
         if mask_input is not None:
-            m = np.asarray(mask_input, dtype=np.float32)
+            m = np.asarray(mask_input)
+            m = self.mask_to_logits(m) if m.dtype == bool else m.astype(np.float32)
             lh, lw = self.sam.prompt_encoder.mask_input_size  # 256 x 256 for every released SAM
             if m.size != lh * lw:
                 raise ValueError(

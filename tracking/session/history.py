@@ -1,0 +1,126 @@
+"""Undo history: what each prompt changed, so that undo restores it bit for bit.
+
+An entry is opened before a prompt changes anything. It holds the session's state files as they were
+(``prompts.json``, ``session.json``), and, the first time each is overwritten while the entry is the latest one,
+the previous content of every label map and every keyframe file it touched: the prompt's own frame, and every
+frame a later ``propagate`` rewrote. Undo writes all of that back, so the masks of every touched frame are
+bit-identical to before and the spans that were done are done again (nothing is left to re-track).
+
+On disk, in ``state_dir/history/NNNNNN/``: ``state.json``, ``maps/NNNNN.png`` (a label map; ``NNNNN.none`` when
+the frame had none), ``files/<relative path>`` (a keyframe file; listed in ``state.json`` as absent when it did
+not exist). At most ``limit`` entries are kept; the oldest go first.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tracking.session.state import read_png, write_atomic, write_png
+
+
+@dataclass(frozen=True)
+class UndoStep:
+    """One undo step, read back from disk: the state files and what the prompt and its propagation overwrote."""
+
+    prompt_id: int
+    prompts: dict[str, Any]  # prompts.json as it was
+    session: dict[str, Any]  # session.json as it was
+    maps: dict[int, np.ndarray | None]  # frame -> its label map (None: it had none)
+    files: dict[str, bytes | None]  # path relative to state_dir -> its content (None: it did not exist)
+
+
+class History:
+    """The undo stack of one session folder."""
+
+    def __init__(self, state_dir: Path, limit: int = 50) -> None:
+        self.state_dir = Path(state_dir)
+        self.root = self.state_dir / "history"
+        self.limit = limit
+        self._recorded: set[str] = set()  # what the latest entry already holds (maps "m<frame>", files "f<path>")
+
+    def _entries(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and p.name.isdigit())
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def open(self, prompt_id: int, prompts: dict[str, Any], session: dict[str, Any]) -> None:
+        """Start the entry of a new prompt from the state as it is now (before the prompt)."""
+        entries = self._entries()
+        number = int(entries[-1].name) + 1 if entries else 1
+        folder = self.root / f"{number:06d}"
+        folder.mkdir(parents=True)
+        state = {"prompt_id": prompt_id, "prompts": prompts, "session": session, "absent_files": []}
+        write_atomic(folder / "state.json", json.dumps(state).encode())
+        self._recorded = set()
+        for old in entries[: max(0, len(entries) + 1 - self.limit)]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _latest(self) -> Path | None:
+        entries = self._entries()
+        return entries[-1] if entries else None
+
+    def record_map(self, frame: int, label_map: np.ndarray | None) -> None:
+        """Keep ``frame``'s label map as it is before its first overwrite under the latest entry."""
+        latest = self._latest()
+        key = f"m{frame}"
+        if latest is None or key in self._recorded:
+            return
+        self._recorded.add(key)
+        folder = latest / "maps"
+        if (folder / f"{frame:05d}.png").exists() or (folder / f"{frame:05d}.none").exists():
+            return  # recorded by an earlier process on this entry
+        if label_map is None:
+            write_atomic(folder / f"{frame:05d}.none", b"")
+        else:
+            write_png(folder / f"{frame:05d}.png", np.asarray(label_map, np.uint8))
+
+    def record_file(self, path: Path) -> None:
+        """Keep a state file (a keyframe mask) as it is before its first change under the latest entry."""
+        latest = self._latest()
+        rel = str(Path(path).relative_to(self.state_dir))
+        key = f"f{rel}"
+        if latest is None or key in self._recorded:
+            return
+        self._recorded.add(key)
+        saved = latest / "files" / rel
+        state_path = latest / "state.json"
+        state = json.loads(state_path.read_text())
+        if saved.exists() or rel in state["absent_files"]:
+            return
+        if Path(path).exists():
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(saved, Path(path).read_bytes())
+        else:
+            state["absent_files"].append(rel)
+            write_atomic(state_path, json.dumps(state).encode())
+
+    def pop(self) -> UndoStep | None:
+        """Take the latest entry off the stack (its folder is deleted once read); None when empty."""
+        latest = self._latest()
+        if latest is None:
+            return None
+        state = json.loads((latest / "state.json").read_text())
+        maps: dict[int, np.ndarray | None] = {}
+        if (latest / "maps").is_dir():
+            for path in sorted((latest / "maps").iterdir()):
+                maps[int(path.stem)] = None if path.suffix == ".none" else read_png(path).astype(np.uint8)
+        files: dict[str, bytes | None] = dict.fromkeys(state["absent_files"])
+        root = latest / "files"
+        if root.is_dir():
+            files.update({str(f.relative_to(root)): f.read_bytes() for f in root.rglob("*") if f.is_file()})
+        shutil.rmtree(latest, ignore_errors=True)
+        self._recorded = set()
+        return UndoStep(int(state["prompt_id"]), state["prompts"], state["session"], maps, files)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+        self._recorded = set()

@@ -1,0 +1,296 @@
+"""Passes over a span: one propagator pass seeded from a keyframe, the blend of a forward and a backward pass,
+and ``SpanRunner``, the propagation half of ``TrackSession`` (which dirty span next, the cached backward pass,
+the writing pass with refinement and memorising, filling a keyframe with the objects tracked into it)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tracking.backend import Propagator, probs_to_labels
+from tracking.flags import frame_signals
+from tracking.session.state import (
+    PropagatedFrame,
+    PropagationReport,
+    Span,
+    SpanProgress,
+    read_png,
+    write_atomic,
+    write_png,
+)
+
+ProgressFn = Callable[[int, int], None]
+
+
+class Pass:
+    """One propagator pass in one direction, seeded from a keyframe map, over a fixed set of objects."""
+
+    def __init__(self, factory: Callable[[], Propagator], obj_ids: Sequence[int]) -> None:
+        self.obj_ids = tuple(obj_ids)
+        self.propagator = factory() if self.obj_ids else None
+
+    def seed(self, frame: np.ndarray, label_map: np.ndarray) -> None:
+        if self.propagator is None:
+            return
+        self.propagator.reset(self.obj_ids)
+        self.propagator.step(frame, restrict(label_map, self.obj_ids))
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        if self.propagator is None:
+            return np.ones((1, *frame.shape[:2]), dtype=np.float32)
+        probs = np.asarray(self.propagator.step(frame), dtype=np.float32)
+        if probs.shape != (1 + len(self.obj_ids), *frame.shape[:2]):
+            raise RuntimeError(
+                f"{self.propagator.backend} returned probabilities of shape {probs.shape}, expected "
+                f"{(1 + len(self.obj_ids), *frame.shape[:2])}"
+            )
+        return probs
+
+    def memorize(self, label_map: np.ndarray) -> None:
+        if self.propagator is not None:
+            self.propagator.memorize(restrict(label_map, self.obj_ids))
+
+
+def restrict(label_map: np.ndarray, obj_ids: Sequence[int]) -> np.ndarray:
+    """The label map with every object not in ``obj_ids`` set to background."""
+    return np.where(np.isin(label_map, obj_ids), label_map, 0).astype(np.uint8)
+
+
+def blend(
+    fwd: np.ndarray | None,
+    fwd_ids: Sequence[int],
+    bwd: np.ndarray | None,
+    bwd_ids: Sequence[int],
+    w_fwd: float,
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Combine forward and backward probabilities into a label map and per-object probability maps.
+
+    Objects seen by both passes are blended with ``w_fwd`` / ``1 - w_fwd``; an object seen by one pass only
+    takes that pass's probability and claims the pixels where it wins that pass and no shared object does.
+    """
+    fwd_pos = {o: i + 1 for i, o in enumerate(fwd_ids)}
+    bwd_pos = {o: i + 1 for i, o in enumerate(bwd_ids)}
+    shared = [o for o in fwd_ids if o in bwd_pos]
+    obj_probs: dict[int, np.ndarray] = {}
+    if fwd is not None and bwd is not None:
+        bg = w_fwd * fwd[0] + (1.0 - w_fwd) * bwd[0]
+        for o in shared:
+            obj_probs[o] = w_fwd * fwd[fwd_pos[o]] + (1.0 - w_fwd) * bwd[bwd_pos[o]]
+    else:
+        bg = (fwd if fwd is not None else bwd)[0]  # type: ignore[index]
+        shared = list(fwd_ids if fwd is not None else bwd_ids)
+        only = fwd if fwd is not None else bwd
+        pos = fwd_pos if fwd is not None else bwd_pos
+        for o in shared:
+            obj_probs[o] = only[pos[o]]  # type: ignore[index]
+    if shared:
+        stack = np.stack([bg, *(obj_probs[o] for o in shared)])
+        labels = probs_to_labels(stack, shared)
+    else:
+        labels = np.zeros(bg.shape, dtype=np.uint8)
+    if fwd is not None and bwd is not None:
+        for probs, ids, pos in ((fwd, fwd_ids, fwd_pos), (bwd, bwd_ids, bwd_pos)):
+            alone = [o for o in ids if o not in shared]
+            if not alone:
+                continue
+            pass_labels = probs_to_labels(probs, ids)
+            for o in alone:
+                obj_probs[o] = probs[pos[o]]
+                labels[(pass_labels == o) & (labels == 0)] = o
+    return labels, obj_probs
+
+
+
+class SpanRunner:
+    """Propagation for ``TrackSession`` (a mixin: it works on the session's state, frames, masks and history)."""
+
+    def propagate(self, progress: ProgressFn | None = None) -> Iterator[PropagatedFrame]:
+        """Propagate every dirty span, yielding each frame as it is written.
+
+        ``progress(done, total)`` counts propagator steps; raising from it (or closing the generator) stops
+        cleanly: frames written so far stay valid and the next call resumes with what is still dirty.
+        """
+        total = [sum(self._cost(s) for s in self.state.spans() if s not in self.state.done)]
+        counter = [0]
+
+        def tick() -> None:
+            counter[0] += 1
+            if progress is not None:
+                progress(counter[0], max(total[0], counter[0]))
+
+        if progress is not None:
+            progress(0, total[0])
+        while True:
+            # Left to right: filling a keyframe from the span before it can make the span after it dirty.
+            span = next((s for s in self.state.spans() if s not in self.state.done), None)
+            if span is None:
+                return
+            yield from self._propagate_span(span, tick)
+            total[0] = counter[0] + sum(self._cost(s) for s in self.state.spans() if s not in self.state.done)
+
+    def run_propagation(self, progress: ProgressFn | None = None) -> PropagationReport:
+        """``propagate`` to the end; returns which frames were written and refined."""
+        written = [f.frame_idx for f in self.propagate(progress)]
+        refined = {f: dict(self.state.refined[f]) for f in written if f in self.state.refined}
+        return PropagationReport(written=tuple(written), refined=refined)
+
+    def _remaining(self, span: Span) -> list[int]:
+        frames = list(span.frames(self.state.num_frames))
+        prog = self.state.progress.get(span)
+        if prog is None or prog.written_to is None:
+            return frames if span.left is not None else frames[::-1]
+        if span.left is None:  # written backward
+            return [f for f in reversed(frames) if f < prog.written_to]
+        return [f for f in frames if f > prog.written_to]
+
+    def _cost(self, span: Span) -> int:
+        prog = self.state.progress.get(span, SpanProgress())
+        blended = span.left is not None and span.right is not None
+        backward = len(span.frames(self.state.num_frames)) if blended and not prog.backward_cached else 0
+        return backward + len(self._remaining(span))
+
+    def _known(self, keyframe: int) -> list[int]:
+        """Objects a pass from this keyframe carries: those with pixels there.
+
+        An object with an empty mask on a keyframe (prompted as gone, or absent) says nothing about where it is
+        on the frames around it, so the pass from the other end of the span decides for it alone.
+        """
+        present = set(np.unique(self._keyframe_map(keyframe)).tolist()) - {0}
+        return sorted(o for o in present if o in self.state.objects)
+
+    def _keyframe_map(self, frame: int) -> np.ndarray:
+        label_map = self.masks[frame] if frame in self.masks else None
+        if label_map is None:  # the store lost it: compose again from the saved object masks
+            label_map = self._compose(frame)
+            self._set_map(frame, label_map)
+        return label_map
+
+    def _propagate_span(self, span: Span, tick: Callable[[], None]) -> Iterator[PropagatedFrame]:
+        n = self.state.num_frames
+        frames = span.frames(n)
+        prog = self.state.progress.setdefault(span, SpanProgress())
+        blended = span.left is not None and span.right is not None
+
+        # 1. the backward pass of a blended span, cached on disk (uint8 probabilities)
+        bwd_ids: list[int] = self._known(span.right) if span.right is not None else []
+        if blended and not prog.backward_cached:
+            bwd = Pass(self.propagator_factory, bwd_ids)
+            bwd.seed(self.frames[span.right], self._keyframe_map(span.right))
+            for t in reversed(frames):
+                probs = bwd.step(self.frames[t])
+                self._save_cache(t, probs)
+                tick()
+            prog.backward_cached = True
+            self._save()
+
+        # 2. the writing pass: forward from the left keyframe (backward from the first keyframe for the head)
+        forward = span.left is not None
+        # A resumed pass starts from the keyframe too and replays the frames it already wrote (the propagator
+        # and the refiner step through them as before; nothing is written), so its state, and so every frame
+        # after the interruption, is exactly what an uninterrupted pass gives.
+        if forward:
+            ids = self._known(span.left)
+            seed_frame = span.left
+        else:
+            ids = bwd_ids
+            seed_frame = span.right
+        seed_map = self._keyframe_map(seed_frame)
+        writer = Pass(self.propagator_factory, ids)
+        writer.seed(self.frames[seed_frame], seed_map)
+        if self.refiner is not None:
+            self.refiner.start_pass()
+            self.refiner.observe(seed_map, ids)
+        todo = set(self._remaining(span))
+        order = list(frames) if forward else list(reversed(frames))
+        for t in order:
+            frame = self.frames[t]
+            probs = writer.step(frame)
+            passes = None
+            if blended:
+                w_fwd = (span.right - t) / (span.right - span.left)  # type: ignore[operator]
+                bwd_probs = self._load_cache(t, len(bwd_ids))
+                labels, obj_probs = blend(probs, ids, bwd_probs, bwd_ids, w_fwd)
+                passes = ((probs, ids), (bwd_probs, bwd_ids))
+            elif forward:
+                labels, obj_probs = blend(probs, ids, None, [], 1.0)
+            else:
+                labels, obj_probs = blend(None, [], probs, ids, 0.0)
+            reasons: dict[int, str] = {}
+            unsure: dict[int, str] = {}
+            if self.refiner is not None and obj_probs:
+                outcome = self.refiner(frame, t, obj_probs, labels)
+                if outcome.refined:
+                    labels = outcome.label_map
+                    reasons = dict(outcome.refined)
+                    writer.memorize(labels)
+                unsure = {
+                    o: "; ".join(q.reasons) for o, q in outcome.qualities.items() if q.reasons and o not in reasons
+                }
+            if t not in todo:  # replayed: written before the interruption
+                continue
+            self._set_map(t, labels)
+            self.signal_log.record(t, frame_signals(labels, obj_probs, *(passes or (None, None))))
+            for record, value in ((self.state.refined, reasons), (self.state.low_confidence, unsure)):
+                if value:
+                    record[t] = value
+                else:
+                    record.pop(t, None)
+            prog.written_to = t
+            self._save()
+            tick()
+            yield PropagatedFrame(t, tuple(sorted(self.state.objects)), labels)
+
+        if span.right is not None and span.left is not None:
+            self._fill_keyframe(span.right, writer)
+        self.state.done.add(span)
+        self.state.progress.pop(span, None)
+        if blended:
+            for t in frames:
+                self._cache_path(t).unlink(missing_ok=True)
+        self._save()
+
+    def _fill_keyframe(self, frame: int, writer: Pass) -> None:
+        """Give a keyframe the objects tracked into it that it has no answer for yet (not prompted there,
+        absent from the map it had): the forward pass steps onto it and paints them on its background.
+        The span after the keyframe is propagated again when this changes the keyframe's map."""
+        prompted = {p.obj_id for p in self.state.prompts_at(frame)}
+        resolved = self.state.resolved.setdefault(frame, set())
+        missing = [o for o in writer.obj_ids if o not in prompted and o not in resolved]
+        if not missing:
+            return
+        predicted = probs_to_labels(writer.step(self.frames[frame]), writer.obj_ids)
+        label_map = self._keyframe_map(frame).copy()
+        base_path = self._base_path(frame)
+        base = read_png(base_path).astype(np.uint8) if base_path.exists() else np.zeros_like(label_map)
+        for obj in missing:
+            add = (predicted == obj) & (label_map == 0)
+            label_map[add] = obj
+            base[(predicted == obj) & (base == 0)] = obj
+        resolved.update(missing)
+        if not np.array_equal(label_map, self._keyframe_map(frame)):
+            self.history.record_file(base_path)
+            write_png(base_path, base)
+            self._set_map(frame, label_map)
+            self.state.done = {s for s in self.state.done if s.left != frame}
+            self.state.progress = {s: p for s, p in self.state.progress.items() if s.left != frame}
+        self._save()
+
+
+    def _cache_path(self, frame: int) -> Path:
+        return self.state_dir / "cache" / f"{frame:05d}.npz"
+
+    def _save_cache(self, frame: int, probs: np.ndarray) -> None:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, probs=np.clip(np.rint(probs * 255.0), 0, 255).astype(np.uint8))
+        write_atomic(self._cache_path(frame), buf.getvalue())
+
+    def _load_cache(self, frame: int, k: int) -> np.ndarray:
+        with np.load(self._cache_path(frame)) as data:
+            probs = data["probs"].astype(np.float32) / 255.0
+        if probs.shape[0] != 1 + k:
+            raise RuntimeError(f"cached probabilities of frame {frame} have {probs.shape[0] - 1} objects, not {k}")
+        return probs
+

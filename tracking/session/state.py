@@ -1,0 +1,253 @@
+"""The session's typed state and its files: objects, prompts, spans, progress, and atomic PNG/JSON writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, Protocol
+
+import cv2
+import numpy as np
+
+PromptKind = Literal["click", "box", "mask"]
+FORMAT_VERSION = 1
+
+# DAVIS palette colours for objects 1..; object k gets PALETTE[(k - 1) % len(PALETTE)] unless told otherwise.
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (128, 0, 0),
+    (0, 128, 0),
+    (128, 128, 0),
+    (0, 0, 128),
+    (128, 0, 128),
+    (0, 128, 128),
+    (128, 128, 128),
+    (64, 0, 0),
+    (192, 0, 0),
+    (64, 128, 0),
+    (192, 128, 0),
+    (64, 0, 128),
+    (192, 0, 128),
+    (64, 128, 128),
+)
+
+
+class SessionError(ValueError):
+    """A request the session cannot honour (bad frame, unknown object, a click outside the frame...)."""
+
+
+class MaskStore(Protocol):
+    """Where label maps live: ``editor.store`` image stores, or anything with the same four operations."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> np.ndarray | None: ...
+    def __setitem__(self, index: int, value: np.ndarray) -> None: ...
+    def __contains__(self, index: object) -> bool: ...
+
+
+@dataclass
+class TrackedObject:
+    """One object the user tracks; ``id`` is its value in the label maps (1..255)."""
+
+    id: int
+    name: str
+    colour: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One user input on one frame for one object."""
+
+    id: int
+    frame: int
+    obj_id: int
+    kind: PromptKind
+    point: tuple[float, float] | None = None  # (x, y), clicks
+    positive: bool = True  # clicks
+    box: tuple[float, float, float, float] | None = None  # XYXY, boxes
+    mask_file: str | None = None  # relative to state_dir, masks
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """The frames strictly between two keyframes; ``None`` is the clip's start (left) or end (right)."""
+
+    left: int | None
+    right: int | None
+
+    def frames(self, num_frames: int) -> range:
+        lo = 0 if self.left is None else self.left + 1
+        hi = num_frames if self.right is None else self.right
+        return range(lo, hi)
+
+    def touches(self, frame: int) -> bool:
+        lo = -1 if self.left is None else self.left
+        hi = 1 << 30 if self.right is None else self.right
+        return lo <= frame <= hi
+
+    def key(self) -> str:
+        return f"{'' if self.left is None else self.left}:{'' if self.right is None else self.right}"
+
+    @classmethod
+    def from_key(cls, key: str) -> Span:
+        left, right = key.split(":")
+        return cls(int(left) if left else None, int(right) if right else None)
+
+
+@dataclass
+class SpanProgress:
+    """How far an interrupted span got: backward cache complete, last frame written by the writing pass."""
+
+    backward_cached: bool = False
+    written_to: int | None = None
+
+
+@dataclass
+class SessionState:
+    """Everything a session knows, persisted in ``prompts.json`` and ``session.json``."""
+
+    num_frames: int
+    objects: dict[int, TrackedObject] = field(default_factory=dict)
+    prompts: list[Prompt] = field(default_factory=list)
+    next_prompt_id: int = 1
+    done: set[Span] = field(default_factory=set)
+    progress: dict[Span, SpanProgress] = field(default_factory=dict)
+    refined: dict[int, dict[int, str]] = field(default_factory=dict)  # frame -> object id -> reason
+    # frames whose masks still look unsure after refinement (or with refinement off): frame -> object -> reason
+    low_confidence: dict[int, dict[int, str]] = field(default_factory=dict)
+    # keyframe -> unprompted objects whose mask there is settled (kept from before, or filled by propagation)
+    resolved: dict[int, set[int]] = field(default_factory=dict)
+
+    def keyframes(self) -> list[int]:
+        return sorted({p.frame for p in self.prompts})
+
+    def spans(self) -> list[Span]:
+        keys = self.keyframes()
+        if not keys:
+            return []
+        bounds: list[int | None] = [None, *keys, None]
+        spans = [Span(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        # Spans between adjacent keyframes hold no frame but still carry objects into the right keyframe.
+        return [s for s in spans if len(s.frames(self.num_frames)) or (s.left is not None and s.right is not None)]
+
+    def prompts_at(self, frame: int, obj_id: int | None = None) -> list[Prompt]:
+        return [p for p in self.prompts if p.frame == frame and (obj_id is None or p.obj_id == obj_id)]
+
+    def invalidate(self, frame: int) -> None:
+        """Mark every span touching ``frame`` (as an end or inside) as needing propagation."""
+        self.done = {s for s in self.done if not s.touches(frame)}
+        self.progress = {s: p for s, p in self.progress.items() if not s.touches(frame)}
+        # Refinements recorded in frames that will be propagated again are forgotten with them.
+        self.refined = {f: r for f, r in self.refined.items() if self.written(f)}
+        self.low_confidence = {f: r for f, r in self.low_confidence.items() if self.written(f)}
+
+    def written(self, frame: int) -> bool:
+        """Whether ``frame`` lies in a done span or in the written part of an interrupted one."""
+        for span in self.done:
+            if frame in span.frames(self.num_frames):
+                return True
+        for span, prog in self.progress.items():
+            if prog.written_to is None or frame not in span.frames(self.num_frames):
+                continue
+            # spans with a left keyframe are written forward; the head span is written backward
+            if (frame <= prog.written_to) if span.left is not None else (frame >= prog.written_to):
+                return True
+        return False
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def prompts_json(self) -> dict[str, Any]:
+        return {
+            "version": FORMAT_VERSION,
+            "next_prompt_id": self.next_prompt_id,
+            "prompts": [asdict(p) for p in self.prompts],
+        }
+
+    def session_json(self) -> dict[str, Any]:
+        return {
+            "version": FORMAT_VERSION,
+            "num_frames": self.num_frames,
+            "objects": [asdict(o) for o in sorted(self.objects.values(), key=lambda o: o.id)],
+            "keyframes": self.keyframes(),
+            "done": sorted(s.key() for s in self.done),
+            "progress": {s.key(): asdict(p) for s, p in self.progress.items()},
+            "refined": {str(f): {str(o): r for o, r in objs.items()} for f, objs in sorted(self.refined.items())},
+            "resolved": {str(f): sorted(objs) for f, objs in sorted(self.resolved.items())},
+            "low_confidence": {
+                str(f): {str(o): r for o, r in objs.items()} for f, objs in sorted(self.low_confidence.items())
+            },
+        }
+
+    @classmethod
+    def from_json(cls, session: dict[str, Any], prompts: dict[str, Any]) -> SessionState:
+        state = cls(num_frames=int(session["num_frames"]))
+        for o in session["objects"]:
+            state.objects[int(o["id"])] = TrackedObject(int(o["id"]), str(o["name"]), tuple(o["colour"]))
+        for p in prompts.get("prompts", []):
+            state.prompts.append(
+                Prompt(
+                    id=int(p["id"]),
+                    frame=int(p["frame"]),
+                    obj_id=int(p["obj_id"]),
+                    kind=p["kind"],
+                    point=None if p["point"] is None else (float(p["point"][0]), float(p["point"][1])),
+                    positive=bool(p["positive"]),
+                    box=None if p["box"] is None else tuple(float(v) for v in p["box"]),
+                    mask_file=p["mask_file"],
+                )
+            )
+        state.next_prompt_id = int(prompts.get("next_prompt_id", len(state.prompts) + 1))
+        state.done = {Span.from_key(k) for k in session.get("done", [])}
+        state.progress = {Span.from_key(k): SpanProgress(**v) for k, v in session.get("progress", {}).items()}
+        state.refined = {int(f): {int(o): r for o, r in objs.items()} for f, objs in session.get("refined", {}).items()}
+        state.resolved = {int(f): {int(o) for o in objs} for f, objs in session.get("resolved", {}).items()}
+        state.low_confidence = {
+            int(f): {int(o): r for o, r in objs.items()} for f, objs in session.get("low_confidence", {}).items()
+        }
+        return state
+
+
+class PropagatedFrame(NamedTuple):
+    """One frame written by ``propagate``."""
+
+    frame_idx: int
+    obj_ids: tuple[int, ...]
+    label_map: np.ndarray
+
+
+@dataclass(frozen=True)
+class PropagationReport:
+    """What a completed ``run_propagation`` did."""
+
+    written: tuple[int, ...]
+    refined: dict[int, dict[int, str]]  # frame -> object id -> reason, for the frames written now
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    mask = os.umask(0o022)  # mkstemp makes the file 0600: give it the mode the user's umask gives new files
+    os.umask(mask)
+    os.fchmod(fd, 0o666 & ~mask)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise OSError(f"could not encode {path.name}")
+    write_atomic(path, buf.tobytes())
+
+
+def read_png(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise OSError(f"could not read {path}: the session folder is damaged; reset the session")
+    return image
+
