@@ -3,7 +3,7 @@
 The per-frame work is pure functions ``(frame, weights, ...) -> frame`` on RGB ``uint8`` arrays, so they are
 tested without video I/O. :func:`render` streams the source's native frames (decoded again from the source,
 one at a time), the project's working-size masks and fills, applies one edit, and writes the result with
-``editor.video.write_video``: same fps and frame count as the source, the source's audio muxed back,
+``editor.encode.write_video``: same fps and frame count as the source, the source's audio muxed back,
 H.264/AAC ``.mp4`` by default (other containers by extension), ``crf`` as the quality.
 
 Blend weights come from :func:`inpaint.paste.paste_alpha`: the object mask scaled to the native size,
@@ -615,7 +615,7 @@ def render(
 
     The output has the source's frame count and timing (each frame at its source time for a variable-rate
     source), its audio copied when the container takes the codec; the container and codec follow the
-    extension (``.mp4`` H.264 4:2:0 by default; see ``editor.video.write_video`` for odd sizes and
+    extension (``.mp4`` H.264 4:2:0 by default; see ``editor.encode.write_video`` for odd sizes and
     ``exact_size``); ``crf`` is the quality (0..51, lower is better, 18 is visually lossless).
     ``progress(done, total)`` is called per frame; raising from it cancels and leaves no file behind.
     """
@@ -634,7 +634,8 @@ def render(
             for i, frame in enumerate(source_frames(project)):
                 yield fn(i, frame)
 
-        from editor.video import probe, write_video
+        from editor.encode import write_video
+        from editor.video import probe
 
         times = None
         if src.is_file() and project.meta.get("is_vfr"):

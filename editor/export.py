@@ -271,7 +271,7 @@ def export_alpha(
     ``out`` a folder: one video per object, ``alpha_<id>.mp4``. ``out`` a ``.mp4`` path: one video of the chosen
     objects together (all objects when ``object_ids`` is None). Returns ``out``.
     """
-    from editor.video import write_video
+    from editor.encode import write_video
 
     _check_masks(project)
     ids = _ids(project, object_ids)
@@ -315,7 +315,7 @@ def export_rgba(
     """
     from PIL import Image
 
-    from editor.video import write_video
+    from editor.encode import write_video
 
     _check_masks(project)
     ids = _ids(project, object_ids)
@@ -368,7 +368,7 @@ def export_overlay(
     project: Any, out_path: str | Path, opacity: float = 0.5, progress: Progress | None = None, *, crf: int = 20
 ) -> Path:
     """A preview video: the source with each object tinted in its colour and outlined, audio kept."""
-    from editor.video import write_video
+    from editor.encode import write_video
 
     _check_masks(project)
     if not 0.0 <= opacity <= 1.0:

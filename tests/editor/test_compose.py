@@ -349,7 +349,7 @@ def test_render_replace_lands_in_box(project, tmp_path):
 
 
 def test_render_replace_with_a_clip_and_absent_object(project, tmp_path):
-    from editor.video import write_video
+    from editor.encode import write_video
 
     clip = write_video((np.full((16, 16, 3), 30 * k, np.uint8) for k in range(4)), tmp_path / "c.mp4", Fraction(12))
     # object 7 is never present: nothing placed, frames otherwise the removal-free original
@@ -431,7 +431,7 @@ def test_render_removal_needs_inpainted_frames(tmp_path):
 
 
 def test_media_clip_with_alpha(tmp_path):
-    from editor.video import write_video
+    from editor.encode import write_video
 
     frames = []
     for k in range(3):

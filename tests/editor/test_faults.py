@@ -254,7 +254,7 @@ def test_4_resumed_tracking_equals_the_uninterrupted_run(clips_dir, tmp_path):
 
 
 def test_5_stale_part_files_of_the_output_are_swept(clip, tmp_path):
-    from editor.video import write_video
+    from editor.encode import write_video
 
     _, sample = clip
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -459,7 +459,7 @@ def _video_stream(path: Path) -> tuple[str, int, int]:
 
 
 def test_11_odd_sizes_are_written_in_4_2_0(tmp_path):
-    from editor.video import write_video
+    from editor.encode import write_video
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (111, 191, 3), dtype=np.uint8) for _ in range(4)]

@@ -9,8 +9,9 @@ import av
 import numpy as np
 import pytest
 
+from editor.encode import write_video
 from editor.errors import InputError, OutputError, VideoError
-from editor.video import iter_frames, probe, read_audio, write_video
+from editor.video import iter_frames, probe, read_audio
 
 
 def make_video(
