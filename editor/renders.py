@@ -7,13 +7,13 @@ with each render's settings is ``renders.json`` in the outputs folder, written a
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from editor.store import atomic_write_json
 
 LIST_FILE = "renders.json"
 
@@ -80,10 +80,7 @@ def add(outputs: Path, render: Render) -> None:
     """Append ``render`` to the list (atomically)."""
     items = [asdict(r) for r in load(outputs) if r.file != render.file] + [asdict(render)]
     outputs.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=outputs, prefix=f".{LIST_FILE}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(items, f, indent=1)
-    os.replace(tmp, outputs / LIST_FILE)
+    atomic_write_json(outputs / LIST_FILE, items)
 
 
 def render_and_keep(

@@ -9,8 +9,6 @@ from: a correction and the re-track that follows it write the file again.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from editor.store import atomic_write_json
 from tracking.flags import Flags, next_flagged, review_flags
 
 REVIEW_FILE = "review.json"
@@ -42,10 +41,7 @@ def save(state_dir: Path, flags: Flags) -> None:
     """Write the flags atomically to ``state_dir/review.json``."""
     data = {str(f): {str(o): list(r) for o, r in objs.items()} for f, objs in flags.items()}
     state_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=f".{REVIEW_FILE}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, state_dir / REVIEW_FILE)
+    atomic_write_json(state_dir / REVIEW_FILE, data)
 
 
 def load(state_dir: Path) -> Flags:

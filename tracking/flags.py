@@ -20,8 +20,6 @@ something that can be trusted more than the mask itself:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -144,12 +142,10 @@ class SignalLog:
     def save(self) -> None:
         if not self._dirty:
             return
+        from tracking.session.state import write_atomic  # the session's own atomic write (imported late: no cycle)
+
         data = {str(f): {str(o): asdict(s) for o, s in objs.items()} for f, objs in sorted(self.signals.items())}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.FILE}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(data).encode())
         self._dirty = False
 
 
