@@ -4,7 +4,8 @@ Layout (docs/architecture.md)::
 
     project/
       meta.json      source path + fingerprint, fps "num/den", frame count, native size, rotation, audio,
-                     working size, frame stems, stages {name: {settings, inputs_hash}}; the tracking and
+                     working size, frame stems, shots (editor.shots, found once after decoding),
+                     stages {name: {settings, inputs_hash}}; the tracking and
                      removal stages' hashes cover the source of the code that ran them (``source_digest``)
       frames/        <stem>.png at the working size (short side <= 480 by default, never upscaled)
       masks/         <stem>.png palette label maps (DAVIS palette)
@@ -42,6 +43,7 @@ from PIL import Image
 
 from editor.errors import InputError, OutputError, ProjectError
 from editor.frames import FrameFolder, frame_index, read_image
+from editor.shots import Shot, detect_shots, shots_from_json, shots_to_json
 
 Progress = Callable[[int, int], object]
 
@@ -449,6 +451,8 @@ class Project:
             atomic_write_json(root / "meta.json", meta)
             project = cls(root, meta)
         project._decode(source, progress)
+        if "shots" not in project.meta:
+            project.detect_shots()
         return project
 
     @staticmethod
@@ -536,6 +540,13 @@ class Project:
         self.meta["decoded"] = True
         self._save_meta()
 
+    def detect_shots(self, progress: Progress | None = None) -> list[Shot]:
+        """Find the clip's shots (editor.shots) in the decoded frames and record them in meta.json."""
+        found = detect_shots((self.frames[i] for i in range(len(self.frames))), len(self.frames), progress=progress)
+        self.meta["shots"] = shots_to_json(found)
+        self._save_meta()
+        return found
+
     def guard_output(self, out: str | Path) -> Path:
         """Refuse an output that is, contains or lies inside this project's source or its own files."""
         return guard_output(out, source=self.source, root=self.root)
@@ -594,6 +605,17 @@ class Project:
     @property
     def rotation(self) -> int:
         return int(self.meta["rotation"])
+
+    @property
+    def shots(self) -> list[Shot]:
+        """The clip's shots in order, covering every frame (one shot when none were detected or recorded)."""
+        recorded = self.meta.get("shots")
+        return shots_from_json(recorded) if recorded else [Shot(0, self.num_frames)]
+
+    @property
+    def cuts(self) -> list[int]:
+        """The first frame of every shot after the first: nothing may be propagated from frame ``c - 1`` to ``c``."""
+        return [shot.start for shot in self.shots[1:]]
 
     def __len__(self) -> int:
         return self.num_frames
