@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editor import compose
+from editor import compose, effects
 from editor.errors import InputError, OutputError, ProjectError
 
 NATIVE = (96, 64)  # (w, h); the project works at half that (short side 32)
@@ -221,7 +221,7 @@ def test_place_clip_to_mask_and_none_box():
 def test_resize_rgba_has_no_dark_fringe():
     rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[:, :4] = (255, 255, 255, 255)  # white opaque left half, black transparent right half
-    out = compose._resize_rgba(rgba, 32, 32)
+    out = effects._resize_rgba(rgba, 32, 32)
     visible = out[..., 3] > 0
     assert (out[visible][:, :3] >= 250).all()
 
