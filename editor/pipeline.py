@@ -181,7 +181,7 @@ def open_session(
     from tracking.session import TrackSession
 
     def propagators(name: str):
-        factory = make_propagator_factory(name, device=device)
+        factory = make_propagator_factory(name, device=device, segmenter=segmenter)
         if name == "auto" and not isinstance(factory, type):
             factory()  # reads the checkpoint now (once; later calls share the network)
         return factory

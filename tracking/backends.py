@@ -184,11 +184,14 @@ def make_segmenter(backend: str = "auto", variant: str | None = None, device: st
     return SamSegmenter.from_checkpoint(choice.checkpoint, choice.path, device=default_device(device))
 
 
-def make_propagator_factory(backend: str = "auto", device: str | None = None) -> Callable[[], Propagator]:
+def make_propagator_factory(
+    backend: str = "auto", device: str | None = None, segmenter: Segmenter | None = None
+) -> Callable[[], Propagator]:
     """A factory of fresh propagators for the backend ``choose_propagator`` picks.
 
     For XMem the checkpoint is read once, on the first call; every call then returns a new propagator
-    (its own memory) sharing that network.
+    (its own memory) sharing that network. With ``sam2``, one network serves both stages: pass the
+    ``Sam2Segmenter`` already built and its model is reused instead of reading the checkpoint a second time.
     """
     choice = choose_propagator(backend, device)
     if choice.kind == "classical":
@@ -200,11 +203,14 @@ def make_propagator_factory(backend: str = "auto", device: str | None = None) ->
     dev = default_device(device)
     loaded: list[Any] = []
     if backend == "sam2":
-        from tracking.sam2.backend import Sam2Propagator
+        from tracking.sam2.backend import Sam2Propagator, Sam2Segmenter
         from tracking.sam2.build import load_sam2, resolve_size
 
         assert choice.checkpoint is not None
         size = resolve_size(choice.checkpoint)
+
+        if isinstance(segmenter, Sam2Segmenter):
+            loaded.append(segmenter.model)
 
         def make_sam2() -> Propagator:
             if not loaded:  # the network is read once; every pass gets its own memory over it

@@ -183,6 +183,9 @@ def test_backend_sam2_needs_its_checkpoint_and_loads_it(tiny_state, tmp_path: Pa
     factory = make_propagator_factory("sam2", device="cpu")
     first, second = factory(), factory()
     assert isinstance(first, Sam2Propagator) and first is not second and first.model is second.model
+    # one network for both stages: the segmenter's model is reused, the checkpoint is not read again
+    shared = make_propagator_factory("sam2", device="cpu", segmenter=segmenter)
+    assert shared().model is segmenter.model
 
 
 @pytest.mark.slow
@@ -228,3 +231,18 @@ def test_memory_selection_replays_the_reference_long_run(model, sam2_dir: Path) 
             tracker._evict(obj, t)  # what track() does after every frame
             assert all(abs(c - t) <= keep for c in obj.non_cond)
             assert len(obj.non_cond) <= keep + 1
+
+
+def test_open_session_reads_the_sam2_checkpoint_once(tiny_state, tmp_path: Path, monkeypatch) -> None:
+    """``--backend sam2``: the page/CLI session's segmenter and propagators share one network."""
+    from editor import pipeline
+    from editor.sample import write_sample_video
+    from editor.store import Project
+
+    monkeypatch.setenv("TAM_WEIGHTS_DIR", str(tmp_path))
+    torch.save({"model": tiny_state}, tmp_path / "sam2.1_hiera_tiny.pt")
+    write_sample_video(tmp_path / "clip.mp4", n_frames=4, size=(96, 64))
+    project = Project.open_or_create(tmp_path / "project", tmp_path / "clip.mp4")
+    session = pipeline.open_session(project, backend="sam2", device="cpu")
+    assert isinstance(session.segmenter, Sam2Segmenter)
+    assert session.propagator_factory().model is session.segmenter.model
