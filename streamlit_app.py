@@ -27,6 +27,7 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from editor import colours, compose, export, pipeline, renders, review
 from editor.errors import TamError
 from editor.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobBusy, JobRunner, JobStatus
+from editor.lock import LockedSession
 from editor.messages import scrub, user_message
 from editor.store import Project
 from editor.workspace import Workspace, new_workspace
@@ -90,7 +91,8 @@ def _session(project_dir: str, backend: str, busy: bool) -> Any:
     holder = _sessions(project_dir)
     if "session" not in holder or (holder["backend"] != backend and not busy):
         with st.spinner(f"Loading the {backend} tracking models…"):
-            holder["session"] = pipeline.open_session(Project.open(project_dir), backend=backend)
+            session = pipeline.open_session(Project.open(project_dir), backend=backend)
+            holder["session"] = LockedSession(session, project_dir)  # a CLI run on this project refuses clicks
         holder["backend"] = backend
     return holder["session"]
 

@@ -3,7 +3,8 @@
 Two runs writing one project interleave their stages (one run's masks under the other's prompts, fills of the
 wrong object, frames left unwritten), so every entry point that writes a project holds its lock exclusively
 for as long as it works: the CLI for the whole command, the page's jobs for the whole job, and the pipeline's
-Python functions (``open_project``, ``track``, ``inpaint``) for each call. Readers (``render``, ``tam export``)
+Python functions (``open_project``, ``track``, ``inpaint``) for each call, and the page's edits (clicks,
+undo, deleting an object: :class:`LockedSession`) for each edit. Readers (``render``, ``tam export``)
 hold it shared, so they never see half a stage. A second writer is refused at once with a message naming
 the process that holds the project; nothing waits silently.
 
@@ -25,6 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from editor.errors import TamError
 
@@ -117,4 +119,28 @@ def project_lock(root: str | os.PathLike[str], *, shared: bool = False) -> Itera
         os.close(fd)  # closing the descriptor releases the flock
 
 
-__all__ = ["LOCK_NAME", "ProjectBusy", "holder", "lock_path", "project_lock"]
+class LockedSession:
+    """A tracking session whose edits each hold the project's lock, for a caller that keeps a session open
+    between edits (the page): a click, an undo or a deleted object is refused with :class:`ProjectBusy` while
+    another process writes the project, instead of interleaving with it. Reads pass straight through."""
+
+    EDITS = frozenset({"add_object", "rename", "remove_object", "add_click", "add_box", "add_mask", "undo", "redo",
+                       "clear_frame", "reset_state"})
+
+    def __init__(self, session: Any, root: str | os.PathLike[str]) -> None:
+        self.session = session
+        self.root = Path(root)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.session, name)
+        if name not in self.EDITS or not callable(attr):
+            return attr
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with project_lock(self.root):
+                return attr(*args, **kwargs)
+
+        return locked
+
+
+__all__ = ["LOCK_NAME", "LockedSession", "ProjectBusy", "holder", "lock_path", "project_lock"]

@@ -551,3 +551,28 @@ def test_11_a_failed_open_leaves_no_project_folder(tmp_path, capsys, monkeypatch
                          capsys, monkeypatch)
     assert code == 1
     assert not (tmp_path / "P").exists()
+
+
+def test_1_page_edits_take_the_lock(clip, tmp_path):
+    """The page keeps a session open between clicks: an edit while another process writes the project is
+    refused naming it and changes nothing; once the other process is gone the same edits apply."""
+    from editor.lock import LockedSession, ProjectBusy
+
+    src, sample = clip
+    project = pipeline.open_project(src, tmp_path / "P")
+    session = LockedSession(pipeline.open_session(project, backend="classical"), project.root)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(project.root)], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ProjectBusy, match=str(holder.pid)):
+            session.add_object("a")
+        with pytest.raises(ProjectBusy, match=str(holder.pid)):
+            session.reset_state()
+        assert session.objects == [] and session.keyframes == []  # reads pass through while it is busy
+    finally:
+        holder.kill()
+        holder.wait()
+    obj = session.add_object("a")
+    session.add_click(0, obj, *sample.click)
+    assert session.keyframes == [0] and session.frame_mask(0) is not None
