@@ -382,7 +382,10 @@ def test_running_job_shows_progress_and_cancels(data_dir: Path) -> None:
             time.sleep(0.01)
 
     runner.start("track", slow, message="Tracking")
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30  # wait for the job to report 40/100 (a fixed sleep fails on a busy machine)
+    while (s := runner.status("track")) is None or s.done < 40:
+        assert time.monotonic() < deadline, "the job never reported progress"
+        time.sleep(0.05)
     at.run()
     assert not at.exception, at.exception
     bars = at.get("progress")
