@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from inpaint import homography_source as hs
 from inpaint import sources as src
 from inpaint.flow_completion import FlowConfig, FlowSolver, sample_points
-from inpaint.homography_source import HomographyConfig, homography_colours
 from inpaint.paste import paste_back
 from inpaint.ring_check import check
 
@@ -44,7 +44,7 @@ class ClassicalConfig:
     max_error: float = 16.0  # ring misalignment (mean abs grey levels) above which a source is dropped
     inpaint_radius: int = 5
     flow: FlowConfig = field(default_factory=FlowConfig)
-    homography: HomographyConfig = field(default_factory=HomographyConfig)
+    homography: hs.HomographyConfig = field(default_factory=hs.HomographyConfig)
 
 
 def _disk(r: int) -> np.ndarray:
@@ -66,6 +66,7 @@ class _Clip:
         self._flow: dict[tuple[int, int], np.ndarray] = {}
         self._grey: dict[int, np.ndarray] = {}
         self._unknown: dict[int, np.ndarray] = {}
+        self._step: dict[int, np.ndarray | None] = {}
 
     def frame(self, i: int) -> np.ndarray:
         if i not in self._frame:
@@ -137,8 +138,19 @@ class _Clip:
         r = self.region(t)
         return self.solver_for(t).sample(self.flow(t, u), r.xs.astype(np.float32), r.ys.astype(np.float32))
 
+    def step(self, i: int) -> np.ndarray | None:
+        """Homography from frame ``i``'s background into frame ``i + 1`` (None when it cannot be fitted)."""
+        if i not in self._step:
+            free = cv2.dilate(self.region(i).dense.astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
+            self._step[i] = hs.step(self.grey(i), self.grey(i + 1), free, self.unknown(i + 1), self.cfg.homography)
+        return self._step[i]
+
+    def homography(self, i: int, j: int) -> np.ndarray | None:
+        """Homography from frame ``i`` into frame ``j``, composed of the consecutive steps between them."""
+        return hs.compose(self.step, i, j)
+
     def evict_before(self, i: int) -> None:
-        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown):
+        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown, self._step):
             for k in [k for k in store if k < i]:
                 del store[k]
         for key in [key for key in self._flow if min(key) < i]:
@@ -221,7 +233,8 @@ class ClassicalInpainter:
                 colours, ok = src.gather(sources, clip.frame)
                 if ok.any():
                     candidates.append((colours, ok))
-        colours, ok = homography_colours(i, region, clip.n, clip.grey, clip.frame, clip.unknown, cfg.homography)
+        colours, ok = hs.homography_colours(i, region, clip.n, clip.homography, clip.frame, clip.unknown,
+                                            cfg.homography)
         if ok.any():
             candidates.append((colours, ok))
         floors = [np.zeros(n, np.float32)] * len(candidates)
