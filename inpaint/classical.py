@@ -30,7 +30,7 @@ from inpaint import homography_source as hs
 from inpaint import sources as src
 from inpaint.flow_completion import FlowConfig, FlowSolver, sample_points
 from inpaint.paste import paste_back
-from inpaint.ring_check import check
+from inpaint.ring_check import check_all
 
 
 @dataclass(frozen=True)
@@ -247,8 +247,7 @@ class ClassicalInpainter:
             floors.append(sample_points(carried[1], qx, qy).reshape(-1) + 1.0)
         total = np.zeros((n, 3), np.float32)
         weight = np.zeros(n, np.float32)
-        for (colours, ok), floor in zip(candidates, floors, strict=True):
-            checked = check(frame, region, colours, ok)
+        for checked, floor in zip(check_all(frame, region, candidates), floors, strict=True):
             error = np.maximum(checked.error, floor)
             wt = np.where(error <= cfg.max_error, 1.0 / (1.0 + error) ** 2, 0.0).astype(np.float32)
             total += checked.colours * wt[:, None]
@@ -270,7 +269,21 @@ class ClassicalInpainter:
 
 
 def spatial_fill(image: np.ndarray, missing: np.ndarray, radius: int = 5) -> np.ndarray:
-    """Fill the ``missing`` pixels of ``image`` from the rest of it alone (no other frame)."""
+    """Fill the ``missing`` pixels of ``image`` from the rest of it alone (no other frame).
+
+    Telea only reads pixels within ``radius`` of what it fills, so each group of missing pixels is inpainted
+    in its own box with that margin (the same result as the whole frame at a fraction of the cost).
+    """
     if missing.all():  # nothing to inpaint from: a flat grey frame is the only honest answer
         return np.full_like(image, 128)
-    return cv2.inpaint(image, missing.astype(np.uint8), radius, cv2.INPAINT_TELEA)
+    out = image.copy()
+    m = missing.astype(np.uint8)
+    h, w = m.shape
+    pad = radius + 2
+    # boxes of nearby groups merge (their margins would overlap): join the groups grown by the margin first
+    count, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(m, np.ones((2 * pad + 1,) * 2, np.uint8)))
+    for x, y, bw, bh, _ in stats[1:count]:
+        ys, xs = slice(y, min(h, y + bh)), slice(x, min(w, x + bw))
+        if m[ys, xs].any():
+            out[ys, xs] = cv2.inpaint(image[ys, xs], m[ys, xs], radius, cv2.INPAINT_TELEA)
+    return out

@@ -52,23 +52,32 @@ def homography_colours(
     count = np.zeros(count_n, np.int32)
     h, w = region.dense.shape
     xy = np.stack([region.xs, region.ys], 1).astype(np.float32)[None]
+    own = frame(i)[region.ys, region.xs].astype(np.float32)
     order = sorted((j for j in range(max(0, i - cfg.window), min(n, i + cfg.window + 1)) if j != i),
                    key=lambda j: (abs(j - i), j))
+    need = np.arange(count_n)  # the region pixels that still lack candidates
     for j in order:
-        if (count >= cfg.candidates).mean() >= cfg.enough:
+        if len(need) <= (1.0 - cfg.enough) * count_n:
             break
         hij = hom(i, j)
         if hij is None:
             continue
-        q = cv2.perspectiveTransform(xy, hij)[0]
+        q = cv2.perspectiveTransform(xy[:, need], hij)[0]
         inside = (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
         qx, qy = np.clip(q[:, 0], 0, w - 1), np.clip(q[:, 1], 0, h - 1)
-        use = inside & ~unknown(j)[np.rint(qy).astype(int), np.rint(qx).astype(int)] & (count < cfg.candidates)
+        use = inside & ~unknown(j)[np.rint(qy).astype(np.int32), np.rint(qx).astype(np.int32)]
         if not use.any():
             continue
-        idx = np.nonzero(use)[0]
-        acc[count[idx], idx] = sample_points(frame(j), qx[idx], qy[idx])
+        idx = need[use]
+        colours = sample_points(frame(j), qx[use], qy[use])
+        # the neighbour's exposure brought to this frame's (median difference on the ring it shows), so the
+        # median of frames exposed differently does not mix their levels pixel by pixel
+        ring = ~region.unknown[idx]
+        if ring.sum() >= 32:
+            colours += np.median(own[idx[ring]] - colours[ring], axis=0)
+        acc[count[idx], idx] = colours
         count[idx] += 1
+        need = need[count[need] < cfg.candidates]
     out = np.zeros((count_n, 3), np.float32)
     for c in range(1, cfg.candidates + 1):
         sel = count == c
@@ -100,11 +109,20 @@ def compose(steps: Callable[[int], np.ndarray | None], i: int, j: int) -> np.nda
     return out / out[2, 2]
 
 
+def _detail(grey: np.ndarray, sigma: float = 4.0) -> np.ndarray:
+    """The grey frame less its local mean (uint8 around 128): what is left when the exposure changes."""
+    g = grey.astype(np.float32)
+    return np.clip(2.0 * (g - cv2.GaussianBlur(g, (0, 0), sigma)) + 128.0, 0, 255).astype(np.uint8)
+
+
 def step(grey_a: np.ndarray, grey_b: np.ndarray, free_a: np.ndarray, unknown_b: np.ndarray,
          cfg: HomographyConfig | None = None) -> np.ndarray | None:
     """Homography mapping frame a's background (corners where ``free_a``) into the next frame b, or None
     when too few corners track there and back and land outside b's unknown pixels."""
     cfg = cfg or HomographyConfig()
+    # matched on detail only: a change of exposure between the two frames must not bias the tracker (it
+    # would, and composing many steps would add the errors up)
+    grey_a, grey_b = _detail(grey_a), _detail(grey_b)
     pts = cv2.goodFeaturesToTrack(grey_a, cfg.max_corners, 0.005, 6, mask=free_a.astype(np.uint8), blockSize=5)
     if pts is None or len(pts) < cfg.min_inliers:
         return None
