@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from benchmarks import removal_quality as rq  # noqa: E402
 from benchmarks.common import command_line, emit, fmt, machine, markdown_table, parser, set_threads  # noqa: E402
 from editor import metrics  # noqa: E402
-from inpaint.patch_fill import patch_fill  # noqa: E402
+from inpaint.patch_fill import PatchConfig, patch_fill  # noqa: E402
 
 
 def fills() -> dict[str, object]:
@@ -35,6 +35,7 @@ def fills() -> dict[str, object]:
         "telea (OpenCV, r=5)": lambda img, hole: cv2.inpaint(img, hole.astype(np.uint8), 5, cv2.INPAINT_TELEA),
         "navier-stokes (OpenCV, r=5)": lambda img, hole: cv2.inpaint(img, hole.astype(np.uint8), 5, cv2.INPAINT_NS),
         "patch (ours, PatchMatch)": patch_fill,
+        "patch, Telea start (ours)": lambda img, hole: patch_fill(img, hole, PatchConfig(known_first=False)),
     }
     if hasattr(cv2, "xphoto"):
         def xphoto(alg: int, lab: bool = False):

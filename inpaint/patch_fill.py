@@ -28,6 +28,7 @@ class PatchConfig:
     min_side: int = 24  # a coarser level's hole box must stay at least this many px
     iterations: int = 4  # EM iterations at the coarsest level (half as many, at least 2, on finer ones)
     search: int = 3  # PatchMatch sweeps per EM iteration
+    known_first: bool = True  # the coarsest level's first matches on the known pixels only (see patch_fill)
     seed: int = 0
 
 
@@ -59,14 +60,17 @@ def patch_fill(image: np.ndarray, missing: np.ndarray, config: PatchConfig | Non
         solver = _Level(img, miss, cfg, rng)
         if nnf is None:
             start = cv2.inpaint(np.clip(img, 0, 255).astype(np.uint8), miss.astype(np.uint8), 5, cv2.INPAINT_TELEA)
-            solver.img[miss] = start[miss]
+            solver.start(start[miss])
             solver.random_field()
             iterations = cfg.iterations
         else:
             solver.upsample_field(*nnf)
             solver.vote()
             iterations = max(2, cfg.iterations // 2)
-        for _ in range(iterations):
+        for it in range(iterations):
+            # the coarsest level's first matches compare the known pixels only: its start (Telea) is smooth,
+            # and patches matched to a smooth guess stay smooth
+            solver.known_only = cfg.known_first and nnf is None and it == 0
             solver.match()
             solver.vote()
         nnf = (solver.sy, solver.sx)
@@ -105,6 +109,14 @@ class _Level:
         self.sx = np.zeros(len(self.ty), np.int32)
         self.cost = np.full(len(self.ty), np.inf, np.float32)
         self.pad = np.pad(self.img, ((r, r), (r, r), (0, 0)), mode="edge")
+        self.known = np.pad(~miss, r, mode="constant", constant_values=False)
+        self.known_only = False
+
+    def start(self, values: np.ndarray) -> None:
+        """The missing pixels' first estimate (what patches are compared with before the first vote)."""
+        r, (h, w) = self.cfg.radius, self.miss.shape
+        self.img[self.miss] = values
+        self.pad[r:r + h, r:r + w] = self.img
 
     # -- the field ---------------------------------------------------------------------------------------
     def _snap(self, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,10 +159,18 @@ class _Level:
     def _distance(self, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
         r, p = self.cfg.radius, self.pad
         total = np.zeros(len(sy), np.float32)
+        seen = np.zeros(len(sy), np.float32)
         for dy, dx in zip(self.dy, self.dx, strict=True):
             a = p[self.ty + dy + r, self.tx + dx + r]
             b = p[sy + dy + r, sx + dx + r]
-            total += ((a - b) ** 2).sum(axis=1)
+            d = ((a - b) ** 2).sum(axis=1)
+            if self.known_only:
+                k = self.known[self.ty + dy + r, self.tx + dx + r]
+                d *= k
+                seen += k
+            total += d
+        if self.known_only:  # the mean over the known samples, scaled to a whole patch
+            total *= len(self.dy) / np.maximum(seen, 1.0)
         return total
 
     def _try(self, y: np.ndarray, x: np.ndarray, sel: np.ndarray | None = None) -> None:
