@@ -8,12 +8,15 @@ memory does not grow with the clip, and a chunked run gives what a whole-clip ru
    them (``inpaint.flow_completion``);
 3. candidates: two passes, from the past and from the future, chain every region pixel to the nearest frame
    (within ``span``) where its background point is known (``inpaint.sources``, drift re-matched on the ring);
-   one homography per neighbouring frame gives a third (``inpaint.homography_source``); the previous frame's
-   fill carried along the flow a fourth (a still background stays still), no better than it was;
-4. each candidate is checked on the ring (``inpaint.ring_check``): its colours are corrected by the ring's
-   slow colour difference (the seam), and dropped where the ring's local misalignment exceeds ``max_error``;
-   the trusted ones are averaged with weights that fall with their misalignment;
-5. what no candidate covers is filled spatially (``spatial_fill``: Telea, chosen by measurement);
+   a homography per neighbouring frame, composed of consecutive-frame steps, a third
+   (``inpaint.homography_source``); the previous frame's fill carried along the flow a fourth (a still
+   background stays still), no better than it was;
+4. each candidate is checked on the ring (``inpaint.ring_check``, on the ring pixels some candidate explains):
+   its colours are corrected by the ring's slow colour difference (the seam), and dropped where the ring's
+   local misalignment exceeds ``max_error``; the trusted ones are averaged with weights that fall with their
+   misalignment;
+5. what no candidate covers is filled spatially (``spatial_fill``: Telea, chosen by measurement over the
+   patch-based ``inpaint.patch_fill`` and opencv-contrib's xphoto, see docs/benchmarks.md);
 6. the fill is pasted back with ``inpaint.paste.paste_back`` (dilated, feathered), so pixels outside the
    dilated mask are bit-identical to the input.
 """
