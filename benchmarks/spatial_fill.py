@@ -34,8 +34,8 @@ def fills() -> dict[str, object]:
     out = {
         "telea (OpenCV, r=5)": lambda img, hole: cv2.inpaint(img, hole.astype(np.uint8), 5, cv2.INPAINT_TELEA),
         "navier-stokes (OpenCV, r=5)": lambda img, hole: cv2.inpaint(img, hole.astype(np.uint8), 5, cv2.INPAINT_NS),
-        "patch (ours, PatchMatch)": patch_fill,
-        "patch, Telea start (ours)": lambda img, hole: patch_fill(img, hole, PatchConfig(known_first=False)),
+        "patch, known-first start (ours)": lambda img, hole: patch_fill(img, hole, PatchConfig(known_first=True)),
+        "patch, Telea start (ours)": patch_fill,
     }
     if hasattr(cv2, "xphoto"):
         def xphoto(alg: int, lab: bool = False):
