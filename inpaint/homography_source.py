@@ -56,28 +56,32 @@ def homography_colours(
     order = sorted((j for j in range(max(0, i - cfg.window), min(n, i + cfg.window + 1)) if j != i),
                    key=lambda j: (abs(j - i), j))
     need = np.arange(count_n)  # the region pixels that still lack candidates
+    pts = xy  # their points
+    ring_all = ~region.unknown
     for j in order:
         if len(need) <= (1.0 - cfg.enough) * count_n:
             break
         hij = hom(i, j)
         if hij is None:
             continue
-        q = cv2.perspectiveTransform(xy[:, need], hij)[0]
+        q = cv2.perspectiveTransform(pts, hij)[0]
         inside = (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
         qx, qy = np.clip(q[:, 0], 0, w - 1), np.clip(q[:, 1], 0, h - 1)
-        use = inside & ~unknown(j)[np.rint(qy).astype(np.int32), np.rint(qx).astype(np.int32)]
+        flat = np.rint(qy).astype(np.int32) * w + np.rint(qx).astype(np.int32)
+        use = inside & ~unknown(j).ravel()[flat]
         if not use.any():
             continue
         idx = need[use]
         colours = sample_points(frame(j), qx[use], qy[use])
         # the neighbour's exposure brought to this frame's (median difference on the ring it shows), so the
         # median of frames exposed differently does not mix their levels pixel by pixel
-        ring = ~region.unknown[idx]
+        ring = ring_all[idx]
         if ring.sum() >= 32:
             colours += np.median(own[idx[ring]] - colours[ring], axis=0)
         acc[count[idx], idx] = colours
         count[idx] += 1
-        need = need[count[need] < cfg.candidates]
+        keep = count[need] < cfg.candidates
+        need, pts = need[keep], pts[:, keep]
     out = np.zeros((count_n, 3), np.float32)
     for c in range(1, cfg.candidates + 1):
         sel = count == c

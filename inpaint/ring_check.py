@@ -50,14 +50,16 @@ def check_all(frame: np.ndarray, region: Region, candidates: list[tuple[np.ndarr
     explained = best <= outlier
     if explained.mean() >= least_share:
         trusted[np.nonzero(ring)[0][~explained]] = False
-    return [check(frame, region, colours, ok & trusted) for colours, ok in candidates]
+    known = frame[region.ys, region.xs].astype(np.float32)
+    return [check(frame, region, colours, ok & trusted, known=known) for colours, ok in candidates]
 
 
 def check(frame: np.ndarray, region: Region, colours: np.ndarray, ok: np.ndarray, blur: float = 6.0,
-          factor: int = 4) -> Checked:
+          factor: int = 4, known: np.ndarray | None = None) -> Checked:
     """Correct ``colours`` (one per region pixel, ``ok`` where a source exists) by the ring and rate them.
 
     Both maps are smooth, so they are computed at ``1 / factor`` of the size and sampled back per pixel.
+    ``known``: the frame's colours at the region pixels (float32), when the caller has them already.
     """
     n = len(region.ys)
     error = np.full(n, np.inf, np.float32)
@@ -67,7 +69,7 @@ def check(frame: np.ndarray, region: Region, colours: np.ndarray, ok: np.ndarray
     y0, x0 = int(region.ys.min()), int(region.xs.min())
     ly, lx = region.ys - y0, region.xs - x0
     shape = (int(ly.max()) + 1, int(lx.max()) + 1)
-    truth = frame[region.ys[ring], region.xs[ring]].astype(np.float32)
+    truth = frame[region.ys[ring], region.xs[ring]].astype(np.float32) if known is None else known[ring]
     diff = truth - colours[ring]
     cells = _Cells(ly[ring], lx[ring], shape, factor)
     # the slow part of the difference (lighting, the seam's level): normalised convolution, then spread inwards
