@@ -1,5 +1,6 @@
-"""Which spatial fill for what no other frame shows: OpenCV Telea and Navier-Stokes against opencv-contrib's
-``xphoto.inpaint`` (FSR fast, shift-map), on one frame of each removal case with the whole hole unknown.
+"""Which spatial fill for what no other frame shows: OpenCV Telea and Navier-Stokes, our patch-based fill
+(``inpaint.patch_fill``: PatchMatch + voting, coarse to fine) and opencv-contrib's ``xphoto.inpaint``
+(FSR fast, shift-map), on one frame of each removal case with the whole hole unknown.
 
 The classical removal fills spatially only what no trusted temporal source covers; this measures the
 candidates on exactly that job (the hole dilated by 4 px, the truth the original pixels), with CPU seconds.
@@ -26,12 +27,15 @@ import numpy as np  # noqa: E402
 from benchmarks import removal_quality as rq  # noqa: E402
 from benchmarks.common import command_line, emit, fmt, machine, markdown_table, parser, set_threads  # noqa: E402
 from editor import metrics  # noqa: E402
+from inpaint.patch_fill import PatchConfig, patch_fill  # noqa: E402
 
 
 def fills() -> dict[str, object]:
     out = {
         "telea (OpenCV, r=5)": lambda img, hole: cv2.inpaint(img, hole.astype(np.uint8), 5, cv2.INPAINT_TELEA),
         "navier-stokes (OpenCV, r=5)": lambda img, hole: cv2.inpaint(img, hole.astype(np.uint8), 5, cv2.INPAINT_NS),
+        "patch, known-first start (ours)": lambda img, hole: patch_fill(img, hole, PatchConfig(known_first=True)),
+        "patch, Telea start (ours)": patch_fill,
     }
     if hasattr(cv2, "xphoto"):
         def xphoto(alg: int, lab: bool = False):

@@ -8,12 +8,15 @@ memory does not grow with the clip, and a chunked run gives what a whole-clip ru
    them (``inpaint.flow_completion``);
 3. candidates: two passes, from the past and from the future, chain every region pixel to the nearest frame
    (within ``span``) where its background point is known (``inpaint.sources``, drift re-matched on the ring);
-   one homography per neighbouring frame gives a third (``inpaint.homography_source``); the previous frame's
-   fill carried along the flow a fourth (a still background stays still), no better than it was;
-4. each candidate is checked on the ring (``inpaint.ring_check``): its colours are corrected by the ring's
-   slow colour difference (the seam), and dropped where the ring's local misalignment exceeds ``max_error``;
-   the trusted ones are averaged with weights that fall with their misalignment;
-5. what no candidate covers is filled spatially (``spatial_fill``: Telea, chosen by measurement);
+   a homography per neighbouring frame, composed of consecutive-frame steps, a third
+   (``inpaint.homography_source``); the previous frame's fill carried along the flow a fourth (a still
+   background stays still), no better than it was;
+4. each candidate is checked on the ring (``inpaint.ring_check``, on the ring pixels some candidate explains):
+   its colours are corrected by the ring's slow colour difference (the seam), and dropped where the ring's
+   local misalignment exceeds ``max_error``; the trusted ones are averaged with weights that fall with their
+   misalignment;
+5. what no candidate covers is filled spatially (``spatial_fill``: Telea, chosen by measurement over the
+   patch-based ``inpaint.patch_fill`` and opencv-contrib's xphoto, see docs/benchmarks.md);
 6. the fill is pasted back with ``inpaint.paste.paste_back`` (dilated, feathered), so pixels outside the
    dilated mask are bit-identical to the input.
 """
@@ -26,11 +29,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from inpaint import homography_source as hs
 from inpaint import sources as src
 from inpaint.flow_completion import FlowConfig, FlowSolver, sample_points
-from inpaint.homography_source import HomographyConfig, homography_colours
 from inpaint.paste import paste_back
-from inpaint.ring_check import check
+from inpaint.ring_check import check_all
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class ClassicalConfig:
     max_error: float = 16.0  # ring misalignment (mean abs grey levels) above which a source is dropped
     inpaint_radius: int = 5
     flow: FlowConfig = field(default_factory=FlowConfig)
-    homography: HomographyConfig = field(default_factory=HomographyConfig)
+    homography: hs.HomographyConfig = field(default_factory=hs.HomographyConfig)
 
 
 def _disk(r: int) -> np.ndarray:
@@ -66,6 +69,7 @@ class _Clip:
         self._flow: dict[tuple[int, int], np.ndarray] = {}
         self._grey: dict[int, np.ndarray] = {}
         self._unknown: dict[int, np.ndarray] = {}
+        self._step: dict[int, np.ndarray | None] = {}
 
     def frame(self, i: int) -> np.ndarray:
         if i not in self._frame:
@@ -137,8 +141,19 @@ class _Clip:
         r = self.region(t)
         return self.solver_for(t).sample(self.flow(t, u), r.xs.astype(np.float32), r.ys.astype(np.float32))
 
+    def step(self, i: int) -> np.ndarray | None:
+        """Homography from frame ``i``'s background into frame ``i + 1`` (None when it cannot be fitted)."""
+        if i not in self._step:
+            free = cv2.dilate(self.region(i).dense.astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
+            self._step[i] = hs.step(self.grey(i), self.grey(i + 1), free, self.unknown(i + 1), self.cfg.homography)
+        return self._step[i]
+
+    def homography(self, i: int, j: int) -> np.ndarray | None:
+        """Homography from frame ``i`` into frame ``j``, composed of the consecutive steps between them."""
+        return hs.compose(self.step, i, j)
+
     def evict_before(self, i: int) -> None:
-        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown):
+        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown, self._step):
             for k in [k for k in store if k < i]:
                 del store[k]
         for key in [key for key in self._flow if min(key) < i]:
@@ -221,7 +236,8 @@ class ClassicalInpainter:
                 colours, ok = src.gather(sources, clip.frame)
                 if ok.any():
                     candidates.append((colours, ok))
-        colours, ok = homography_colours(i, region, clip.n, clip.grey, clip.frame, clip.unknown, cfg.homography)
+        colours, ok = hs.homography_colours(i, region, clip.n, clip.homography, clip.frame, clip.unknown,
+                                            cfg.homography)
         if ok.any():
             candidates.append((colours, ok))
         floors = [np.zeros(n, np.float32)] * len(candidates)
@@ -234,8 +250,7 @@ class ClassicalInpainter:
             floors.append(sample_points(carried[1], qx, qy).reshape(-1) + 1.0)
         total = np.zeros((n, 3), np.float32)
         weight = np.zeros(n, np.float32)
-        for (colours, ok), floor in zip(candidates, floors, strict=True):
-            checked = check(frame, region, colours, ok)
+        for checked, floor in zip(check_all(frame, region, candidates), floors, strict=True):
             error = np.maximum(checked.error, floor)
             wt = np.where(error <= cfg.max_error, 1.0 / (1.0 + error) ** 2, 0.0).astype(np.float32)
             total += checked.colours * wt[:, None]
@@ -257,7 +272,21 @@ class ClassicalInpainter:
 
 
 def spatial_fill(image: np.ndarray, missing: np.ndarray, radius: int = 5) -> np.ndarray:
-    """Fill the ``missing`` pixels of ``image`` from the rest of it alone (no other frame)."""
+    """Fill the ``missing`` pixels of ``image`` from the rest of it alone (no other frame).
+
+    Telea only reads pixels within ``radius`` of what it fills, so each group of missing pixels is inpainted
+    in its own box with that margin (the same result as the whole frame at a fraction of the cost).
+    """
     if missing.all():  # nothing to inpaint from: a flat grey frame is the only honest answer
         return np.full_like(image, 128)
-    return cv2.inpaint(image, missing.astype(np.uint8), radius, cv2.INPAINT_TELEA)
+    out = image.copy()
+    m = missing.astype(np.uint8)
+    h, w = m.shape
+    pad = radius + 2
+    # boxes of nearby groups merge (their margins would overlap): join the groups grown by the margin first
+    count, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(m, np.ones((2 * pad + 1,) * 2, np.uint8)))
+    for x, y, bw, bh, _ in stats[1:count]:
+        ys, xs = slice(y, min(h, y + bh)), slice(x, min(w, x + bw))
+        if m[ys, xs].any():
+            out[ys, xs] = cv2.inpaint(image[ys, xs], m[ys, xs], radius, cv2.INPAINT_TELEA)
+    return out

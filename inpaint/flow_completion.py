@@ -20,7 +20,7 @@ from inpaint.diffuse import fill_smooth
 
 @dataclass(frozen=True)
 class FlowConfig:
-    short_side: int = 240  # flow is estimated at this short side (never upscaled)
+    short_side: int = 180  # flow is estimated at this short side (never upscaled; 240 measured no better)
     preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
     tolerance: float = 1.0  # forward-backward disagreement allowed, in flow pixels (+ 5 % of the motion)
     margin: int = 12  # px (full size) around the unknown pixels where flow is not trusted: patches straddle it

@@ -1,10 +1,13 @@
-"""A second kind of temporal candidate: one homography per neighbouring frame (exact for pans, tilts and zooms).
+"""A second kind of temporal candidate: a homography per neighbouring frame (exact for pans, tilts and zooms).
 
-Corners outside the (dilated) masks are tracked with pyramidal Lucas-Kanade, forward and backward, and a
-RANSAC homography maps this frame into each neighbour, nearest first. Every region pixel (hole and ring)
-takes the median colour of up to ``candidates`` neighbours where its point is visible. Where the background
-is a plane far away this is drift-free where chained flow is not; where it is not (parallax, close objects),
-the ring check (``inpaint.ring_check``) rejects it and the flow-chained sources win.
+Only consecutive frames are matched: corners outside the (dilated) regions of frame ``j`` are tracked into
+``j + 1`` with pyramidal Lucas-Kanade, forward and backward, and a RANSAC homography fits them (``step``).
+The homography from frame ``i`` to any neighbour is the product of the steps between them (``compose``),
+so each frame is matched once, not once per neighbour (what made this candidate half of the fill's time).
+Every region pixel (hole and ring) takes the median colour of up to ``candidates`` neighbours, nearest
+first, where its point is visible. Where the background is a plane far away this is drift-free where
+chained flow is not; where it is not (parallax, close objects), the ring check (``inpaint.ring_check``)
+rejects it and the flow-chained sources win.
 """
 
 from __future__ import annotations
@@ -36,69 +39,106 @@ def homography_colours(
     i: int,
     region: Region,
     n: int,
-    grey: Callable[[int], np.ndarray],
+    hom: Callable[[int, int], np.ndarray | None],
     frame: Callable[[int], np.ndarray],
     unknown: Callable[[int], np.ndarray],
     config: HomographyConfig | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(colours ``N x 3`` float32, has-colour bool) for the region pixels of frame ``i``."""
+    """(colours ``N x 3`` float32, has-colour bool) for the region pixels of frame ``i``;
+    ``hom(i, j)`` maps frame ``i``'s points into frame ``j`` (None when unknown)."""
     cfg = config or HomographyConfig()
     count_n = len(region.ys)
     acc = np.zeros((cfg.candidates, count_n, 3), np.float32)
     count = np.zeros(count_n, np.int32)
-    grey_i = grey(i)
-    free = (cv2.dilate(region.dense.astype(np.uint8), np.ones((9, 9), np.uint8)) == 0).astype(np.uint8)
-    pts = cv2.goodFeaturesToTrack(grey_i, cfg.max_corners, 0.005, 6, mask=free, blockSize=5)
-    if pts is None or len(pts) < cfg.min_inliers:
-        return acc[0], count > 0
-    h, w = grey_i.shape
+    h, w = region.dense.shape
     xy = np.stack([region.xs, region.ys], 1).astype(np.float32)[None]
-    homs: dict[int, np.ndarray] = {}
+    own = frame(i)[region.ys, region.xs].astype(np.float32)
     order = sorted((j for j in range(max(0, i - cfg.window), min(n, i + cfg.window + 1)) if j != i),
                    key=lambda j: (abs(j - i), j))
+    need = np.arange(count_n)  # the region pixels that still lack candidates
+    pts = xy  # their points
+    ring_all = ~region.unknown
     for j in order:
-        if (count >= cfg.candidates).mean() >= cfg.enough:
+        if len(need) <= (1.0 - cfg.enough) * count_n:
             break
-        hom = _homography(pts, grey_i, grey(j), unknown(j), homs.get(j - 1 if j > i else j + 1), cfg)
-        if hom is None:
+        hij = hom(i, j)
+        if hij is None:
             continue
-        homs[j] = hom
-        q = cv2.perspectiveTransform(xy, hom)[0]
+        q = cv2.perspectiveTransform(pts, hij)[0]
         inside = (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
         qx, qy = np.clip(q[:, 0], 0, w - 1), np.clip(q[:, 1], 0, h - 1)
-        use = inside & ~unknown(j)[np.rint(qy).astype(int), np.rint(qx).astype(int)] & (count < cfg.candidates)
+        flat = np.rint(qy).astype(np.int32) * w + np.rint(qx).astype(np.int32)
+        use = inside & ~unknown(j).ravel()[flat]
         if not use.any():
             continue
-        idx = np.nonzero(use)[0]
-        acc[count[idx], idx] = sample_points(frame(j), qx[idx], qy[idx])
+        idx = need[use]
+        colours = sample_points(frame(j), qx[use], qy[use])
+        # the neighbour's exposure brought to this frame's (median difference on the ring it shows), so the
+        # median of frames exposed differently does not mix their levels pixel by pixel
+        ring = ring_all[idx]
+        if ring.sum() >= 32:
+            colours += np.median(own[idx[ring]] - colours[ring], axis=0)
+        acc[count[idx], idx] = colours
         count[idx] += 1
+        keep = count[need] < cfg.candidates
+        need, pts = need[keep], pts[:, keep]
     out = np.zeros((count_n, 3), np.float32)
     for c in range(1, cfg.candidates + 1):
         sel = count == c
         if sel.any():
-            out[sel] = np.median(acc[:c, sel], axis=0) if c > 2 else acc[:c, sel].mean(axis=0)
+            out[sel] = _median(acc[:c, sel]) if c > 2 else acc[:c, sel].mean(axis=0)
     return out, count > 0
 
 
-def _homography(
-    pts: np.ndarray, grey_i: np.ndarray, grey_j: np.ndarray, unknown_j: np.ndarray, prev: np.ndarray | None,
-    cfg: HomographyConfig,
-) -> np.ndarray | None:
-    """Homography mapping frame i's background points into frame j, or None when unreliable."""
-    if prev is not None:
-        guess = cv2.perspectiveTransform(pts, prev)
-        nxt, st, _ = cv2.calcOpticalFlowPyrLK(grey_i, grey_j, pts, guess.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
-                                              **_LK)
-    else:
-        nxt, st, _ = cv2.calcOpticalFlowPyrLK(grey_i, grey_j, pts, None, **_LK)
-    back, st2, _ = cv2.calcOpticalFlowPyrLK(grey_j, grey_i, nxt, pts.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+def _median(values: np.ndarray) -> np.ndarray:
+    """Median over the first axis; of three values without sorting (the common case)."""
+    if len(values) != 3:
+        return np.median(values, axis=0)
+    a, b, c = values
+    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+
+
+def compose(steps: Callable[[int], np.ndarray | None], i: int, j: int) -> np.ndarray | None:
+    """Homography from frame ``i`` to frame ``j``: the product of the consecutive ``steps(k)`` (``k -> k + 1``)
+    between them, inverted when going back; None when one of them is unknown."""
+    out = np.eye(3)
+    lo, hi = min(i, j), max(i, j)
+    for k in range(lo, hi):
+        s = steps(k)
+        if s is None:
+            return None
+        out = s @ out
+    if j < i:
+        out = np.linalg.inv(out)
+    return out / out[2, 2]
+
+
+def _detail(grey: np.ndarray, sigma: float = 4.0) -> np.ndarray:
+    """The grey frame less its local mean (uint8 around 128): what is left when the exposure changes."""
+    g = grey.astype(np.float32)
+    return np.clip(2.0 * (g - cv2.GaussianBlur(g, (0, 0), sigma)) + 128.0, 0, 255).astype(np.uint8)
+
+
+def step(grey_a: np.ndarray, grey_b: np.ndarray, free_a: np.ndarray, unknown_b: np.ndarray,
+         cfg: HomographyConfig | None = None) -> np.ndarray | None:
+    """Homography mapping frame a's background (corners where ``free_a``) into the next frame b, or None
+    when too few corners track there and back and land outside b's unknown pixels."""
+    cfg = cfg or HomographyConfig()
+    # matched on detail only: a change of exposure between the two frames must not bias the tracker (it
+    # would, and composing many steps would add the errors up)
+    grey_a, grey_b = _detail(grey_a), _detail(grey_b)
+    pts = cv2.goodFeaturesToTrack(grey_a, cfg.max_corners, 0.005, 6, mask=free_a.astype(np.uint8), blockSize=5)
+    if pts is None or len(pts) < cfg.min_inliers:
+        return None
+    nxt, st, _ = cv2.calcOpticalFlowPyrLK(grey_a, grey_b, pts, None, **_LK)
+    back, st2, _ = cv2.calcOpticalFlowPyrLK(grey_b, grey_a, nxt, pts.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
                                             **_LK)
     ok = (st[:, 0] == 1) & (st2[:, 0] == 1) & (np.linalg.norm((back - pts)[:, 0], axis=1) < 1.0)
-    h, w = grey_j.shape
+    h, w = grey_b.shape
     q = nxt[:, 0]
     ok &= (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
     qi = np.clip(np.rint(q).astype(int), 0, [w - 1, h - 1])
-    ok &= ~unknown_j[qi[:, 1], qi[:, 0]]
+    ok &= ~unknown_b[qi[:, 1], qi[:, 0]]
     if ok.sum() < cfg.min_inliers:
         return None
     hom, inl = cv2.findHomography(pts[ok], nxt[ok], cv2.RANSAC, cfg.ransac_px)

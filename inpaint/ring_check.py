@@ -8,6 +8,10 @@ lighting) is off there. Two maps are interpolated from the ring into the hole (`
   level);
 - the unsigned difference left after that correction, blurred over a neighbourhood: the local misalignment.
   A source whose misalignment exceeds a threshold is not used.
+Ring pixels that no candidate explains (``check_all``: even the best one differs by more than ``outlier``
+grey levels after its overall offset) show something that moves on its own beside the hole (another object,
+the edge of the one removed): they say nothing about which source is aligned, and would reject every
+source near them and pull the seam's colour towards them, so they are left out of both maps.
 """
 
 from __future__ import annotations
@@ -28,11 +32,34 @@ class Checked:
     error: np.ndarray  # N float32: the local ring misalignment (inf where nothing was checked)
 
 
+def check_all(frame: np.ndarray, region: Region, candidates: list[tuple[np.ndarray, np.ndarray]],
+              outlier: float = 30.0, least_share: float = 0.3) -> list[Checked]:
+    """``check`` every candidate ``(colours, ok)`` on the ring pixels that at least one of them explains (all
+    of them when fewer than ``least_share`` of the ring is explained: then nothing tells them apart)."""
+    ring = ~region.unknown
+    truth = frame[region.ys[ring], region.xs[ring]].astype(np.float32)
+    best = np.full(int(ring.sum()), np.inf, np.float32)
+    for colours, ok in candidates:
+        has = ok[ring]
+        if has.sum() < 8:
+            continue
+        diff = truth[has] - colours[ring][has]
+        residual = np.abs(diff - np.median(diff, axis=0)).mean(axis=1)
+        best[has] = np.minimum(best[has], residual)
+    trusted = np.ones(len(region.ys), bool)
+    explained = best <= outlier
+    if explained.mean() >= least_share:
+        trusted[np.nonzero(ring)[0][~explained]] = False
+    known = frame[region.ys, region.xs].astype(np.float32)
+    return [check(frame, region, colours, ok & trusted, known=known) for colours, ok in candidates]
+
+
 def check(frame: np.ndarray, region: Region, colours: np.ndarray, ok: np.ndarray, blur: float = 6.0,
-          factor: int = 4) -> Checked:
+          factor: int = 4, known: np.ndarray | None = None) -> Checked:
     """Correct ``colours`` (one per region pixel, ``ok`` where a source exists) by the ring and rate them.
 
     Both maps are smooth, so they are computed at ``1 / factor`` of the size and sampled back per pixel.
+    ``known``: the frame's colours at the region pixels (float32), when the caller has them already.
     """
     n = len(region.ys)
     error = np.full(n, np.inf, np.float32)
@@ -42,39 +69,45 @@ def check(frame: np.ndarray, region: Region, colours: np.ndarray, ok: np.ndarray
     y0, x0 = int(region.ys.min()), int(region.xs.min())
     ly, lx = region.ys - y0, region.xs - x0
     shape = (int(ly.max()) + 1, int(lx.max()) + 1)
-    truth = frame[region.ys[ring], region.xs[ring]].astype(np.float32)
+    truth = frame[region.ys[ring], region.xs[ring]].astype(np.float32) if known is None else known[ring]
     diff = truth - colours[ring]
-    weight = np.zeros(shape, np.float32)
-    weight[ly[ring], lx[ring]] = 1.0
+    cells = _Cells(ly[ring], lx[ring], shape, factor)
     # the slow part of the difference (lighting, the seam's level): normalised convolution, then spread inwards
-    offset_map = _smooth_map(_scatter(diff, ly[ring], lx[ring], shape), weight, 2 * blur, factor)
+    offset_map = cells.smooth(diff, 2 * blur)
     fx, fy = ((lx + 0.5) / factor - 0.5).astype(np.float32), ((ly + 0.5) / factor - 0.5).astype(np.float32)
     offset = sample_points(offset_map, fx, fy)
     corrected = colours + offset
     # local misalignment: what is left on the ring, averaged over nearby ring pixels, then spread inwards
     residual = np.abs(diff - offset[ring]).mean(axis=1)
-    error_map = _smooth_map(_scatter(residual[:, None], ly[ring], lx[ring], shape), weight, blur, factor)
+    error_map = cells.smooth(residual[:, None], blur)
     error[ok] = sample_points(error_map, fx[ok], fy[ok]).reshape(-1)
     return Checked(corrected, error)
 
 
-def _scatter(values: np.ndarray, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    out = np.zeros(shape + (values.shape[1],), np.float32)
-    out[ys, xs] = values
-    return out
+class _Cells:
+    """Values known at scattered pixels, averaged into cells of ``factor x factor`` px (an area-weighted
+    shrink without building the full-size image)."""
 
+    def __init__(self, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int], factor: int) -> None:
+        h, w = shape
+        self.size = (max(1, -(-h // factor)), max(1, -(-w // factor)))  # (rows, cols)
+        self.index = (ys // factor) * self.size[1] + xs // factor
+        self.area = float(factor * factor)
+        self.factor = factor
+        self.weight = self._sum(np.ones(len(ys), np.float32))
 
-def _smooth_map(values: np.ndarray, weight: np.ndarray, sigma: float, factor: int) -> np.ndarray:
-    """``values`` known with ``weight``: shrunk by ``factor`` (weighted), Gaussian-averaged over the known
-    pixels only (normalised convolution, ``sigma`` in full-size px), then filled in everywhere."""
-    h, w = weight.shape
-    size = (max(1, -(-w // factor)), max(1, -(-h // factor)))
-    wv = cv2.resize(values * weight[..., None], size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
-    ws = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
-    s = max(sigma / factor, 0.5)
-    k = int(2 * round(2 * s) + 1)
-    num = cv2.GaussianBlur(wv, (k, k), s).reshape(wv.shape)
-    den = cv2.GaussianBlur(ws, (k, k), s)
-    has = den > 0.02
-    avg = num / np.maximum(den, 1e-6)[..., None]
-    return fill_smooth(avg, has)
+    def _sum(self, values: np.ndarray) -> np.ndarray:
+        total = np.bincount(self.index, weights=values, minlength=self.size[0] * self.size[1])
+        return (total / self.area).astype(np.float32).reshape(self.size)
+
+    def smooth(self, values: np.ndarray, sigma: float) -> np.ndarray:
+        """``values`` (``m x C``): Gaussian-averaged over the known pixels only (normalised convolution,
+        ``sigma`` in full-size px) at the cells' scale, then filled in everywhere (``rows x cols x C``)."""
+        wv = np.stack([self._sum(values[:, c]) for c in range(values.shape[1])], axis=2)
+        s = max(sigma / self.factor, 0.5)
+        k = int(2 * round(2 * s) + 1)
+        num = cv2.GaussianBlur(wv, (k, k), s).reshape(wv.shape)
+        den = cv2.GaussianBlur(self.weight, (k, k), s)
+        has = den > 0.02
+        avg = num / np.maximum(den, 1e-6)[..., None]
+        return fill_smooth(avg, has)

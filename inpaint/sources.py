@@ -130,18 +130,19 @@ def run_pass(
 
 
 def refine(
-    sources: Sources, region: Region, grey: np.ndarray, grey_of: Callable[[int], np.ndarray], stride: int = 3
+    sources: Sources, region: Region, grey: np.ndarray, grey_of: Callable[[int], np.ndarray], points: int = 150
 ) -> Sources:
     """Remove the drift a long chain gathers: per source frame, the ring pixels' chained positions are
-    re-matched directly in that frame (Lucas-Kanade from the chained guess), and the median correction moves
-    every pixel taken from it."""
+    re-matched directly in that frame (Lucas-Kanade from the chained guess, at most ``points`` ring pixels
+    spread evenly), and the median correction moves every pixel taken from it."""
     ring = (~region.unknown) & (sources.frame != NONE)
     if not ring.any():
         return sources
     x, y = sources.x.copy(), sources.y.copy()
     lk = {"winSize": (9, 9), "maxLevel": 1, "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03)}
     for s in np.unique(sources.frame[ring]):
-        pick = np.nonzero(ring & (sources.frame == s))[0][::stride]
+        pick = np.nonzero(ring & (sources.frame == s))[0]
+        pick = pick[:: max(1, -(-len(pick) // points))]
         if len(pick) < 8:
             continue
         p0 = np.stack([region.xs[pick], region.ys[pick]], 1).astype(np.float32)[:, None]
