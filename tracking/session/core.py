@@ -191,6 +191,11 @@ class TrackSession(SpanRunner):
         self._save()
         return prompt
 
+    @property
+    def can_redo(self) -> bool:
+        """Whether ``redo`` has an undone prompt to bring back."""
+        return self.history.redo_depth > 0
+
     def redo(self) -> Prompt | None:
         """Bring back the most recently undone prompt (None when there is none): the masks of every frame its
         undo touched and the tracking state come back bit-identical to before the undo. A new prompt or a
