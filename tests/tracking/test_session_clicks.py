@@ -309,3 +309,27 @@ def test_propagating_after_an_undo_forgets_redo(clip: Clip, tmp_path: Path) -> N
     s.undo()
     s.run_propagation()  # writes frames the redo step knows nothing of
     assert s.redo() is None
+
+
+@pytest.mark.slow
+def test_corrections_of_the_standard_user_only_remove_or_only_add(clips_dir: Path, tmp_path: Path) -> None:
+    """Classical: a negative correction only removes pixels, a positive one only adds (the rest stays exactly).
+    The session used to feed the segmenter its raw candidate's logits as the next prior, so a negative click
+    on car-roundabout brought back 19,000 px the previous correction had left out."""
+    from benchmarks.clicks import _frame, _session
+    from benchmarks.common import load_clip
+    from benchmarks.tracking_quality import correction_click
+
+    clip = load_clip(clips_dir / "davis2016-car-roundabout")
+    if clip is None:
+        pytest.skip("davis2016-car-roundabout is not in the shared clips")
+    image, truth = _frame(clip, 40), clip.gt(40) > 0
+    s = _session(image, GrabCutSegmenter(), tmp_path / "s")
+    obj = s.add_object()
+    mask = np.zeros(truth.shape, bool)
+    for _ in range(5):
+        x, y, positive = correction_click(truth, mask)
+        new = s.add_click(0, obj, x, y, positive=positive) == obj
+        changed = new & ~mask if not positive else mask & ~new
+        assert not changed.any(), (x, y, positive, int(changed.sum()))
+        mask = new

@@ -235,7 +235,7 @@ class GrabCutSegmenter:
         mask_input: np.ndarray | None = None,
         multimask: bool = True,
     ) -> SegmentResult:
-        """Segment one object. ``logits`` of the result (working size, > 0 = object) can be fed back as
+        """Segment one object. ``logits`` of the result (the image's size, > 0 = object) can be fed back as
         ``mask_input`` with more clicks to refine it; a boolean mask of any size is accepted there too.
         ``multimask`` lets click-only prompts try several initial regions (the best score wins)."""
         p = self._prepared()
@@ -293,7 +293,8 @@ class GrabCutSegmenter:
             mask = self._edit(full_prior, prior, small_mask, pts[-1], int(lbl[-1]), p)
         else:
             mask = self._upsample(small_mask, p)
-        logits = np.where(small_mask, 8.0, -8.0).astype(np.float32)
+        # logits of the mask returned (not of the raw candidate), at full size: fed back, they give it back exactly
+        logits = np.where(mask, 8.0, -8.0).astype(np.float32)
         return SegmentResult(mask=mask, score=float(score), logits=logits)
 
     # -- helpers -------------------------------------------------------------------------------------

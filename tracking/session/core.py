@@ -431,7 +431,8 @@ class TrackSession(SpanRunner):
         if prior is not None:
             mask = keep_object(prior, mask, said, image)
         mask = honour(mask, said, image)
-        if result.logits is not None:
+        if result.logits is not None and np.array_equal(mask, np.asarray(result.mask, dtype=bool)):
+            # the logits describe the segmenter's own answer: they stand for the mask only when it kept it as is
             self._logits[(frame, obj_id)] = (result.logits, mask)
         else:
             self._logits.pop((frame, obj_id), None)
