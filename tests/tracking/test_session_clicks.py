@@ -333,3 +333,24 @@ def test_corrections_of_the_standard_user_only_remove_or_only_add(clips_dir: Pat
         changed = new & ~mask if not positive else mask & ~new
         assert not changed.any(), (x, y, positive, int(changed.sum()))
         mask = new
+
+
+def test_the_frames_after_a_correction_start_from_the_corrected_mask(tmp_path: Path) -> None:
+    """A correction on frame 5 of a still clip (half the object taken away) re-tracks only the frames around it,
+    and frame 6 follows the corrected mask, not the one tracked before the correction."""
+    from tests.tracking.test_session import Clip as SessionClip
+
+    moving = make_clip()
+    still = SessionClip([moving.frames[0]] * 10, [moving.disc[0]] * 10, [moving.square[0]] * 10, 99)
+    s = open_session(still, tmp_path)
+    obj = s.add_object()
+    s.add_click(0, obj, *centre(moving.disc[0]))
+    s.run_propagation()
+    before = s.frame_mask(6) == obj
+    x, _ = centre(moving.disc[0])
+    half = before.copy()
+    half[:, x:] = False
+    carved = s.add_mask(5, obj, half) == obj
+    assert s.run_propagation().written == (1, 2, 3, 4, 6, 7, 8, 9)
+    after = s.frame_mask(6) == obj
+    assert iou(after, carved) > 0.8 and iou(after, carved) > iou(after, before) + 0.1
