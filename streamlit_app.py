@@ -417,10 +417,13 @@ def _step_select(ws: Workspace, project: Project, session: Any, busy: bool) -> N
         obj = _objects_panel(session)
         st.radio("A click adds", MODES, key="mode", horizontal=True)
         frame = min(int(st.session_state.get("frame", 0)), project.num_frames - 1)
-        b1, b2 = st.columns(2)
+        b1, b5, b2 = st.columns([1, 1, 2])
         b3, b4 = st.columns(2)
         if b1.button("Undo", key="undo", disabled=busy or not session.state.prompts):
             session.undo()
+            st.rerun()
+        if b5.button("Redo", key="redo", disabled=busy or not session.can_redo):
+            session.redo()
             st.rerun()
         if b2.button("Clear this frame", key="clear-frame", disabled=busy or frame not in session.keyframes):
             session.clear_frame(frame, obj)

@@ -277,7 +277,7 @@ def summary_row(name: str, runs: Sequence[FrameRun], max_clicks: int) -> list[ob
         fmt(mean([s for r in runs for s in r.seconds]), 2),
     ]
     stab = [r.stability for r in runs if not np.isnan(r.stability)]
-    row.append(f"{100.0 * mean(stab):.1f} %" if stab else "-")
+    row.append(f"{100.0 * mean(stab):.1f} % (worst {100.0 * max(stab):.0f} %)" if stab else "-")
     return row
 
 

@@ -243,9 +243,14 @@ def test_negative_click_box_undo_and_errors(data_dir: Path) -> None:
     at.radio(key="mode").set_value("Negative point").run()
     _click(at, 70, 90, (480, 270), t=12)
     assert '"positive": false' in prompts.read_text()
-    # undo removes the last prompt
+    # undo removes the last prompt, redo brings it back, undo again
     _button(at, "undo").click().run()
     assert '"positive": false' not in prompts.read_text() and '"kind": "box"' in prompts.read_text()
+    _button(at, "redo").click().run()
+    assert '"positive": false' in prompts.read_text()
+    _button(at, "undo").click().run()
+    assert '"positive": false' not in prompts.read_text()
+    assert _button(at, "redo").disabled is False
     # clear all: no objects, no prompts
     _button(at, "clear-all").click().run()
     assert '"kind"' not in prompts.read_text()

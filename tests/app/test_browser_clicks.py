@@ -1,5 +1,6 @@
 """A correction and its undo in a real browser: click the object, box it, track, carve a tracked frame with a
-negative click, then undo it: the frame's mask comes back to the pixel count it had and nothing is left to track.
+negative click, then undo it: the frame's mask comes back to the pixel count it had and nothing is left to track;
+redo brings the correction back.
 Screenshots go to ``test-artifacts/browser/``."""
 
 from __future__ import annotations
@@ -84,5 +85,13 @@ def test_correct_a_tracked_frame_then_undo(server, browser, sample_video) -> Non
     assert page.get_by_text(re.compile(r"\d+ frames to track")).count() == 0
     assert page.get_by_role("button", name="Re-track changes").is_disabled()
     _shot(page, "c3-undone")
+
+    # redo: the carved mask is back, exactly, and its span is to track again
+    page.get_by_role("button", name="Redo").click()
+    page.get_by_text(re.compile(rf"Frame {frame} \(keyframe\)")).wait_for(timeout=60_000)
+    _settle(page)
+    assert _area(page) == carved
+    page.get_by_text(re.compile(r"\d+ frames to track")).wait_for(timeout=30_000)
+    _shot(page, "c4-redone")
     assert not errors, errors
     context.close()

@@ -237,6 +237,9 @@ def test_click_benchmark_scoring_on_hand_made_cases() -> None:
     assert row[2] == "10.5" and row[3] == "10.5"  # (1 + 20) / 2 and (1 + 20) / 2
     assert row[4] == "0.550" and row[5] == "0.200"  # mIoU@1, worst IoU@1
     assert row[8] == "95.5 % of 22"  # one click of 22 not honoured
+    assert row[10] == "-"  # no stability measured
+    runs[0].stability, runs[1].stability = 0.04, 0.56  # 1 and 14 of 25 grid clicks below half the centre's IoU
+    assert clicks.summary_row("x", runs, 20)[10] == "30.0 % (worst 56 %)"
 
 
 def test_click_benchmark_user_on_a_synthetic_frame(tmp_path: Path) -> None:
@@ -250,3 +253,14 @@ def test_click_benchmark_user_on_a_synthetic_frame(tmp_path: Path) -> None:
     )
     assert 1 <= len(ious) <= 6 and len(honoured) == len(ious) == len(seconds)
     assert all(honoured) and max(ious) >= ious[0] and max(ious) > 0.5
+
+
+def test_click_benchmark_stability_on_a_synthetic_frame(tmp_path: Path) -> None:
+    """25 first clicks on a 2 px grid around a clean object's centre all find it: nothing unstable."""
+    from benchmarks import clicks
+    from tracking.classical import GrabCutSegmenter
+
+    sample = make_sample(1, (160, 96), seed=5)
+    share = clicks.stability(sample.frames[0], sample.masks[0] > 0, GrabCutSegmenter(), tmp_path)
+    assert share == 0.0
+    assert np.isnan(clicks.stability(sample.frames[0], np.zeros((96, 160), bool), GrabCutSegmenter(), tmp_path))

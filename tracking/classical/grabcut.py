@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from tracking.backend import SegmentResult
+from tracking.classical.geodesic import take_back
 
 MAX_ADDED = 0.1  # a positive correction on a small mask adds at most this share of the frame
 
@@ -170,6 +171,33 @@ def _demote_merges(ranked: list[tuple], grad: np.ndarray, lab: np.ndarray, pos: 
     return out
 
 
+CENTRED = 0.5  # a correction's change must hold its click this deep (share of the change's widest point) ...
+REACH = 2.0  # ... else it is cut to a disc this many times the click's depth around the click
+
+
+def _around_click(change: np.ndarray, click: tuple[int, int]) -> np.ndarray:
+    """The part of ``change`` a correction click at ``click`` stands for.
+
+    A user clicks in the middle of what is wrong (the standard protocol clicks the point of the error region
+    farthest from its edge, the mask's edge included). So the click should lie about as deep inside the change
+    as the change's deepest point; a change that reaches far beyond the click (a click on a cow's thin leg that
+    would add the ground around it) is cut to a disc of ``REACH`` times the click's depth around it."""
+    x, y = click
+    h, w = change.shape
+    x, y = min(w - 1, max(0, x)), min(h - 1, max(0, y))
+    dist = cv2.distanceTransform(np.pad(change.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    depth = float(dist[y, x])
+    widest = float(dist.max())
+    if widest <= 0 or depth >= CENTRED * widest:
+        return change
+    r = max(3.0, REACH * depth)
+    yy, xx = np.ogrid[:h, :w]
+    cut = change & ((xx - x) ** 2 + (yy - y) ** 2 <= r * r)
+    n, cc = cv2.connectedComponents(cut.astype(np.uint8), connectivity=8)
+    keep = int(cc[y, x]) if cut[y, x] else 0
+    return cc == keep if keep else cut
+
+
 class GrabCutSegmenter:
     """The classical ``Segmenter``: GrabCut seeded from clicks, a box and/or a previous mask."""
 
@@ -235,7 +263,7 @@ class GrabCutSegmenter:
         mask_input: np.ndarray | None = None,
         multimask: bool = True,
     ) -> SegmentResult:
-        """Segment one object. ``logits`` of the result (working size, > 0 = object) can be fed back as
+        """Segment one object. ``logits`` of the result (the image's size, > 0 = object) can be fed back as
         ``mask_input`` with more clicks to refine it; a boolean mask of any size is accepted there too.
         ``multimask`` lets click-only prompts try several initial regions (the best score wins)."""
         p = self._prepared()
@@ -267,6 +295,13 @@ class GrabCutSegmenter:
                 # of a black-and-white cow): the region a first click there would give is a candidate too
                 new = pts[-1:]
                 candidates.extend(prior | m for _, m in self._candidates(p, new, seeds, multimask=False))
+            elif len(pts) and lbl[-1] == 0 and bx is None:
+                # a negative correction on a spill (the fence beside a car): the mask without the part of it
+                # geodesically nearer to the click than to the object's positive clicks is a candidate too
+                r = max(2, round(self.config.seed_radius * max(sh, sw)))
+                spill = take_back(p.lab, prior, tuple(pts[-1]), pos, r)
+                if spill.any():
+                    candidates.append(prior & ~spill)
         elif bx is not None:
             candidates.extend(self._run_box(p, bx, seeds, pos))
         else:
@@ -293,7 +328,8 @@ class GrabCutSegmenter:
             mask = self._edit(full_prior, prior, small_mask, pts[-1], int(lbl[-1]), p)
         else:
             mask = self._upsample(small_mask, p)
-        logits = np.where(small_mask, 8.0, -8.0).astype(np.float32)
+        # logits of the mask returned (not of the raw candidate), at full size: fed back, they give it back exactly
+        logits = np.where(mask, 8.0, -8.0).astype(np.float32)
         return SegmentResult(mask=mask, score=float(score), logits=logits)
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -545,7 +581,8 @@ class GrabCutSegmenter:
         ids = [i for i in np.unique(near).tolist() if i]
         if not ids:
             return full_prior.copy()
-        region = self._upsample(np.isin(cc, ids), p)
+        region = _around_click(np.isin(cc, ids), (x, y))
+        region = self._upsample(region, p)
         return (full_prior | region) if positive else (full_prior & ~region)
 
     @staticmethod

@@ -14,7 +14,7 @@ from tracking.backend import Propagator, Segmenter
 from tracking.flags import SignalLog
 from tracking.refine import Refiner
 from tracking.session.edit import Click, click_region, honour, keep_object
-from tracking.session.history import History
+from tracking.session.history import History, UndoStep
 from tracking.session.runner import SpanRunner
 from tracking.session.state import (
     FORMAT_VERSION,
@@ -183,6 +183,44 @@ class TrackSession(SpanRunner):
         if step is None or step.prompt_id != prompt.id:
             self.history.clear()
             return self._undo_without_history()
+        self.history.push_redo(self._snapshot(step, prompt))
+        self._restore(step)
+        if prompt.mask_file:
+            (self.state_dir / prompt.mask_file).unlink(missing_ok=True)
+        self._logits.pop((prompt.frame, prompt.obj_id), None)
+        self._save()
+        return prompt
+
+    @property
+    def can_redo(self) -> bool:
+        """Whether ``redo`` has an undone prompt to bring back."""
+        return self.history.redo_depth > 0
+
+    def redo(self) -> Prompt | None:
+        """Bring back the most recently undone prompt (None when there is none): the masks of every frame its
+        undo touched and the tracking state come back bit-identical to before the undo. A new prompt or a
+        propagation after the undo forgets what redo could bring back."""
+        step = self.history.pop_redo()
+        if step is None:
+            return None
+        self.history.push(self._snapshot(step))
+        self._restore(step)
+        self._save()
+        prompt = next((p for p in self.state.prompts if p.id == step.prompt_id), None)
+        if prompt is not None:
+            self._logits.pop((prompt.frame, prompt.obj_id), None)
+        return prompt
+
+    def _snapshot(self, step: UndoStep, prompt: Prompt | None = None) -> UndoStep:
+        """The state as it is now, over the frames and files ``step`` would overwrite (and ``prompt``'s mask file)."""
+        rels = set(step.files) | ({prompt.mask_file} if prompt is not None and prompt.mask_file else set())
+        files = {rel: (self.state_dir / rel).read_bytes() if (self.state_dir / rel).exists() else None for rel in rels}
+        maps = {f: (np.array(self.masks[f], np.uint8) if f in self.masks and self.masks[f] is not None else None)
+                for f in step.maps}
+        return UndoStep(step.prompt_id, self.state.prompts_json(), self.state.session_json(), maps, files)
+
+    def _restore(self, step: UndoStep) -> None:
+        """Put back the state files, label maps and keyframe files of an undo (or redo) step."""
         objects = self.state.objects
         self.state = SessionState.from_json(step.session, step.prompts)
         self.state.objects = objects  # objects are not undone (only prompts are); removing one clears the history
@@ -197,15 +235,10 @@ class TrackSession(SpanRunner):
                 path.unlink(missing_ok=True)
             else:
                 write_atomic(path, content)
-        if prompt.mask_file:
-            (self.state_dir / prompt.mask_file).unlink(missing_ok=True)
-        self._logits.pop((prompt.frame, prompt.obj_id), None)
         # a span in progress whose cached backward pass is gone starts again
         for span, prog in list(self.state.progress.items()):
             if prog.backward_cached and not all(self._cache_path(t).exists() for t in span.frames(len(self.frames))):
                 self.state.progress.pop(span)
-        self._save()
-        return prompt
 
     def _undo_without_history(self) -> Prompt:
         prompt = self.state.prompts.pop()
@@ -398,7 +431,8 @@ class TrackSession(SpanRunner):
         if prior is not None:
             mask = keep_object(prior, mask, said, image)
         mask = honour(mask, said, image)
-        if result.logits is not None:
+        if result.logits is not None and np.array_equal(mask, np.asarray(result.mask, dtype=bool)):
+            # the logits describe the segmenter's own answer: they stand for the mask only when it kept it as is
             self._logits[(frame, obj_id)] = (result.logits, mask)
         else:
             self._logits.pop((frame, obj_id), None)

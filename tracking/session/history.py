@@ -9,6 +9,10 @@ bit-identical to before and the spans that were done are done again (nothing is 
 On disk, in ``state_dir/history/NNNNNN/``: ``state.json``, ``maps/NNNNN.png`` (a label map; ``NNNNN.none`` when
 the frame had none), ``files/<relative path>`` (a keyframe file; listed in ``state.json`` as absent when it did
 not exist). At most ``limit`` entries are kept; the oldest go first.
+
+Redo: undo moves what it replaces (the state files, and the same label maps and files as they are after the
+prompt) to ``state_dir/history/redo/NNNNNN/`` in the same layout; redo puts it back and moves the state it
+replaces onto the undo stack again. Any new change (a prompt, a frame written by ``propagate``) empties it.
 """
 
 from __future__ import annotations
@@ -41,19 +45,31 @@ class History:
     def __init__(self, state_dir: Path, limit: int = 50) -> None:
         self.state_dir = Path(state_dir)
         self.root = self.state_dir / "history"
+        self.redo_root = self.root / "redo"
         self.limit = limit
         self._recorded: set[str] = set()  # what the latest entry already holds (maps "m<frame>", files "f<path>")
 
-    def _entries(self) -> list[Path]:
-        if not self.root.is_dir():
+    def _entries(self, root: Path | None = None) -> list[Path]:
+        root = self.root if root is None else root
+        if not root.is_dir():
             return []
-        return sorted(p for p in self.root.iterdir() if p.is_dir() and p.name.isdigit())
+        return sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdigit())
 
     def __len__(self) -> int:
         return len(self._entries())
 
+    @property
+    def redo_depth(self) -> int:
+        """How many undone prompts ``redo`` can bring back."""
+        return len(self._entries(self.redo_root))
+
+    def clear_redo(self) -> None:
+        if self.redo_root.is_dir():
+            shutil.rmtree(self.redo_root, ignore_errors=True)
+
     def open(self, prompt_id: int, prompts: dict[str, Any], session: dict[str, Any]) -> None:
         """Start the entry of a new prompt from the state as it is now (before the prompt)."""
+        self.clear_redo()
         entries = self._entries()
         number = int(entries[-1].name) + 1 if entries else 1
         folder = self.root / f"{number:06d}"
@@ -70,6 +86,7 @@ class History:
 
     def record_map(self, frame: int, label_map: np.ndarray | None) -> None:
         """Keep ``frame``'s label map as it is before its first overwrite under the latest entry."""
+        self.clear_redo()  # the masks change: what was undone no longer fits on top of them
         latest = self._latest()
         key = f"m{frame}"
         if latest is None or key in self._recorded:
@@ -104,9 +121,45 @@ class History:
             write_atomic(state_path, json.dumps(state).encode())
 
     def pop(self) -> UndoStep | None:
-        """Take the latest entry off the stack (its folder is deleted once read); None when empty."""
-        latest = self._latest()
-        if latest is None:
+        """Take the latest entry off the undo stack (its folder is deleted once read); None when empty."""
+        return self._pop(self.root)
+
+    def pop_redo(self) -> UndoStep | None:
+        """Take the latest undone step off the redo stack; None when empty."""
+        return self._pop(self.redo_root)
+
+    def push_redo(self, step: UndoStep) -> None:
+        """Keep ``step`` (the state an undo replaces) for ``redo``."""
+        entries = self._entries(self.redo_root)
+        number = int(entries[-1].name) + 1 if entries else 1
+        self._write(self.redo_root / f"{number:06d}", step)
+
+    def push(self, step: UndoStep) -> None:
+        """Put ``step`` (the state a redo replaces) back on the undo stack as its latest entry."""
+        entries = self._entries()
+        number = int(entries[-1].name) + 1 if entries else 1
+        self._write(self.root / f"{number:06d}", step)
+        self._recorded = {f"m{f}" for f in step.maps} | {f"f{rel}" for rel in step.files}
+
+    @staticmethod
+    def _write(folder: Path, step: UndoStep) -> None:
+        folder.mkdir(parents=True)
+        absent = sorted(rel for rel, content in step.files.items() if content is None)
+        for frame, label_map in step.maps.items():
+            if label_map is None:
+                write_atomic(folder / "maps" / f"{frame:05d}.none", b"")
+            else:
+                write_png(folder / "maps" / f"{frame:05d}.png", np.asarray(label_map, np.uint8))
+        for rel, content in step.files.items():
+            if content is not None:
+                write_atomic(folder / "files" / rel, content)
+        state = {"prompt_id": step.prompt_id, "prompts": step.prompts, "session": step.session, "absent_files": absent}
+        write_atomic(folder / "state.json", json.dumps(state).encode())  # last: an entry without it is unfinished
+
+    def _pop(self, root: Path) -> UndoStep | None:
+        entries = self._entries(root)
+        latest = entries[-1] if entries else None
+        if latest is None or not (latest / "state.json").exists():
             return None
         state = json.loads((latest / "state.json").read_text())
         maps: dict[int, np.ndarray | None] = {}
