@@ -112,7 +112,9 @@ class SpanRunner:
 
         ``progress(done, total)`` counts propagator steps; raising from it (or closing the generator) stops
         cleanly: frames written so far stay valid and the next call resumes with what is still dirty.
+        Objects are first looked for in the shots where they have no prompt (``tracking.session.shots``).
         """
+        self._refind()
         total = [sum(self._cost(s) for s in self.state.spans() if s not in self.state.done)]
         counter = [0]
 
@@ -163,8 +165,8 @@ class SpanRunner:
 
     def _keyframe_map(self, frame: int) -> np.ndarray:
         label_map = self.masks[frame] if frame in self.masks else None
-        if label_map is None:  # the store lost it: compose again from the saved object masks
-            label_map = self._compose(frame)
+        if label_map is None:  # the store lost it: compose again from the saved object (or found) masks
+            label_map = self._compose(frame) if self.state.prompts_at(frame) else self._found_map(frame)
             self._set_map(frame, label_map)
         return label_map
 
@@ -191,18 +193,15 @@ class SpanRunner:
         # A resumed pass starts from the keyframe too and replays the frames it already wrote (the propagator
         # and the refiner step through them as before; nothing is written), so its state, and so every frame
         # after the interruption, is exactly what an uninterrupted pass gives.
-        if forward:
-            ids = self._known(span.left)
-            seed_frame = span.left
-        else:
-            ids = bwd_ids
-            seed_frame = span.right
-        seed_map = self._keyframe_map(seed_frame)
+        seed_frame = span.left if forward else span.right
+        ids = [] if seed_frame is None else self._known(span.left) if forward else bwd_ids
         writer = Pass(self.propagator_factory, ids)
-        writer.seed(self.frames[seed_frame], seed_map)
-        if self.refiner is not None:
-            self.refiner.start_pass()
-            self.refiner.observe(seed_map, ids)
+        if seed_frame is not None:  # (a shot with no bound: no object is known there, its frames are empty)
+            seed_map = self._keyframe_map(seed_frame)
+            writer.seed(self.frames[seed_frame], seed_map)
+            if self.refiner is not None:
+                self.refiner.start_pass()
+                self.refiner.observe(seed_map, ids)
         todo = set(self._remaining(span))
         order = list(frames) if forward else list(reversed(frames))
         for t in order:
