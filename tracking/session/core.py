@@ -12,10 +12,10 @@ import numpy as np
 
 from tracking.backend import Propagator, Segmenter
 from tracking.flags import SignalLog
+from tracking.refind import Finder
 from tracking.refine import Refiner
 from tracking.session.edit import Click, click_region, honour, keep_object
 from tracking.session.history import History
-from tracking.refind import Finder
 from tracking.session.runner import SpanRunner
 from tracking.session.shots import ShotRefinder, check_cuts
 from tracking.session.state import (

@@ -26,7 +26,9 @@ def check_cuts(cuts: Sequence[int], num_frames: int) -> tuple[int, ...]:
     out = tuple(sorted({int(c) for c in cuts}))
     bad = [c for c in out if not 0 < c < num_frames]
     if bad:
-        raise SessionError(f"cuts {bad} are not inside the clip: a cut is the first frame of a shot, 1..{num_frames - 1}")
+        raise SessionError(
+            f"cuts {bad} are not inside the clip: a cut is the first frame of a shot, 1..{num_frames - 1}"
+        )
     return out
 
 
@@ -71,7 +73,8 @@ class ShotRefinder:
         for start, obj in pending:
             end = self.state.shot_of(start)[1]
             views = self._views(obj)
-            candidates = [t for t in probe_frames(start, end, getattr(self.finder.config, "probes", 8)) if t not in keys]
+            probes = probe_frames(start, end, getattr(self.finder.config, "probes", 8))
+            candidates = [t for t in probes if t not in keys]  # a keyframe's map is its prompts' own
             found = self.finder.find(views, self.frames, candidates) if views else None
             frame = found.frame if found is not None else None
             score = found.score if found is not None else 0.0
