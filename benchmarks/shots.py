@@ -267,31 +267,31 @@ def _relabel(masks: Sequence[np.ndarray], ids: Sequence[int], objs: Sequence[int
     return [lut[m] for m in masks]
 
 
-def single_shot_j(pattern: Pattern, clips: dict[str, Clip], obj: int, truth: Sequence[np.ndarray],
-                  tmp: Path, backend: str, refine: str) -> dict[int, float]:
-    """Shot index -> J of ``obj`` tracked through its source clip uncut (from the same click on the same source
-    frame), scored on the frames the shot took from it: the shots where the object comes back."""
+def single_shot_j(pattern: Pattern, clips: dict[str, Clip], tmp: Path, backend: str,
+                  refine: str) -> dict[tuple[int, int], float]:
+    """(object, shot index) -> J of the object tracked through its source clip uncut, with the same objects from
+    the same clicks on the same source frame, scored on the frames the shot took from it: the shots where the
+    objects come back."""
     from editor import pipeline
 
-    pieces = [(i, p) for i, p in enumerate(pattern.pieces) if any(dst == obj for _, dst in p.objects)]
-    first_i, first = pieces[0]
-    later = [(i, p) for i, p in pieces[1:] if p.clip == first.clip]
-    if not later:
-        return {}
-    src = dict((dst, s) for s, dst in first.objects)[obj]
-    lo, hi = first.start, max(p.end for _, p in later)
-    single = Pattern(f"{pattern.name}: single", (Piece(first.clip, lo, hi, ((src, obj),)),))
-    folder = tmp / "single"
-    single_truth = build(single, clips, folder / "frames")
-    project = pipeline.open_project(folder / "frames", folder / "project", working_short_side=480)
-    project.meta["shots"] = []  # one shot: the source range as it was filmed
-    clicks = first_clicks(single, single_truth)
-    ids = _track(project, clicks, backend, refine)
-    masks = _relabel(_masks(project), ids, sorted(clicks))
-    out = {}
-    for i, p in later:
-        frames = range(p.start - lo, p.end - lo)
-        out[i + 1] = mean([frame_j(single_truth[t] == obj, masks[t] == obj) for t in frames])
+    out: dict[tuple[int, int], float] = {}
+    for name in dict.fromkeys(p.clip for p in pattern.pieces):
+        pieces = [(i, p) for i, p in enumerate(pattern.pieces) if p.clip == name and p.objects]
+        if len(pieces) < 2:
+            continue
+        first, later = pieces[0][1], pieces[1:]
+        lo, hi = first.start, max(p.end for _, p in later)
+        single = Pattern(f"{pattern.name}: {name} uncut", (Piece(name, lo, hi, first.objects),))
+        folder = tmp / f"single-{name}"
+        truth = build(single, clips, folder / "frames")
+        project = pipeline.open_project(folder / "frames", folder / "project", working_short_side=480)
+        project.meta["shots"] = []  # one shot: the source range as it was filmed
+        clicks = first_clicks(single, truth)
+        masks = _relabel(_masks(project), _track(project, clicks, backend, refine), sorted(clicks))
+        for i, p in later:
+            for _, obj in p.objects:
+                frames = range(p.start - lo, p.end - lo)
+                out[(obj, i + 1)] = mean([frame_j(truth[t] == obj, masks[t] == obj) for t in frames])
     return out
 
 
@@ -324,10 +324,9 @@ def evaluate(pattern: Pattern, clips: dict[str, Clip], backend: str = "classical
             if f.start in pattern.cuts():
                 score.baseline_carried = carried_frames([m == score.obj for m in truth],
                                                         [m == score.obj for m in b_masks], [f.start])
-        for obj in objs:
-            for shot, j in single_shot_j(pattern, clips, obj, truth, tmp, backend, refine).items():
-                match = next(s for s in result.shots if s.obj == obj and s.shot == shot)
-                match.single_j = j
+        for (obj, shot), j in single_shot_j(pattern, clips, tmp, backend, refine).items():
+            match = next(s for s in result.shots if s.obj == obj and s.shot == shot)
+            match.single_j = j
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -112,9 +112,9 @@ class SpanRunner:
 
         ``progress(done, total)`` counts propagator steps; raising from it (or closing the generator) stops
         cleanly: frames written so far stay valid and the next call resumes with what is still dirty.
-        Objects are first looked for in the shots where they have no prompt (``tracking.session.shots``).
+        Objects are looked for in the shots where they have no prompt (``tracking.session.shots``) before
+        those shots are propagated.
         """
-        self._refind()
         total = [sum(self._cost(s) for s in self.state.spans() if s not in self.state.done)]
         counter = [0]
 
@@ -128,6 +128,8 @@ class SpanRunner:
         while True:
             # Left to right: filling a keyframe from the span before it can make the span after it dirty.
             span = next((s for s in self.state.spans() if s not in self.state.done), None)
+            if self._refind_before(span):  # shots in order: the spans of the shot may have changed
+                continue
             if span is None:
                 return
             yield from self._propagate_span(span, tick)

@@ -18,7 +18,7 @@ import numpy as np
 
 from tracking.flags import FrameSignal
 from tracking.refind import Finder, View, finder_for, probe_frames
-from tracking.session.state import Refound, SessionError, read_png, write_png
+from tracking.session.state import Refound, SessionError, Span, read_png, write_png
 
 
 def check_cuts(cuts: Sequence[int], num_frames: int) -> tuple[int, ...]:
@@ -50,8 +50,10 @@ class ShotRefinder:
                 label_map[(read_png(path) > 0) & (label_map == 0)] = obj
         return label_map
 
-    def _views(self, obj_id: int) -> list[View]:
-        """The object's stored appearance: its mask on every keyframe where it was prompted."""
+    def _views(self, obj_id: int, shot: int) -> list[View]:
+        """The object's stored appearance: its mask on every keyframe where it was prompted, and its latest look
+        before ``shot``: its mask on the last frame where it was tracked in the nearest earlier shot that has it
+        (a cut away and back finds it as it was when the cut came)."""
         frames = sorted({p.frame for p in self.state.prompts if p.obj_id == obj_id})
         views = []
         for frame in frames:
@@ -60,11 +62,28 @@ class ShotRefinder:
                 mask = read_png(path) > 0
                 if mask.any():
                     views.append((self.frames[frame], mask))
+        for start, end in reversed([s for s in self.state.shots() if s[0] < shot]):
+            for t in range(end - 1, start - 1, -1):
+                label_map = self.masks[t] if t in self.masks and self.state.written(t) else None
+                if label_map is not None and (label_map == obj_id).any():
+                    if t not in frames:
+                        views.append((self.frames[t], label_map == obj_id))
+                    return views
         return views
 
-    def _refind(self) -> None:
-        """Decide, for every (shot, object) that needs it, whether the object is in the shot and where."""
-        pending = self.state.to_refind()
+    def _refind_before(self, span: Span | None) -> bool:
+        """Decide the pending (shot, object) pairs of the first shot that needs it, when that shot does not come
+        after ``span`` (the next span to propagate): shots are handled in order, so an object's latest look in
+        an earlier shot is written before a later shot is searched. True when something was decided."""
+        pending = sorted(start for start, _ in self.state.to_refind())
+        if not pending or (span is not None and pending[0] > span.start):
+            return False
+        self._refind(pending[0])
+        return True
+
+    def _refind(self, shot: int) -> None:
+        """Decide, for every object that needs it in the shot starting at ``shot``, whether it is there and where."""
+        pending = [(start, obj) for start, obj in self.state.to_refind() if start == shot]
         if not pending:
             return
         if self.finder is None:
@@ -72,7 +91,7 @@ class ShotRefinder:
         keys = set(self.state.keyframes())
         for start, obj in pending:
             end = self.state.shot_of(start)[1]
-            views = self._views(obj)
+            views = self._views(obj, start)
             probes = probe_frames(start, end, getattr(self.finder.config, "probes", 8))
             candidates = [t for t in probes if t not in keys]  # a keyframe's map is its prompts' own
             found = self.finder.find(views, self.frames, candidates) if views else None
@@ -87,9 +106,11 @@ class ShotRefinder:
             self.state.refound[(start, obj)] = decision
             if old is None or old.frame != frame or frame is not None:
                 self.state.invalidate_shot(start)  # the shot's bounds, or its seed's mask, changed
-                for f in {old.frame if old else None, frame} - {None}:
-                    self.state.resolved.pop(f, None)  # type: ignore[arg-type]
+                if old is not None and old.frame is not None and old.frame != frame:
+                    self.state.resolved.pop(old.frame, None)
             if frame is not None:
+                # the found objects are settled there: a pass reaching the frame adds only the other objects
+                self.state.resolved[frame] = set(self.state.seeds().get(frame, []))
                 self._set_map(frame, self._found_map(frame))
             status = "found" if frame is not None else "absent"
             self.signal_log.mark_refound(frame if frame is not None else start, obj, range(start, end),
