@@ -125,6 +125,12 @@ def test_the_object_is_found_again_in_a_later_shot(tmp_path: Path, clip) -> None
     assert s.is_done() and s.dirty_frames() == []
     # nothing to do again: decisions are kept with the prompts they came from
     assert list(s.propagate()) == []
+    # what it was looked for with: its keyframe, and its latest look before the shot (the last frame of shot A)
+    views = s._views(obj, 14)
+    assert [v[0] is frames[t] for v, t in zip(views, (0, 7), strict=True)] == [True, True]
+    assert np.array_equal(views[1][1], s.masks[7] == obj)
+    flags = review_flags([s.masks[t] for t in range(20)], {obj: [0]}, s.signal_log.signals, frames, cuts=CUTS)
+    assert "found again after a cut" in " ".join(flags[14][obj])
 
 
 def test_without_cuts_the_mask_is_carried_onto_the_other_scene(tmp_path: Path, clip) -> None:
