@@ -1,7 +1,7 @@
 """Multi-shot clips: cut detection, propagation that stops at cuts, objects found again or marked absent.
 
-Each pattern joins ranges of the shared clips with ground truth into one clip (frames resized to 854x480, masks
-with them), so the cuts and every object's truth on every frame are known, e.g.
+Each pattern joins ranges of the shared clips with ground truth into one clip (frames scaled down to its smallest
+clip's size, masks with them), so the cuts and every object's truth on every frame are known, e.g.
 ``davis2016-blackswan[0:25] | davis2016-car-roundabout[0:25] | davis2016-blackswan[25:50]``: the swan is there,
 absent, back. The product path runs on it: ``editor.pipeline.open_project`` (which detects the shots) and
 ``editor.pipeline.track`` with one click per object (``benchmarks.tracking_quality.centre_point`` of its true
@@ -20,6 +20,7 @@ Reported:
 
     python -m benchmarks.shots              # every pattern (about 10 min on 2 cores)
     python -m benchmarks.shots --quick      # the swan pattern only
+    python -m benchmarks.shots --patterns two car   # the patterns whose name holds a word
 """
 
 from __future__ import annotations
@@ -46,8 +47,6 @@ from benchmarks.common import (
     temp_dir,
 )
 from benchmarks.tracking_quality import centre_point
-
-SIZE = (854, 480)  # (w, h) every built clip is made at
 
 
 @dataclass(frozen=True)
@@ -144,35 +143,36 @@ class PatternResult:
 # ------------------------------------------------------------------------------------------------ building
 
 
-def _frame_reader(clip: Clip):
-    """Frames of a shared clip by index, RGB at ``SIZE``."""
+def _frame_reader(clip: Clip, size: tuple[int, int]):
+    """Frames of a shared clip by index, RGB at ``size`` (w, h)."""
+    def resize(image: np.ndarray) -> np.ndarray:
+        return image if image.shape[1::-1] == size else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
     if clip.source.is_dir():
         from editor.frames import FrameFolder
 
         folder = FrameFolder(clip.source, check_sizes=False)
-        return lambda i: _resize(folder[i])
+        return lambda i: resize(folder[i])
     from editor.video import iter_frames
 
-    frames = [_resize(f) for f in iter_frames(clip.source)]  # a short mp4 (sttn-dogs_jump): held decoded
+    frames = [resize(f) for f in iter_frames(clip.source)]  # a short mp4 (sttn-dogs_jump): held decoded
     return frames.__getitem__
 
 
-def _resize(image: np.ndarray) -> np.ndarray:
-    return image if image.shape[1::-1] == SIZE else cv2.resize(image, SIZE, interpolation=cv2.INTER_AREA)
-
-
 def build(pattern: Pattern, clips: dict[str, Clip], folder: Path) -> list[np.ndarray]:
-    """Write the pattern's frames to ``folder`` (PNG, lossless); return its truth label maps (pattern ids)."""
+    """Write the pattern's frames to ``folder`` (PNG, lossless) at the size of its smallest clip (frames are
+    only ever scaled down); return its truth label maps (pattern ids)."""
     folder.mkdir(parents=True, exist_ok=True)
+    size = min((clips[p.clip].size for p in pattern.pieces), key=lambda s: s[0] * s[1])
     truth: list[np.ndarray] = []
     for piece in pattern.pieces:
         clip = clips[piece.clip]
-        read = _frame_reader(clip)
+        read = _frame_reader(clip, size)
         for i in range(piece.start, piece.end):
             cv2.imwrite(str(folder / f"{len(truth):05d}.png"), cv2.cvtColor(read(i), cv2.COLOR_RGB2BGR))
-            labels = np.zeros(SIZE[::-1], np.uint8)
+            labels = np.zeros(size[::-1], np.uint8)
             if i in clip.mask_files:
-                gt = clip.gt(i, SIZE)
+                gt = clip.gt(i, size)
                 for src, dst in piece.objects:
                     labels[gt == src] = dst
             truth.append(labels)
@@ -287,7 +287,8 @@ def single_shot_j(pattern: Pattern, clips: dict[str, Clip], tmp: Path, backend: 
         project = pipeline.open_project(folder / "frames", folder / "project", working_short_side=480)
         project.meta["shots"] = []  # one shot: the source range as it was filmed
         clicks = first_clicks(single, truth)
-        masks = _relabel(_masks(project), _track(project, clicks, backend, refine), sorted(clicks))
+        ids = _track(project, clicks, backend, refine)
+        masks = _relabel(_masks(project), ids, sorted(clicks))
         for i, p in later:
             for _, obj in p.objects:
                 frames = range(p.start - lo, p.end - lo)
@@ -372,9 +373,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--backend", default="classical", choices=("auto", "classical", "neural"))
     p.add_argument("--refine", default="auto", choices=("auto", "off", "always"))
+    p.add_argument("--patterns", nargs="*", default=None, help="only the patterns whose name holds one of these words")
     args = p.parse_args(argv)
     set_threads(args.threads)
     patterns = (SWAN,) if args.quick else PATTERNS
+    if args.patterns:
+        patterns = tuple(p for p in PATTERNS if any(word in p.name for word in args.patterns))
     needed = sorted({piece.clip for pat in patterns for piece in pat.pieces})
     clips = {c.name: c for c in gt_clips(args.clips_dir, needed)}
     missing = [n for n in needed if n not in clips]

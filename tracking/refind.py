@@ -94,6 +94,12 @@ def _distance(a: np.ndarray | None, b: np.ndarray | None) -> float:
     return float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
 
 
+def looks_alike(a: View, b: View, max_distance: float = 0.35) -> bool:
+    """Whether two appearances of an object have the same colours (Bhattacharyya distance of their RGB
+    histograms): a tracked mask that slid onto something else must not become a look to search for."""
+    return _distance(_histogram(*a), _histogram(*b)) <= max_distance
+
+
 def _ring(mask: np.ndarray, share: float) -> np.ndarray:
     """The band of pixels around ``mask``, ``share`` of its size (sqrt of its area) wide."""
     r = max(2, round(share * np.sqrt(mask.sum())))

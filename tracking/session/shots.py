@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tracking.flags import FrameSignal
-from tracking.refind import Finder, View, finder_for, probe_frames
+from tracking.refind import Finder, View, finder_for, looks_alike, probe_frames
 from tracking.session.state import Refound, SessionError, Span, read_png, write_png
 
 
@@ -53,7 +53,7 @@ class ShotRefinder:
     def _views(self, obj_id: int, shot: int) -> list[View]:
         """The object's stored appearance: its mask on every keyframe where it was prompted, and its latest look
         before ``shot``: its mask on the last frame where it was tracked in the nearest earlier shot that has it
-        (a cut away and back finds it as it was when the cut came)."""
+        (a cut away and back finds it as it was when the cut came), when its colours are still the object's."""
         frames = sorted({p.frame for p in self.state.prompts if p.obj_id == obj_id})
         views = []
         for frame in frames:
@@ -66,8 +66,10 @@ class ShotRefinder:
             for t in range(end - 1, start - 1, -1):
                 label_map = self.masks[t] if t in self.masks and self.state.written(t) else None
                 if label_map is not None and (label_map == obj_id).any():
-                    if t not in frames:
-                        views.append((self.frames[t], label_map == obj_id))
+                    latest = (self.frames[t], label_map == obj_id)
+                    # kept when it still looks like the object where it was prompted (not a mask that drifted)
+                    if t not in frames and any(looks_alike(latest, view) for view in views):
+                        views.append(latest)
                     return views
         return views
 
