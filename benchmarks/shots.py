@@ -18,7 +18,7 @@ Reported:
   range from the same click, scored on the same frames): the target is re-found J within 0.1 of it;
 - the baseline, side by side: the same clip and clicks tracked as one shot (no cuts, what tam did before).
 
-    python -m benchmarks.shots              # every pattern (about 10 min on 2 cores)
+    python -m benchmarks.shots              # every pattern (about 12 min on 2 cores)
     python -m benchmarks.shots --quick      # the swan pattern only
     python -m benchmarks.shots --patterns two car   # the patterns whose name holds a word
 """
@@ -99,6 +99,12 @@ PATTERNS: tuple[Pattern, ...] = (
         Piece("davis2016-dog", 0, 20, ((1, 1),)),
         Piece("davis2016-bmx-trees", 0, 20),
         Piece("davis2016-dog", 20, 40, ((1, 1),)),
+    )),
+    Pattern("two objects, alternating", (
+        Piece("davis2016-blackswan", 0, 20, ((1, 1),)),
+        Piece("davis2016-car-roundabout", 0, 20, ((1, 2),)),
+        Piece("davis2016-blackswan", 20, 40, ((1, 1),)),
+        Piece("davis2016-car-roundabout", 20, 40, ((1, 2),)),
     )),
     Pattern("two objects, one per scene", (
         Piece("sttn-dogs_jump", 0, 30, ((1, 1), (2, 2))),
