@@ -2,7 +2,8 @@
 
 Nothing is propagated across a cut (``tracking.session``), so an object prompted in one shot is looked for in
 every other shot where the user gave it no prompt of its own. A *finder* gets the object's appearance (its
-keyframe masks on their frames) and the shot's frames, and answers :class:`Found`: the first frame of the shot
+keyframe masks on their frames, and its latest look in an earlier shot: ``tracking.session.shots``) and the
+shot's frames, and answers :class:`Found`: the first frame of the shot
 where it is, with its mask there (which then seeds propagation through the shot), or ``frame=None``: absent,
 and the object gets an empty mask on every frame of the shot.
 
@@ -15,9 +16,10 @@ Two finders:
   (``max_look``), and it stands out from what surrounds it the way the object did on its keyframe
   (``min_contrast``: a dark blob on a dark background is not a black swan on water). Anything else is absent.
 - :class:`ReadoutFinder` (memory networks, XMem): the XMem design. A pass is seeded with the object's
-  keyframes (its memory holds what it looked like there) and steps onto the first frames of the new shot,
-  reading that memory out with no frame of the earlier shot in between; the object is found where the
-  readout is confident (mean probability inside its mask ``min_confidence``) and its size plausible.
+  keyframes and its latest look in an earlier shot (its memory holds what it looked like there) and steps onto
+  the new shot's first frame (then a few more spread over the shot), reading that memory out with no other frame
+  in between; the object is found where the readout is confident (mean probability inside its mask
+  ``min_confidence``) and its size plausible. Its thresholds are not calibrated: only synthetic weights here.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Finder(Protocol):
     """Looks for one object (``views``: where it was prompted) on ``candidates`` (frame indices, in order)."""
 
     backend: str
+    probes: int  # frames of a shot searched at most
 
     def find(self, views: Sequence[View], frames: Sequence[np.ndarray], candidates: Sequence[int]) -> Found:
         """The first candidate frame where the object is, with its mask; or absent."""
@@ -124,6 +127,7 @@ class AppearanceFinder:
 
     def __init__(self, config: FindConfig | None = None) -> None:
         self.config = config or FindConfig()
+        self.probes = self.config.probes
 
     def _model(self, view: View) -> _Model | None:
         image, mask = view
@@ -202,18 +206,19 @@ class ReadoutConfig:
 
     min_confidence: float = 0.7  # mean probability inside the read-out mask
     area_range: tuple[float, float] = (0.1, 10.0)  # its area against the mean keyframe area
-    probes: int = 3  # first frames of the shot read out
+    probes: int = 3  # frames of the shot read out: its first, then spread over it
 
 
 class ReadoutFinder:
-    """The XMem finder: a pass seeded with the object's keyframes reads its memory out on the new shot's first
-    frames (only those: the pass never steps through a frame of another shot)."""
+    """The XMem finder: a pass seeded with the object's stored appearances reads its memory out on the new shot's
+    first frame, then a few more of it (the pass never steps through the frames between shots)."""
 
     backend = "memory-readout"
 
     def __init__(self, factory: Callable[[], Propagator], config: ReadoutConfig | None = None) -> None:
         self.factory = factory
         self.config = config or ReadoutConfig()
+        self.probes = self.config.probes
 
     def find(self, views: Sequence[View], frames: Sequence[np.ndarray], candidates: Sequence[int]) -> Found:
         views = [(img, np.asarray(m, bool)) for img, m in views if np.asarray(m).any()]
@@ -226,7 +231,7 @@ class ReadoutFinder:
         area = float(np.mean([m.sum() for _, m in views]))
         lo, hi = self.config.area_range
         best = 0.0
-        for t in list(candidates)[: self.config.probes]:
+        for t in list(candidates)[: self.probes]:
             probs = np.asarray(propagator.step(frames[t]), np.float32)
             mask = probs_to_labels(probs, [1]) == 1
             confidence = float(probs[1][mask].mean()) if mask.any() else 0.0

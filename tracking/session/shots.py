@@ -94,7 +94,7 @@ class ShotRefinder:
         for start, obj in pending:
             end = self.state.shot_of(start)[1]
             views = self._views(obj, start)
-            probes = probe_frames(start, end, getattr(self.finder.config, "probes", 8))
+            probes = probe_frames(start, end, self.finder.probes)
             candidates = [t for t in probes if t not in keys]  # a keyframe's map is its prompts' own
             found = self.finder.find(views, self.frames, candidates) if views else None
             frame = found.frame if found is not None else None
