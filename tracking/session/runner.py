@@ -195,10 +195,14 @@ class SpanRunner:
         # A resumed pass starts from the keyframe too and replays the frames it already wrote (the propagator
         # and the refiner step through them as before; nothing is written), so its state, and so every frame
         # after the interruption, is exactly what an uninterrupted pass gives.
-        seed_frame = span.left if forward else span.right
-        ids = [] if seed_frame is None else self._known(span.left) if forward else bwd_ids
+        if forward:
+            ids = self._known(span.left)
+            seed_frame = span.left
+        else:
+            ids = bwd_ids
+            seed_frame = span.right
         writer = Pass(self.propagator_factory, ids)
-        if seed_frame is not None:  # (a shot with no bound: no object is known there, its frames are empty)
+        if seed_frame is not None:  # a shot with no bound: no object is known there, its frames are written empty
             seed_map = self._keyframe_map(seed_frame)
             writer.seed(self.frames[seed_frame], seed_map)
             if self.refiner is not None:
