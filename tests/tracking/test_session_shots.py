@@ -70,6 +70,15 @@ def run(s: TrackSession) -> None:
         pass
 
 
+def clicked(tmp: Path, frames, truth, **kw) -> tuple[TrackSession, int]:
+    """A session where the red disc was clicked once on frame 0 and propagated."""
+    s = session(tmp, frames, **kw)
+    obj = s.add_object()
+    s.add_click(0, obj, *centre(truth[0]))
+    run(s)
+    return s, obj
+
+
 @pytest.fixture(scope="module")
 def clip():
     return three_shots()
@@ -92,10 +101,7 @@ def test_spans_stop_at_cuts_and_shots_without_objects_are_written_empty() -> Non
 def test_nothing_is_carried_across_a_cut_and_an_absent_object_gets_an_empty_mask(tmp_path: Path, clip) -> None:
     frames, truth = clip
     log: list[list[int]] = []
-    s = session(tmp_path, frames, log=log)
-    obj = s.add_object()
-    s.add_click(0, obj, *centre(truth[0]))
-    run(s)
+    s, obj = clicked(tmp_path, frames, truth, log=log)
     for steps in log:  # every pass stays inside one shot
         shots = {int(np.searchsorted(CUTS, t, side="right")) for t in steps}
         assert len(shots) == 1, f"a pass stepped across a cut: {steps}"
@@ -113,10 +119,7 @@ def test_nothing_is_carried_across_a_cut_and_an_absent_object_gets_an_empty_mask
 
 def test_the_object_is_found_again_in_a_later_shot(tmp_path: Path, clip) -> None:
     frames, truth = clip
-    s = session(tmp_path, frames)
-    obj = s.add_object()
-    s.add_click(0, obj, *centre(truth[0]))
-    run(s)
+    s, obj = clicked(tmp_path, frames, truth)
     found = s.state.refound[(14, obj)]
     assert found.frame == 14 and found.score >= 0.4
     assert s.signal_log.signals[14][obj].refound == "found"
@@ -136,10 +139,7 @@ def test_the_object_is_found_again_in_a_later_shot(tmp_path: Path, clip) -> None
 def test_without_cuts_the_mask_is_carried_onto_the_other_scene(tmp_path: Path, clip) -> None:
     """What the cuts prevent: the same clip and click without cuts leaves a mask in shot B."""
     frames, truth = clip
-    s = session(tmp_path, frames, cuts=())
-    obj = s.add_object()
-    s.add_click(0, obj, *centre(truth[0]))
-    run(s)
+    s, obj = clicked(tmp_path, frames, truth, cuts=())
     assert any(s.masks[t].any() for t in range(*CUTS))
 
 
@@ -161,10 +161,7 @@ def test_a_keyframe_in_a_later_shot_is_the_same_object(tmp_path: Path, clip) -> 
 
 def test_a_new_prompt_decides_again_only_for_its_object(tmp_path: Path, clip) -> None:
     frames, truth = clip
-    s = session(tmp_path, frames)
-    obj = s.add_object()
-    s.add_click(0, obj, *centre(truth[0]))
-    run(s)
+    s, obj = clicked(tmp_path, frames, truth)
     before = s.state.refound[(14, obj)]
     s.add_click(3, obj, *centre(truth[3]))  # another keyframe in shot A: the appearance changed
     assert (14, obj) in s.state.to_refind() and not s.is_done()
@@ -175,10 +172,7 @@ def test_a_new_prompt_decides_again_only_for_its_object(tmp_path: Path, clip) ->
 
 def test_undo_restores_masks_and_decisions(tmp_path: Path, clip) -> None:
     frames, truth = clip
-    s = session(tmp_path, frames)
-    obj = s.add_object()
-    s.add_click(0, obj, *centre(truth[0]))
-    run(s)
+    s, obj = clicked(tmp_path, frames, truth)
     maps = [s.masks[t].copy() for t in range(20)]
     s.add_click(16, obj, *centre(truth[16]))
     run(s)
@@ -190,10 +184,7 @@ def test_undo_restores_masks_and_decisions(tmp_path: Path, clip) -> None:
 
 def test_old_sessions_without_cuts_still_load(tmp_path: Path, clip) -> None:
     frames, truth = clip
-    s = session(tmp_path, frames, cuts=())
-    obj = s.add_object()
-    s.add_click(0, obj, *centre(truth[0]))
-    run(s)
+    s, obj = clicked(tmp_path, frames, truth, cuts=())
     path = tmp_path / "state" / "session.json"
     data = json.loads(path.read_text())
     del data["cuts"], data["refound"]  # as written before shots existed
