@@ -196,7 +196,9 @@ def open_session(
     except ValueError as exc:
         raise BackendError(str(exc)) from exc
     refiner = Refiner(segmenter, RefineConfig(mode=refine))
-    return TrackSession(project.frames, project.masks, project.state_dir, segmenter, factory, refiner=refiner)
+    return TrackSession(
+        project.frames, project.masks, project.state_dir, segmenter, factory, refiner=refiner, cuts=project.cuts
+    )
 
 
 def add_prompts(

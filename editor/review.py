@@ -34,7 +34,7 @@ def compute(project: Any, session: Any, progress: Callable[[int, int], None] | N
     keyframes = {
         o.id: sorted({p.frame for p in session.state.prompts if p.obj_id == o.id}) for o in session.objects
     }
-    return review_flags(masks, keyframes, session.signal_log.signals, project.frames)
+    return review_flags(masks, keyframes, session.signal_log.signals, project.frames, cuts=session.state.cuts)
 
 
 def save(state_dir: Path, flags: Flags) -> None:

@@ -12,13 +12,16 @@ something that can be trusted more than the mask itself:
 - the *frame edge*: a mask that became empty although the object was last seen well inside the frame was lost
   (an object that walks out of the picture passes the edge first); an empty mask after the edge is flagged
   too, in milder words: on the clips with ground truth most empty masks were lost objects, not exits;
-- the *tracker*: low confidence, forward and backward passes that disagree.
+- the *tracker*: low confidence, forward and backward passes that disagree;
+- the *cuts*: an object found again after a cut (``tracking.refind``: check it is the same object), or marked
+  absent from a shot (check it really is not there; one click in the shot brings it back).
 
 ``review_flags`` returns ``{frame: {object: (reason, ...)}}``; keyframes are never flagged.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -50,8 +53,9 @@ class FlagConfig:
 class FrameSignal:
     """What the propagator said about one object on one frame while writing it."""
 
-    confidence: float  # mean probability inside the final mask (1.0 for an empty mask)
+    confidence: float  # mean probability inside the final mask (1.0 for an empty mask); a finder's match score
     pass_agreement: float | None = None  # IoU of forward and backward masks; None when one pass only
+    refound: str | None = None  # after a cut, on a shot with no prompt of the object: "found" or "absent"
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,19 @@ class SignalLog:
                 self.signals = {}  # advisory data: a damaged file is only a lost hint
 
     def record(self, frame: int, signals: Mapping[int, FrameSignal]) -> None:
-        self.signals[int(frame)] = dict(signals)
+        """The signals of a frame just written (re-finding's marks there stay, for the objects not given)."""
+        kept = {o: s for o, s in self.signals.get(int(frame), {}).items() if s.refound and o not in signals}
+        self.signals[int(frame)] = {**kept, **signals}
+        self._dirty = True
+
+    def mark_refound(self, frame: int | None, obj: int, frames: range, signal: FrameSignal | None) -> None:
+        """Replace re-finding's mark of ``obj`` on ``frames`` (a shot) with ``signal`` on ``frame``."""
+        for t in frames:
+            objs = self.signals.get(t, {})
+            if obj in objs and objs[obj].refound:
+                del objs[obj]
+        if frame is not None and signal is not None:
+            self.signals.setdefault(int(frame), {})[int(obj)] = signal
         self._dirty = True
 
     def save(self) -> None:
@@ -164,13 +180,20 @@ def object_flags(
     signals: Mapping[int, Mapping[int, FrameSignal]] | None = None,
     frames: Sequence[np.ndarray] | None = None,
     config: FlagConfig = FlagConfig(),
+    cuts: Sequence[int] = (),
 ) -> dict[int, tuple[str, ...]]:
     """Flags of one object over the clip: ``{frame: reasons}``.
 
     ``masks`` are the label maps (None: not written), ``keyframes`` the frames where the object was prompted
-    and has pixels, ``frames`` (optional) the images, for the colour check.
+    and has pixels, ``frames`` (optional) the images, for the colour check, ``cuts`` the first frames of the
+    shots after the first: a frame is compared with the frames around it in its own shot only.
     """
     signals = signals or {}
+    cut_list = sorted(cuts)
+
+    def same_shot(a: int, b: int) -> bool:
+        return bisect.bisect_right(cut_list, a) == bisect.bisect_right(cut_list, b)
+
     n = len(masks)
     stats: list[MaskStats | None] = [
         None if masks[t] is None else mask_stats(masks[t] == obj, config.edge_margin) for t in range(n)
@@ -198,7 +221,8 @@ def object_flags(
         step = -1 if k < t else 1  # toward the keyframe: the frames this one was propagated from
         reasons: list[str] = []
         if s.area == 0:
-            last = next((stats[u] for u in range(t + step, k + step, step) if stats[u] and stats[u].area), None)
+            last = next((stats[u] for u in range(t + step, k + step, step)
+                         if stats[u] and stats[u].area and same_shot(u, t)), None)
             if last is not None and not last.at_edge:
                 reasons.append(
                     "the mask is empty, but the object was last seen inside the frame, away from its edges: "
@@ -217,14 +241,14 @@ def object_flags(
             if share > config.max_frame_share and share > ks.area / (h * w) * 1.2:
                 reasons.append(f"the mask covers {_share(share)} of the frame")
             recent = [stats[u].area for u in range(t + step, t + step * (config.jump_history + 1), step)  # type: ignore[union-attr]
-                      if 0 <= u < n and stats[u] is not None and stats[u].area > 0]  # type: ignore[union-attr]
+                      if 0 <= u < n and stats[u] is not None and stats[u].area > 0 and same_shot(u, t)]  # type: ignore[union-attr]
             if recent:
                 usual = float(np.median(recent))
                 change = (s.area - usual) / usual
                 if abs(change) > config.max_jump:
                     verb = "grew" if change > 0 else "shrank"
                     reasons.append(f"the mask {verb} {_share(abs(change))} from the frames next to it")
-            prev = stats[t + step] if 0 <= t + step < n else None
+            prev = stats[t + step] if 0 <= t + step < n and same_shot(t + step, t) else None
             if prev is not None and prev.centroid is not None and s.centroid is not None:
                 shift = float(np.hypot(s.centroid[0] - prev.centroid[0], s.centroid[1] - prev.centroid[1]))
                 size = float(np.sqrt(max(s.area, prev.area)))
@@ -238,7 +262,11 @@ def object_flags(
                     if distance > config.max_colour_distance:
                         reasons.append(f"the colours under the mask differ from the object's on keyframe {k}")
         signal = signals.get(t, {}).get(obj)
-        if signal is not None and s.area > 0:
+        if signal is not None and signal.refound == "found":
+            reasons.append(f"found again after a cut (match {signal.confidence:.2f}): check it is the same object")
+        elif signal is not None and signal.refound == "absent":
+            reasons.append("not found after a cut, so marked absent in this shot: if it is there, click it once")
+        elif signal is not None and s.area > 0:
             if signal.confidence < config.min_confidence:
                 reasons.append(f"the tracker is unsure here (confidence {signal.confidence:.2f})")
             if signal.pass_agreement is not None and signal.pass_agreement < config.min_pass_agreement:
@@ -256,11 +284,12 @@ def review_flags(
     signals: Mapping[int, Mapping[int, FrameSignal]] | None = None,
     frames: Sequence[np.ndarray] | None = None,
     config: FlagConfig = FlagConfig(),
+    cuts: Sequence[int] = (),
 ) -> Flags:
     """Flags of every object: ``keyframes`` maps object id -> frames where it was prompted."""
     out: Flags = {}
     for obj, keys in keyframes.items():
-        for t, reasons in object_flags(masks, obj, keys, signals, frames, config).items():
+        for t, reasons in object_flags(masks, obj, keys, signals, frames, config, cuts).items():
             out.setdefault(t, {})[obj] = reasons
     return dict(sorted(out.items()))
 

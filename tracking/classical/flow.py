@@ -69,7 +69,7 @@ class FlowConfig:
 Displacement = tuple[int, int, np.ndarray] | None
 
 
-def _masked_ssd(
+def masked_ssd(
     win: np.ndarray, valid: np.ndarray, tpl: np.ndarray, weight: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Template matching of colour ``tpl`` under ``weight`` over ``win`` where ``valid`` (pixels outside the frame
@@ -431,7 +431,7 @@ class FlowPropagator:
                 if msk.sum() < 8:
                     continue
                 # masked colour distance over the in-frame pixels (RMS per channel, grey levels) -> (0, 1]
-                num, n = _masked_ssd(win, valid, tpl, msk)
+                num, n = masked_ssd(win, valid, tpl, msk)
                 inside = n >= cfg.redetect_inside * float(msk.sum())
                 if not inside.any():
                     continue
@@ -493,7 +493,7 @@ class FlowPropagator:
             return (0, 0)
         # masked SSD over the valid pixels only: sum v*m*(I - T)^2 / sum v*m, from four correlations
         m = msk.astype(np.float32)
-        num, n = _masked_ssd(win, valid, tpl, m)
+        num, n = masked_ssd(win, valid, tpl, m)
         cost = num / np.maximum(n, 1e-6)
         known = n >= 0.15 * m.sum()
         if not known.any():

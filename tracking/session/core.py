@@ -12,10 +12,12 @@ import numpy as np
 
 from tracking.backend import Propagator, Segmenter
 from tracking.flags import SignalLog
+from tracking.refind import Finder
 from tracking.refine import Refiner
 from tracking.session.edit import Click, click_region, honour, keep_object
 from tracking.session.history import History, UndoStep
 from tracking.session.runner import SpanRunner
+from tracking.session.shots import ShotRefinder, check_cuts
 from tracking.session.state import (
     FORMAT_VERSION,
     PALETTE,
@@ -30,11 +32,14 @@ from tracking.session.state import (
 )
 
 
-class TrackSession(SpanRunner):
+class TrackSession(ShotRefinder, SpanRunner):
     """An interactive tracking session over one clip, persisted in ``state_dir``.
 
     ``frames`` is read lazily (index access only); ``masks`` receives one label map per frame. Opening a
-    ``state_dir`` that already holds a session continues it.
+    ``state_dir`` that already holds a session continues it. ``cuts`` are the first frames of the clip's shots
+    after the first (``editor.store.Project.cuts``): nothing is propagated across them, and an object is looked
+    for (``finder``, by default the one that suits the propagator: ``tracking.refind.finder_for``) in each
+    shot where it has no prompt. Opening a session with other cuts than it had makes every span dirty.
     """
 
     def __init__(
@@ -45,6 +50,8 @@ class TrackSession(SpanRunner):
         segmenter: Segmenter,
         propagator_factory: Callable[[], Propagator],
         refiner: Refiner | None = None,
+        cuts: Sequence[int] = (),
+        finder: Finder | None = None,
     ) -> None:
         if len(frames) == 0:
             raise SessionError("the clip has no frames: decode the video before tracking")
@@ -56,6 +63,8 @@ class TrackSession(SpanRunner):
         self.segmenter = segmenter
         self.propagator_factory = propagator_factory
         self.refiner = refiner
+        self.finder = finder
+        cuts = check_cuts(cuts, len(frames))
         # (frame, obj) -> low-res logits of the segmenter's last answer there, and the mask that answer became
         self._logits: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._size: tuple[int, int] | None = None
@@ -68,6 +77,9 @@ class TrackSession(SpanRunner):
                 f"{self.state_dir} holds a session for {self.state.num_frames} frames but the clip has "
                 f"{len(frames)}: use another state_dir or reset_state()"
             )
+        if self.state.cuts != cuts:  # other shots: every span and every re-finding decision is out of date
+            self.state.cuts = cuts
+            self.state.done, self.state.progress, self.state.refound = set(), {}, {}
 
     # -- objects -------------------------------------------------------------------------------------
     @property
@@ -281,11 +293,11 @@ class TrackSession(SpanRunner):
             if i in self.masks and self.masks[i] is not None:
                 current = self.masks[i]
                 self.masks[i] = np.zeros_like(current)
-        for sub in ("keyframes", "prompt_masks", "cache"):
+        for sub in ("keyframes", "prompt_masks", "cache", "found"):
             shutil.rmtree(self.state_dir / sub, ignore_errors=True)
         self.history.clear()
         self._logits.clear()
-        self.state = SessionState(num_frames=len(self.frames))
+        self.state = SessionState(num_frames=len(self.frames), cuts=self.state.cuts)
         self._save()
 
     def frame_mask(self, frame: int) -> np.ndarray | None:
@@ -296,7 +308,7 @@ class TrackSession(SpanRunner):
     def is_done(self) -> bool:
         """True when every span is propagated (and there is at least one keyframe)."""
         spans = self.state.spans()
-        return bool(self.keyframes) and all(s in self.state.done for s in spans)
+        return bool(self.keyframes) and not self._refind_pending() and all(s in self.state.done for s in spans)
 
     def dirty_frames(self) -> list[int]:
         """Frames the next ``propagate`` will write."""
@@ -304,6 +316,8 @@ class TrackSession(SpanRunner):
         for span in self.state.spans():
             if span not in self.state.done:
                 out.extend(self._remaining(span))
+        for start, _ in self.state.to_refind():  # not looked for yet: its whole shot may be written again
+            out.extend(t for t in range(*self.state.shot_of(start)) if t not in out)
         return out
 
     # -- prompt bookkeeping --------------------------------------------------------------------------

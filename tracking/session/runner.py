@@ -112,6 +112,8 @@ class SpanRunner:
 
         ``progress(done, total)`` counts propagator steps; raising from it (or closing the generator) stops
         cleanly: frames written so far stay valid and the next call resumes with what is still dirty.
+        Objects are looked for in the shots where they have no prompt (``tracking.session.shots``) before
+        those shots are propagated.
         """
         total = [sum(self._cost(s) for s in self.state.spans() if s not in self.state.done)]
         counter = [0]
@@ -126,6 +128,8 @@ class SpanRunner:
         while True:
             # Left to right: filling a keyframe from the span before it can make the span after it dirty.
             span = next((s for s in self.state.spans() if s not in self.state.done), None)
+            if self._refind_before(span):  # shots in order: the spans of the shot may have changed
+                continue
             if span is None:
                 return
             yield from self._propagate_span(span, tick)
@@ -163,8 +167,8 @@ class SpanRunner:
 
     def _keyframe_map(self, frame: int) -> np.ndarray:
         label_map = self.masks[frame] if frame in self.masks else None
-        if label_map is None:  # the store lost it: compose again from the saved object masks
-            label_map = self._compose(frame)
+        if label_map is None:  # the store lost it: compose again from the saved object (or found) masks
+            label_map = self._compose(frame) if self.state.prompts_at(frame) else self._found_map(frame)
             self._set_map(frame, label_map)
         return label_map
 
@@ -197,12 +201,13 @@ class SpanRunner:
         else:
             ids = bwd_ids
             seed_frame = span.right
-        seed_map = self._keyframe_map(seed_frame)
         writer = Pass(self.propagator_factory, ids)
-        writer.seed(self.frames[seed_frame], seed_map)
-        if self.refiner is not None:
-            self.refiner.start_pass()
-            self.refiner.observe(seed_map, ids)
+        if seed_frame is not None:  # a shot with no bound: no object is known there, its frames are written empty
+            seed_map = self._keyframe_map(seed_frame)
+            writer.seed(self.frames[seed_frame], seed_map)
+            if self.refiner is not None:
+                self.refiner.start_pass()
+                self.refiner.observe(seed_map, ids)
         todo = set(self._remaining(span))
         order = list(frames) if forward else list(reversed(frames))
         for t in order:

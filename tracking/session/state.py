@@ -71,28 +71,53 @@ class Prompt:
 
 @dataclass(frozen=True, order=True)
 class Span:
-    """The frames strictly between two keyframes; ``None`` is the clip's start (left) or end (right)."""
+    """The frames strictly between two bounds of one shot; ``None`` is the shot's start (left) or end (right).
+
+    A bound is a keyframe, or a frame where an object was found again after a cut (``Refound``). ``start`` and
+    ``end`` are the shot's frames (``end`` None: the clip's end); without cuts the one shot is the whole clip.
+    A span with neither bound is a shot where no object is known: it is written empty.
+    """
 
     left: int | None
     right: int | None
+    start: int = 0
+    end: int | None = None
 
     def frames(self, num_frames: int) -> range:
-        lo = 0 if self.left is None else self.left + 1
-        hi = num_frames if self.right is None else self.right
+        lo = self.start if self.left is None else self.left + 1
+        hi = (num_frames if self.end is None else self.end) if self.right is None else self.right
         return range(lo, hi)
 
     def touches(self, frame: int) -> bool:
-        lo = -1 if self.left is None else self.left
-        hi = 1 << 30 if self.right is None else self.right
+        lo = self.start if self.left is None else self.left
+        hi = ((1 << 30) if self.end is None else self.end - 1) if self.right is None else self.right
         return lo <= frame <= hi
 
     def key(self) -> str:
-        return f"{'' if self.left is None else self.left}:{'' if self.right is None else self.right}"
+        key = f"{'' if self.left is None else self.left}:{'' if self.right is None else self.right}"
+        if self.start or self.end is not None:
+            key += f"@{self.start}:{'' if self.end is None else self.end}"
+        return key
 
     @classmethod
     def from_key(cls, key: str) -> Span:
-        left, right = key.split(":")
-        return cls(int(left) if left else None, int(right) if right else None)
+        bounds, _, shot = key.partition("@")
+        left, right = bounds.split(":")
+        start, end = shot.split(":") if shot else ("0", "")
+        return cls(int(left) if left else None, int(right) if right else None, int(start), int(end) if end else None)
+
+
+@dataclass(frozen=True)
+class Refound:
+    """What re-finding decided for one object in one shot where it has no prompt: found on ``frame`` (its mask
+    there, ``found/NNNNN_OOO.png``, seeds the shot) or absent (``frame`` None: empty on every frame of the shot).
+    ``prompts`` are the object's prompt ids it was decided from: the decision is stale once they change."""
+
+    shot: int  # the shot's first frame
+    obj_id: int
+    frame: int | None
+    score: float
+    prompts: tuple[int, ...]
 
 
 @dataclass
@@ -118,18 +143,65 @@ class SessionState:
     low_confidence: dict[int, dict[int, str]] = field(default_factory=dict)
     # keyframe -> unprompted objects whose mask there is settled (kept from before, or filled by propagation)
     resolved: dict[int, set[int]] = field(default_factory=dict)
+    cuts: tuple[int, ...] = ()  # first frames of every shot after the first: nothing is propagated across them
+    # (shot start, object) -> whether the object was found again in a shot where it has no prompt
+    refound: dict[tuple[int, int], Refound] = field(default_factory=dict)
 
     def keyframes(self) -> list[int]:
         return sorted({p.frame for p in self.prompts})
+
+    def shots(self) -> list[tuple[int, int]]:
+        """The shots as ``(start, end)`` frame ranges (one shot, the whole clip, without cuts)."""
+        bounds = [0, *self.cuts, self.num_frames]
+        return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+    def shot_of(self, frame: int) -> tuple[int, int]:
+        return next(s for s in self.shots() if s[0] <= frame < s[1])
+
+    def prompt_ids(self, obj_id: int) -> tuple[int, ...]:
+        return tuple(p.id for p in self.prompts if p.obj_id == obj_id)
+
+    def to_refind(self) -> list[tuple[int, int]]:
+        """``(shot start, object)`` pairs that need a decision: the object is prompted in another shot but not in
+        this one, and has no decision from its current prompts."""
+        out = []
+        for start, end in self.shots():
+            for obj in sorted(self.objects):
+                frames = [p.frame for p in self.prompts if p.obj_id == obj]
+                if not frames or any(start <= f < end for f in frames):
+                    continue
+                decided = self.refound.get((start, obj))
+                if decided is None or decided.prompts != self.prompt_ids(obj):
+                    out.append((start, obj))
+        return out
+
+    def seeds(self) -> dict[int, list[int]]:
+        """Frame -> the objects found again on it (current decisions only)."""
+        prompted = {(self.shot_of(p.frame)[0], p.obj_id) for p in self.prompts}
+        out: dict[int, list[int]] = {}
+        for (start, obj), r in sorted(self.refound.items()):
+            if r.frame is not None and r.prompts == self.prompt_ids(obj) and (start, obj) not in prompted:
+                out.setdefault(r.frame, []).append(obj)
+        return out
 
     def spans(self) -> list[Span]:
         keys = self.keyframes()
         if not keys:
             return []
-        bounds: list[int | None] = [None, *keys, None]
-        spans = [Span(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        seeds = set(self.seeds())
+        spans = []
+        for start, end in self.shots():
+            inside = sorted({k for k in keys if start <= k < end} | {f for f in seeds if start <= f < end})
+            bounds: list[int | None] = [None, *inside, None]
+            shot_end = None if end == self.num_frames else end
+            spans += [Span(a, b, start, shot_end) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         # Spans between adjacent keyframes hold no frame but still carry objects into the right keyframe.
         return [s for s in spans if len(s.frames(self.num_frames)) or (s.left is not None and s.right is not None)]
+
+    def invalidate_shot(self, start: int) -> None:
+        """Mark every span of the shot starting at ``start`` as needing propagation (its bounds changed)."""
+        self.done = {s for s in self.done if s.start != start}
+        self.progress = {s: p for s, p in self.progress.items() if s.start != start}
 
     def prompts_at(self, frame: int, obj_id: int | None = None) -> list[Prompt]:
         return [p for p in self.prompts if p.frame == frame and (obj_id is None or p.obj_id == obj_id)]
@@ -176,6 +248,8 @@ class SessionState:
             "low_confidence": {
                 str(f): {str(o): r for o, r in objs.items()} for f, objs in sorted(self.low_confidence.items())
             },
+            "cuts": list(self.cuts),
+            "refound": [asdict(r) for _, r in sorted(self.refound.items())],
         }
 
     @classmethod
@@ -204,6 +278,11 @@ class SessionState:
         state.low_confidence = {
             int(f): {int(o): r for o, r in objs.items()} for f, objs in session.get("low_confidence", {}).items()
         }
+        state.cuts = tuple(int(c) for c in session.get("cuts", ()))  # sessions from before shots have none
+        for r in session.get("refound", ()):
+            found = Refound(int(r["shot"]), int(r["obj_id"]), None if r["frame"] is None else int(r["frame"]),
+                            float(r["score"]), tuple(int(i) for i in r["prompts"]))
+            state.refound[(found.shot, found.obj_id)] = found
         return state
 
 
