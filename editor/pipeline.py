@@ -276,13 +276,15 @@ def _track(project: Project, objects: Sequence[ObjectPrompt], backend: str, refi
     warnings: list[str] = []
     session = open_session(project, backend, refine, device, warnings)
     code = source_digest("tracking")
-    wanted = hash_inputs("prompts", [repr(o) for o in objects], backend, code)
+    frames = project.frame_format.to_json()  # the frames tracked: another frame store is other input
+    wanted = hash_inputs("prompts", [repr(o) for o in objects], backend, code, frames)
     if project.stage_hash("prompts") != wanted:  # other prompts, backend or tracking code: a new session
         project.clear_stage("prompts")  # until the new prompts are in: a rejected one must not leave the old claim
         session.reset_state()
         project.masks.clear()
         add_prompts(session, project, objects, warnings)
-        project.set_stage("prompts", {"objects": [repr(o) for o in objects], "backend": backend, "code": code}, wanted)
+        project.set_stage("prompts", {"objects": [repr(o) for o in objects], "backend": backend, "code": code,
+                                      "frames": frames}, wanted)
     from tracking.backends import choose_propagator, default_device
 
     segmenter = session.segmenter.backend
@@ -380,7 +382,8 @@ def _inpaint(project: Project, object_ids: Sequence[int] | None, backend: str, d
     except (BackendUnavailable, ValueError) as exc:
         raise BackendError(str(exc)) from exc
     ids = None if object_ids is None else sorted(int(o) for o in object_ids)
-    settings = {"backend": inpainter.backend, "object_ids": ids, "code": source_digest("inpaint")}
+    settings = {"backend": inpainter.backend, "object_ids": ids, "code": source_digest("inpaint"),
+                "frames": project.frame_format.to_json()}
     digest = hash_inputs("inpaint", settings, masks_digest(project))
     written = set(project.inpainted.written())
     if project.stage_is_current("inpaint", digest) and len(written) == project.num_frames:
