@@ -83,6 +83,11 @@ class FrameStore(Sequence[np.ndarray]):
         return {p.name[: -len(suffix)] for p in self.folder.iterdir()
                 if p.name.endswith(suffix) and not p.name.startswith(".")}
 
+    def disk_bytes(self) -> int:
+        """What the stored frames take on disk."""
+        suffix = self.format.suffix
+        return sum(p.stat().st_size for p in self.folder.iterdir() if p.name.endswith(suffix))
+
     def __len__(self) -> int:
         return len(self.stems)
 

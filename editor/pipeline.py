@@ -22,6 +22,7 @@ import numpy as np
 
 from editor.compose import EditSpec, RemoveEdit
 from editor.errors import CancelledError, InputError, TamError
+from editor.frame_store import FrameFormat
 from editor.lock import project_lock
 from editor.store import PROJECT_PARTS, Project, hash_inputs, source_digest
 
@@ -53,8 +54,11 @@ def open_project(
     *,
     working_short_side: int = 480,
     progress: Progress | None = None,
+    frame_format: FrameFormat | None = None,
 ) -> Project:
     """Open (or create, decoding the frames once) the project of a video file or a frame folder.
+
+    ``frame_format`` is how a new project stores its frames (PNG by default; JPEG for long clips).
 
     Holds the project's lock while it decodes. A new project whose source cannot be opened (not a video,
     corrupt) is removed again rather than left as an empty folder; a cancelled decode is kept, to resume.
@@ -66,7 +70,8 @@ def open_project(
     fresh = not (root / "meta.json").exists()
     with project_lock(root):
         try:
-            return Project.open_or_create(root, source, working_short_side=working_short_side, progress=progress)
+            return Project.open_or_create(root, source, working_short_side=working_short_side, progress=progress,
+                                          frame_format=frame_format)
         except Exception as exc:
             if fresh and not isinstance(exc, CancelledError):
                 discard_new_project(root)

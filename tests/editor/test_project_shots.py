@@ -124,3 +124,26 @@ def test_shared_clips_joined_into_one_video_cut_where_they_were_joined(clips_dir
     project = Project.open_or_create(tmp_path / "proj", src, working_short_side=240)
     assert project.cuts == [25, 50, 75]
     assert [len(s) for s in project.shots] == [25, 25, 25, 30]
+
+
+def test_tam_info_shows_the_shots_concisely_and_the_frame_store(tmp_path: Path, capsys, monkeypatch) -> None:
+    from editor.shots import Shot, shots_to_json
+    from tests.editor.test_cli import assert_clean_error, run_tam
+
+    src = _video(tmp_path / "cuts.mp4", _three_shots())
+    root = tmp_path / "proj"
+    code, text = run_tam(["info", src, "--project", root, "--frame-store", "jpeg", "--jpeg-quality", "90"], capsys,
+                         monkeypatch)
+    assert code == 0, text
+    assert "3 shots (2 cuts)" in text and "Shot 2 · frames 20–34 · 0:00.80–0:01.40 · cut" in text
+    assert "frames stored as JPEG quality 90" in text and "MB per minute" in text
+    project = Project.open(root)
+    project.meta["shots"] = shots_to_json([Shot(k * 2, k * 2 + 2, "cut" if k else "start") for k in range(30)])
+    project._save_meta()
+    code, text = run_tam(["info", root], capsys, monkeypatch)
+    assert code == 0 and "30 shots (29 cuts)" in text and "… 19 more shots …" in text and "Shot 30 ·" in text
+    assert "Shot 12 ·" not in text
+    code, text = run_tam(["info", root, "--all-shots"], capsys, monkeypatch)
+    assert code == 0 and "Shot 12 ·" in text and "more shots" not in text
+    code, text = run_tam(["info", src, "--project", tmp_path / "other", "--frame-store", "webp"], capsys, monkeypatch)
+    assert_clean_error(code, text, "frame store must be one of png, jpeg")
