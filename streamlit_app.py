@@ -24,7 +24,7 @@ import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from editor import colours, compose, export, pipeline, renders, review
+from editor import colours, compose, export, pipeline, renders, review, timeline
 from editor.errors import TamError
 from editor.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobBusy, JobRunner, JobStatus
 from editor.messages import scrub, user_message
@@ -40,6 +40,7 @@ EFFECTS = ("Remove", "Replace", "Blur", "Pixelate", "Swap background")
 EFFECT_NAMES = {"Remove": "remove", "Replace": "replace", "Blur": "blur", "Pixelate": "pixelate",
                 "Swap background": "background"}
 PREVIEW_FILE = "masks-preview.mp4"  # the overlay video rendered after tracking (outputs/)
+SHOTS_PER_PAGE = 8  # the shot list shows a page at a time: a long clip has hundreds of shots
 VIEW_WIDTH = 640  # the frame's displayed width: with its controls and its review note it fits a 1366x768 screen
 _ID = re.compile(r"^[a-z0-9]{6,32}$")
 
@@ -481,12 +482,37 @@ def _viewer(ws: Workspace, project_dir: str, backend: str, busy: bool) -> None:
         st.caption("Playing the clip with its masks (rendered after tracking).")
     else:
         _frame_caption(project, session, frame, flags)
-    if project.masks.written():
-        strip = review.timeline(n, set(project.masks.written()), session.keyframes, set(session.state.refined),
-                                set(flags), frame)
-        st.image(strip, width="stretch")
+    written = project.masks.written()
+    cuts = project.cuts
+    if written or cuts:
+        st.image(timeline.strip(n, written, session.keyframes, session.state.refined, flags, frame, cuts),
+                 width="stretch")
+    _shots_nav(project, frame)
     if preview.is_file():
         st.toggle("Play with masks", key="play-masks", help="the whole clip with its masks, as a video")
+
+
+def _shots_nav(project: Project, frame: int) -> None:
+    """The shot on screen, the previous and next shots, and every shot a page at a time (one click to its start)."""
+    shots = project.shots
+    if len(shots) < 2:
+        return
+    k = timeline.shot_at(shots, frame)
+    c = st.columns([2, 8, 2], vertical_alignment="center")
+    c[0].button("◀ Shot", key="prev-shot", disabled=k == 0, on_click=_go_to, args=(shots[max(0, k - 1)].start,),
+                help="the first frame of the previous shot")
+    c[1].caption(f"This is {timeline.shot_label(k, shots[k], project.fps)}")
+    c[2].button("Shot ▶", key="next-shot", disabled=k == len(shots) - 1, on_click=_go_to,
+                args=(shots[min(k + 1, len(shots) - 1)].start,), help="the first frame of the next shot")
+    with st.expander(f"Shots: {timeline.shots_summary(shots)}"):
+        pages = timeline.page_count(len(shots), SHOTS_PER_PAGE)
+        page = 0
+        if pages > 1:
+            page = st.selectbox("Page", range(pages), index=timeline.page_of(k, SHOTS_PER_PAGE), key="shot-page",
+                                format_func=lambda p: timeline.page_label(p, len(shots), SHOTS_PER_PAGE))
+        for i in timeline.page_range(page, len(shots), SHOTS_PER_PAGE):
+            st.button(timeline.shot_label(i, shots[i], project.fps), key=f"shot-{i}", on_click=_go_to,
+                      args=(shots[i].start,), type="primary" if i == k else "secondary")
 
 
 def _frame_caption(project: Project, session: Any, frame: int, flags: dict[int, dict[int, tuple[str, ...]]]) -> None:
@@ -531,7 +557,7 @@ def _step_track(ws: Workspace, project: Project, session: Any, busy: bool) -> No
         st.caption(
             f"Timeline: :blue[■] keyframes {len(session.keyframes)} · :orange[■] refined {len(refined)} · "
             f":red[■] to review {len(flags)} · :gray[■] tracked {len(project.masks.written())}/"
-            f"{project.num_frames} · □ this frame"
+            f"{project.num_frames} · □ this frame" + (" · :orange[|] cut" if project.cuts else "")
         )
         if flags:
             names = {o.id: o.name for o in session.objects}

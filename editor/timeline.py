@@ -72,6 +72,12 @@ def page_range(page: int, num_shots: int, per_page: int) -> range:
     return range(start, min(num_shots, start + per_page))
 
 
+def page_label(page: int, num_shots: int, per_page: int) -> str:
+    """``shots 9–16`` (1-based, as the list shows them)."""
+    shown = page_range(page, num_shots, per_page)
+    return f"shots {shown.start + 1}–{shown.stop}"
+
+
 def _columns(frames: Iterable[int], num_frames: int, bins: int) -> np.ndarray:
     index = np.fromiter((f for f in frames if 0 <= f < num_frames), dtype=np.int64)
     return np.unique(index * bins // num_frames)
@@ -110,5 +116,5 @@ def strip(
     return image
 
 
-__all__ = ["clock", "page_count", "page_of", "page_range", "shot_at", "shot_label", "shot_lines", "shots_summary",
-           "strip"]
+__all__ = ["clock", "page_count", "page_label", "page_of", "page_range", "shot_at", "shot_label", "shot_lines",
+           "shots_summary", "strip"]

@@ -47,3 +47,4 @@ def test_shot_lookup_labels_and_pages() -> None:
     assert len(tl.shot_lines(shots[:6], Fraction(24), head=3, tail=2)) == 6  # short lists are shown whole
     assert tl.page_count(2000, 10) == 200 and tl.page_range(199, 2000, 10) == range(1990, 2000)
     assert tl.page_range(500, 25, 10) == range(20, 25)  # a page past the end shows the last
+    assert tl.page_label(1, 25, 10) == "shots 11–20" and tl.page_label(2, 25, 10) == "shots 21–25"
