@@ -20,6 +20,7 @@ counts). Peak RSS that does not grow with the length is the claim; the frame sto
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -132,9 +133,14 @@ def run(minutes: float, work: Path, stages: list[str], frame_store: str, jpeg_qu
     work.mkdir(parents=True, exist_ok=True)
     source = work / f"long-{minutes:g}min.mp4"
     project = work / f"project-{minutes:g}min-{frame_store}"
-    _say(f"[{minutes:g} min] building the clip ({int(minutes * 60 * FPS)} frames at 1080p)…")
+    built = source.with_suffix(".json")  # a clip built by an earlier run in the same --work folder is reused
     with Timer() as t:
-        clip = build_clip(source, minutes)
+        if built.is_file() and source.is_file():
+            clip = json.loads(built.read_text())
+        else:
+            _say(f"[{minutes:g} min] building the clip ({int(minutes * 60 * FPS)} frames at 1080p)…")
+            clip = build_clip(source, minutes)
+            built.write_text(json.dumps(clip))
     row: dict = {"minutes": minutes, "frames": clip["frames"], "joints": len(clip["joints"]), "build_s": t.seconds,
                  "source_bytes": source.stat().st_size}
     if "open" in stages:
