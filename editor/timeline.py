@@ -72,10 +72,10 @@ def page_range(page: int, num_shots: int, per_page: int) -> range:
     return range(start, min(num_shots, start + per_page))
 
 
-def page_label(page: int, num_shots: int, per_page: int) -> str:
+def page_label(page: int, count: int, per_page: int, noun: str = "shots") -> str:
     """``shots 9–16`` (1-based, as the list shows them)."""
-    shown = page_range(page, num_shots, per_page)
-    return f"shots {shown.start + 1}–{shown.stop}"
+    shown = page_range(page, count, per_page)
+    return f"{noun} {shown.start + 1}–{shown.stop}"
 
 
 def _columns(frames: Iterable[int], num_frames: int, bins: int) -> np.ndarray:

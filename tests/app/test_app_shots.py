@@ -31,3 +31,26 @@ def test_shot_list_is_paged_and_jumps_to_a_shots_first_frame(data_dir: Path) -> 
     assert any(c.value.startswith("This is Shot 11 · frames 10–10") for c in at.caption)
     at.button(key="prev-shot").click().run()
     assert at.session_state["frame"] == 9
+
+
+def test_frames_to_review_are_listed_a_page_at_a_time(data_dir: Path) -> None:  # noqa: F811
+    import numpy as np
+
+    from editor import review
+
+    at = _opened_sample(data_dir)
+    project = Project.open(data_dir / _project_id(at) / "project")
+    w, h = project.working_size
+    for f in range(12):
+        project.masks[f] = np.zeros((h, w), np.uint8)
+    review.save(project.state_dir, {f: {1: ("the mask is empty",)} for f in range(1, 11)})
+    at.run()
+    assert not at.exception, at.exception
+    keys = [b.key for b in at.button if str(b.key).startswith("review-")]
+    assert keys == [f"review-{f}" for f in range(1, 9)]
+    pages = at.selectbox(key="review-page")
+    assert pages.options == ["frames 1–8", "frames 9–10"]
+    pages.set_value(1).run()
+    assert [b.key for b in at.button if str(b.key).startswith("review-")] == ["review-9", "review-10"]
+    at.button(key="review-10").click().run()
+    assert at.session_state["frame"] == 10
