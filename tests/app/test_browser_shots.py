@@ -86,8 +86,11 @@ def test_shots_are_listed_and_jump_to_shot_moves_the_frame(server, browser, join
     assert _distance(after, frames / "00015.png") < 12.0  # the frame shown is shot 2's first (JPEG on screen)
     assert _distance(after, frames / "00015.png") < _distance(after, frames / "00014.png")  # not the one before
     page.screenshot(path=str(SHOTS / "shots-02-jumped.png"))
-    docs = ROOT / "docs" / "screenshots"
-    page.screenshot(path=str(docs / "shots.png"))
+    # the docs show the frame and, under it, the shots (the first row of the list at the bottom of the screen)
+    first_row = page.get_by_role("button", name=re.compile(r"^Shot 1 · frames"))
+    first_row.evaluate("e => e.scrollIntoView({block: 'end'})")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ROOT / "docs" / "screenshots" / "shots.png"))
 
     page.get_by_role("button", name="Shot ▶").click()
     page.get_by_text(re.compile(r"^Frame 30 \(")).wait_for(timeout=30_000)
