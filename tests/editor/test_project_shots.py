@@ -26,10 +26,35 @@ def _three_shots() -> list[np.ndarray]:
     return scene(1, 20, 2) + scene(2, 15, 2) + scene(3, 25, 2)
 
 
-def test_cuts_are_found_in_the_decode_pass_itself(tmp_path: Path) -> None:
+def _count_frame_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every frame file read back from a frame store (wherever the store's module finds ``read_image``)."""
+    import importlib
+    import importlib.util
+
+    from editor import frames as frames_module
+
+    reads: list[Path] = []
+    original = frames_module.read_image
+
+    def counting(path: Path):
+        reads.append(path)
+        return original(path)
+
+    for name in ("editor.store", "editor.frame_store"):
+        if importlib.util.find_spec(name) is None:
+            continue
+        module = importlib.import_module(name)
+        if hasattr(module, "read_image"):
+            monkeypatch.setattr(module, "read_image", counting)
+    return reads
+
+
+def test_cuts_are_found_in_the_decode_pass_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = _video(tmp_path / "cuts.mp4", _three_shots())
     calls: list[int] = []
+    reads = _count_frame_reads(monkeypatch)
     project = Project.open_or_create(tmp_path / "proj", src, progress=lambda d, t: calls.append(d))
+    assert reads == []  # the shots were measured on the decoded frames, none was read back
     assert project.cuts == [20, 35]
     assert [s.begins_with for s in project.shots] == ["start", "cut", "cut"]
     assert calls == list(range(1, 61))  # one pass: no second read of the frames for the shots
