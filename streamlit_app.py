@@ -24,7 +24,7 @@ import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from editor import colours, compose, export, pipeline, renders, review
+from editor import colours, compose, export, pipeline, renders, review, timeline
 from editor.errors import TamError
 from editor.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobBusy, JobRunner, JobStatus
 from editor.lock import LockedSession
@@ -41,6 +41,7 @@ EFFECTS = ("Remove", "Replace", "Blur", "Pixelate", "Swap background")
 EFFECT_NAMES = {"Remove": "remove", "Replace": "replace", "Blur": "blur", "Pixelate": "pixelate",
                 "Swap background": "background"}
 PREVIEW_FILE = "masks-preview.mp4"  # the overlay video rendered after tracking (outputs/)
+ROWS_PER_PAGE = 8  # long lists (shots, frames to review) show a page at a time: a long clip has hundreds
 VIEW_WIDTH = 640  # the frame's displayed width: with its controls and its review note it fits a 1366x768 screen
 _ID = re.compile(r"^[a-z0-9]{6,32}$")
 
@@ -127,10 +128,10 @@ def _draw_prompts(image: np.ndarray, session: Any, frame: int, pending: tuple[fl
     return image
 
 
-def _flags(project: Project, session: Any) -> dict[int, dict[int, tuple[str, ...]]]:
+def _flags(project: Project, session: Any, written: list[int]) -> dict[int, dict[int, tuple[str, ...]]]:
     """The needs-review flags computed after the last tracking run that still apply to the masks on disk."""
     saved = review.load(project.state_dir)
-    return review.current(saved, session.keyframes, set(project.masks.written())) if saved else {}
+    return review.current(saved, session.keyframes, set(written)) if saved else {}
 
 
 def _download(path: Path, label: str, mime: str, key: str) -> None:
@@ -457,7 +458,8 @@ def _viewer(ws: Workspace, project_dir: str, backend: str, busy: bool) -> None:
                 st.rerun(scope="app")
         except Exception as exc:  # noqa: BLE001 - a bad click is an error message, the page goes on
             _fail(exc)
-    flags = _flags(project, session)
+    written = project.masks.written()  # one listing of masks/ per step: a long clip has thousands
+    flags = _flags(project, session, written)
     preview = ws.outputs_dir / PREVIEW_FILE
     playing = preview.is_file() and st.session_state.get("play-masks", False)
     if playing:
@@ -486,12 +488,42 @@ def _viewer(ws: Workspace, project_dir: str, backend: str, busy: bool) -> None:
         st.caption("Playing the clip with its masks (rendered after tracking).")
     else:
         _frame_caption(project, session, frame, flags)
-    if project.masks.written():
-        strip = review.timeline(n, set(project.masks.written()), session.keyframes, set(session.state.refined),
-                                set(flags), frame)
-        st.image(strip, width="stretch")
+    cuts = project.cuts
+    if written or cuts:
+        st.image(timeline.strip(n, written, session.keyframes, session.state.refined, flags, frame, cuts),
+                 width="stretch")
+    _shots_nav(project, frame)
     if preview.is_file():
         st.toggle("Play with masks", key="play-masks", help="the whole clip with its masks, as a video")
+
+
+def _page(key: str, count: int, first: int, noun: str) -> range:
+    """The indices of one page of a long list (a page selector when there is more than one): the page holding
+    ``first`` until the user picks another. A list of thousands never becomes thousands of widgets."""
+    pages = timeline.page_count(count, ROWS_PER_PAGE)
+    page = 0
+    if pages > 1:
+        page = st.selectbox("Page", range(pages), index=timeline.page_of(first, ROWS_PER_PAGE), key=key,
+                            format_func=lambda p: timeline.page_label(p, count, ROWS_PER_PAGE, noun))
+    return timeline.page_range(page, count, ROWS_PER_PAGE)
+
+
+def _shots_nav(project: Project, frame: int) -> None:
+    """The shot on screen, the previous and next shots, and every shot a page at a time (one click to its start)."""
+    shots = project.shots
+    if len(shots) < 2:
+        return
+    k = timeline.shot_at(shots, frame)
+    c = st.columns([2, 8, 2], vertical_alignment="center")
+    c[0].button("◀ Shot", key="prev-shot", disabled=k == 0, on_click=_go_to, args=(shots[max(0, k - 1)].start,),
+                help="the first frame of the previous shot")
+    c[1].caption(f"This is {timeline.shot_label(k, shots[k], project.fps)}")
+    c[2].button("Shot ▶", key="next-shot", disabled=k == len(shots) - 1, on_click=_go_to,
+                args=(shots[min(k + 1, len(shots) - 1)].start,), help="the first frame of the next shot")
+    with st.expander(f"Shots: {timeline.shots_summary(shots)}"):
+        for i in _page("shot-page", len(shots), k, "shots"):
+            st.button(timeline.shot_label(i, shots[i], project.fps), key=f"shot-{i}", on_click=_go_to,
+                      args=(shots[i].start,), type="primary" if i == k else "secondary")
 
 
 def _frame_caption(project: Project, session: Any, frame: int, flags: dict[int, dict[int, tuple[str, ...]]]) -> None:
@@ -517,8 +549,9 @@ def _frame_caption(project: Project, session: Any, frame: int, flags: dict[int, 
 
 def _step_track(ws: Workspace, project: Project, session: Any, busy: bool) -> None:
     dirty = session.dirty_frames()
+    written = project.masks.written()
     if session.keyframes:
-        tracked = set(project.masks.written()) - set(session.keyframes)
+        tracked = set(written) - set(session.keyframes)
         label = "Track" if not tracked else "Re-track changes"
         if dirty:
             lo, hi = min(dirty), max(dirty)
@@ -530,18 +563,19 @@ def _step_track(ws: Workspace, project: Project, session: Any, busy: bool) -> No
                 session, project.root, ws.outputs_dir / PREVIEW_FILE, ctx, ctx.message), "Tracking")
             st.rerun()
     _job_panel(ws.jobs, ("track",))
-    if project.masks.written():
-        flags = _flags(project, session)
+    if written:
+        flags = _flags(project, session, written)
         refined = session.state.refined
         st.caption(
             f"Timeline: :blue[■] keyframes {len(session.keyframes)} · :orange[■] refined {len(refined)} · "
-            f":red[■] to review {len(flags)} · :gray[■] tracked {len(project.masks.written())}/"
-            f"{project.num_frames} · □ this frame"
+            f":red[■] to review {len(flags)} · :gray[■] tracked {len(written)}/"
+            f"{project.num_frames} · □ this frame" + (" · :orange[|] cut" if project.cuts else "")
         )
         if flags:
             names = {o.id: o.name for o in session.objects}
             with st.expander(f"{len(flags)} frames to review"):
-                for f, objs in sorted(flags.items()):
+                flagged = sorted(flags.items())
+                for f, objs in (flagged[i] for i in _page("review-page", len(flagged), 0, "frames")):
                     st.button(f"Frame {f}", key=f"review-{f}", on_click=_go_to, args=(f,))
                     st.caption(" · ".join(review.describe(objs, names)))
 

@@ -154,14 +154,23 @@ def object_prompts(points: list[str], negs: list[str], box: str | None, frame: i
     ]
 
 
-def open_for(source: Path, project: Path | None, working: int):
+def frame_format(kind: str | None, quality: int):
+    """``--frame-store``/``--jpeg-quality`` as a FrameFormat; None (no --frame-store): the project's own, or PNG."""
+    from editor.frame_store import FrameFormat
+
+    return None if kind is None else FrameFormat(kind.lower(), quality)
+
+
+def open_for(source: Path, project: Path | None, working: int, frames=None):
     from editor.pipeline import open_project
+    from editor.timeline import shots_summary
 
     with stage("decode") as progress:
-        proj = open_project(source, project, working_short_side=working, progress=progress)
+        proj = open_project(source, project, working_short_side=working, progress=progress, frame_format=frames)
     console.print(
         f"project {proj.root}: {proj.num_frames} frames, {proj.native_size[0]}x{proj.native_size[1]} "
-        f"at {float(proj.fps):.3f} fps, working size {proj.working_size[0]}x{proj.working_size[1]}"
+        f"at {float(proj.fps):.3f} fps, working size {proj.working_size[0]}x{proj.working_size[1]}, "
+        f"{shots_summary(proj.shots)}"
     )
     return proj
 
@@ -220,6 +229,10 @@ Backend = Annotated[str, typer.Option("--backend", help=BACKEND_HELP)]
 ProjectDir = Annotated[Path | None, typer.Option("--project", help="project folder (default: a cache folder)")]
 Working = Annotated[int, typer.Option("--working-size", help="short side of the working frames")]
 Refine = Annotated[str, typer.Option("--refine", help="SAM refinement of unsure frames: auto, off, always")]
+FrameStoreKind = Annotated[str | None, typer.Option(
+    "--frame-store", help="how a new project keeps its decoded frames: png (lossless, the default) or jpeg "
+    "(several times smaller, for long clips); an existing project keeps its own")]
+JpegQuality = Annotated[int, typer.Option("--jpeg-quality", help="quality of a jpeg frame store (1-100)")]
 ExactSize = Annotated[bool, typer.Option(
     "--exact-size", help="keep an odd width/height exact in H.264 4:4:4 (browsers and phones do not play it); "
     "by default an odd size is padded by one pixel to the playable 4:2:0")]
@@ -240,6 +253,8 @@ def remove(
     working_size: Working = 480,
     crf: Annotated[int, typer.Option("--crf", help="H.264 quality: lower is better (18 ~ visually lossless)")] = 18,
     exact_size: ExactSize = False,
+    frame_store: FrameStoreKind = None,
+    jpeg_quality: JpegQuality = 95,
 ) -> None:
     """Click an object (or give masks), track it through the clip and remove it, keeping the sound."""
     from editor.compose import RemoveEdit
@@ -252,8 +267,9 @@ def remove(
     if masks is None and not point and box is None:
         raise InputError("say what to remove: --point X,Y (a click on the object), --box, or --masks DIR|IMAGE")
     prompts = None if masks is not None else object_prompts(point, neg, box, frame)
+    frames = frame_format(frame_store, jpeg_quality)
     with project_lock(root):
-        proj = open_for(source, root, working_size)
+        proj = open_for(source, root, working_size, frames)
         if masks is not None:
             import_mask_input(proj, masks)
         else:
@@ -280,6 +296,8 @@ def track(
     refine: Refine = "auto",
     project: ProjectDir = None,
     working_size: Working = 480,
+    frame_store: FrameStoreKind = None,
+    jpeg_quality: JpegQuality = 95,
 ) -> None:
     """Click an object and write its mask on every frame (palette PNGs named like the frames)."""
     from editor.export import export_davis
@@ -291,11 +309,44 @@ def track(
     root = project_root(source, project)
     check_outputs(masks_out, source=source, root=root)
     prompts = object_prompts(point, neg, box, frame)
+    frames = frame_format(frame_store, jpeg_quality)
     with project_lock(root):
-        proj = open_for(source, root, working_size)
+        proj = open_for(source, root, working_size, frames)
         run_tracking(proj, prompts, backend, refine)
         out = export_davis(proj, masks_out)
     console.print(f"[green]wrote {proj.num_frames} masks to {out}[/]")
+
+
+@app.command()
+def info(
+    path: Annotated[Path, typer.Argument(help="a project folder, or a video / frame folder (decoded once if new)")],
+    project: ProjectDir = None,
+    working_size: Working = 480,
+    frame_store: FrameStoreKind = None,
+    jpeg_quality: JpegQuality = 95,
+    all_shots: Annotated[bool, typer.Option("--all-shots", help="list every shot, not the first and last")] = False,
+) -> None:
+    """The clip and its project: length, sizes, the frame store and what it costs, and the shots."""
+    from editor.store import Project
+    from editor.timeline import clock, shot_lines, shots_summary
+
+    if (path / "meta.json").is_file():
+        proj = Project.open(path)
+    else:
+        proj = open_for(path, project_root(path, project), working_size, frame_format(frame_store, jpeg_quality))
+    seconds = proj.num_frames / float(proj.fps)
+    size = proj.frames.disk_bytes()
+    per_minute = size / max(seconds / 60, 1e-9)
+    out = Console(soft_wrap=True)
+    out.print(f"{proj.source.name}: {proj.num_frames} frames, {clock(seconds)} at {float(proj.fps):.3f} fps, "
+              f"{proj.native_size[0]}x{proj.native_size[1]} (works at {proj.working_size[0]}x{proj.working_size[1]}), "
+              f"audio {'yes' if proj.has_audio else 'none'}")
+    out.print(f"project {proj.root}; frames stored as {proj.frame_format.describe()}: {size / 1e6:.1f} MB "
+              f"({per_minute / 1e6:.0f} MB per minute)")
+    shots = proj.shots
+    out.print(shots_summary(shots) + ":", highlight=False)
+    lines = shot_lines(shots, proj.fps, head=len(shots)) if all_shots else shot_lines(shots, proj.fps)
+    out.print("\n".join(lines), highlight=False)
 
 
 @app.command()

@@ -22,6 +22,7 @@ import numpy as np
 
 from editor.compose import EditSpec, RemoveEdit
 from editor.errors import CancelledError, InputError, TamError
+from editor.frame_store import FrameFormat
 from editor.lock import project_lock
 from editor.store import PROJECT_PARTS, Project, hash_inputs, source_digest
 
@@ -53,8 +54,11 @@ def open_project(
     *,
     working_short_side: int = 480,
     progress: Progress | None = None,
+    frame_format: FrameFormat | None = None,
 ) -> Project:
     """Open (or create, decoding the frames once) the project of a video file or a frame folder.
+
+    ``frame_format`` is how a new project stores its frames (PNG by default; JPEG for long clips).
 
     Holds the project's lock while it decodes. A new project whose source cannot be opened (not a video,
     corrupt) is removed again rather than left as an empty folder; a cancelled decode is kept, to resume.
@@ -66,7 +70,8 @@ def open_project(
     fresh = not (root / "meta.json").exists()
     with project_lock(root):
         try:
-            return Project.open_or_create(root, source, working_short_side=working_short_side, progress=progress)
+            return Project.open_or_create(root, source, working_short_side=working_short_side, progress=progress,
+                                          frame_format=frame_format)
         except Exception as exc:
             if fresh and not isinstance(exc, CancelledError):
                 discard_new_project(root)
@@ -278,13 +283,15 @@ def _track(project: Project, objects: Sequence[ObjectPrompt], backend: str, refi
     warnings: list[str] = []
     session = open_session(project, backend, refine, device, warnings)
     code = source_digest("tracking")
-    wanted = hash_inputs("prompts", [repr(o) for o in objects], backend, code)
+    frames = project.frame_format.to_json()  # the frames tracked: another frame store is other input
+    wanted = hash_inputs("prompts", [repr(o) for o in objects], backend, code, frames)
     if project.stage_hash("prompts") != wanted:  # other prompts, backend or tracking code: a new session
         project.clear_stage("prompts")  # until the new prompts are in: a rejected one must not leave the old claim
         session.reset_state()
         project.masks.clear()
         add_prompts(session, project, objects, warnings)
-        project.set_stage("prompts", {"objects": [repr(o) for o in objects], "backend": backend, "code": code}, wanted)
+        project.set_stage("prompts", {"objects": [repr(o) for o in objects], "backend": backend, "code": code,
+                                      "frames": frames}, wanted)
     from tracking.backends import choose_propagator, default_device
 
     segmenter = session.segmenter.backend
@@ -382,7 +389,8 @@ def _inpaint(project: Project, object_ids: Sequence[int] | None, backend: str, d
     except (BackendUnavailable, ValueError) as exc:
         raise BackendError(str(exc)) from exc
     ids = None if object_ids is None else sorted(int(o) for o in object_ids)
-    settings = {"backend": inpainter.backend, "object_ids": ids, "code": source_digest("inpaint")}
+    settings = {"backend": inpainter.backend, "object_ids": ids, "code": source_digest("inpaint"),
+                "frames": project.frame_format.to_json()}
     digest = hash_inputs("inpaint", settings, masks_digest(project))
     written = set(project.inpainted.written())
     if project.stage_is_current("inpaint", digest) and len(written) == project.num_frames:

@@ -9,32 +9,45 @@ from: a correction and the re-track that follows it write the file again.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import cv2
-import numpy as np
 
 from editor.store import atomic_write_json
 from tracking.flags import Flags, next_flagged, review_flags
 
 REVIEW_FILE = "review.json"
-__all__ = ["compute", "current", "describe", "load", "next_flagged", "save", "summary", "timeline"]
+__all__ = ["compute", "current", "describe", "load", "next_flagged", "save", "summary"]
 
 
 def compute(project: Any, session: Any, progress: Callable[[int, int], None] | None = None) -> Flags:
-    """Flags of every object of ``session`` over ``project``'s masks (frames read for the colour check)."""
-    n = project.num_frames
-    masks = []
-    for t in range(n):
-        masks.append(project.masks[t] if t in project.masks else None)
-        if progress is not None:
-            progress(t + 1, n)
+    """Flags of every object of ``session`` over ``project``'s masks (frames read for the colour check).
+
+    The masks are read from disk as the rules ask for them, never all held at once: a long clip's masks
+    would not fit in memory."""
     keyframes = {
         o.id: sorted({p.frame for p in session.state.prompts if p.obj_id == o.id}) for o in session.objects
     }
+    masks = _MasksRead(project.masks, progress)
     return review_flags(masks, keyframes, session.signal_log.signals, project.frames, cuts=session.state.cuts)
+
+
+class _MasksRead(Sequence):
+    """A project's masks as a sequence read lazily (None where none is written), reporting progress as the
+    first pass over them advances."""
+
+    def __init__(self, store: Any, progress: Callable[[int, int], None] | None) -> None:
+        self.store, self.progress, self.seen = store, progress, 0
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def __getitem__(self, t):  # type: ignore[override]
+        mask = self.store[t]
+        if self.progress is not None and t + 1 > self.seen:
+            self.seen = t + 1
+            self.progress(self.seen, len(self.store))
+        return mask
 
 
 def save(state_dir: Path, flags: Flags) -> None:
@@ -68,31 +81,6 @@ def describe(frame_flags: Mapping[int, tuple[str, ...]], names: Mapping[int, str
 def summary(flags: Flags, names: Mapping[int, str]) -> list[str]:
     """One line per flagged frame, for the review list."""
     return [f"Frame {f} — " + " · ".join(describe(objs, names)) for f, objs in sorted(flags.items())]
-
-
-def timeline(
-    num_frames: int,
-    written: set[int],
-    keyframes: list[int],
-    refined: set[int],
-    flagged: set[int],
-    current: int,
-    width: int = 960,
-) -> np.ndarray:
-    """A strip, one column per frame: tracked (grey), refined (orange), to review (red), keyframe (blue);
-    the current frame framed in white."""
-    strip = np.full((1, num_frames, 3), 40, np.uint8)
-    for colour, frames in (((150, 150, 150), written), ((255, 150, 0), refined), ((220, 30, 30), flagged),
-                           ((40, 110, 255), keyframes)):
-        for i in frames:
-            if 0 <= i < num_frames:
-                strip[0, i] = colour
-    width = max(width, num_frames)
-    image = cv2.resize(strip, (width, 24), interpolation=cv2.INTER_NEAREST)
-    x0 = int(current * width / num_frames)
-    x1 = max(int((current + 1) * width / num_frames), x0 + 3)
-    cv2.rectangle(image, (x0, 0), (x1 - 1, 23), (255, 255, 255), 2)
-    return image
 
 
 def track_and_review(

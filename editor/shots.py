@@ -129,6 +129,12 @@ def detect_shots(frames: Iterable[np.ndarray], num_frames: int, config: ShotConf
     changes, spread = content_changes(frames, config, progress, num_frames)
     if len(changes) != num_frames:
         raise ValueError(f"expected {num_frames} frames, read {len(changes)}")
+    return shots_from_changes(changes, spread, config)
+
+
+def shots_from_changes(changes: np.ndarray, spread: np.ndarray, config: ShotConfig = ShotConfig()) -> list[Shot]:
+    """The shots of a clip whose :func:`content_changes` were measured already (e.g. while it was decoded)."""
+    num_frames = len(changes)
     found = boundaries(changes, spread, config)
     starts = [0, *found]
     ends = [*found, num_frames]

@@ -70,7 +70,7 @@ def plan_fill(
     ids = None if object_ids is None else tuple(sorted(int(o) for o in object_ids))
     name = resolve_backend(backend)
     settings = {"backend": name, "object_ids": None if ids is None else list(ids), "code": source_digest("inpaint"),
-                "span": span}
+                "span": span, "frames": project.frame_format.to_json()}
     digest = hash_inputs("inpaint", settings, masks_digest(project))
     spans = tuple(split(project.num_frames, span))
     if project.stage_hash("inpaint-started") != digest and not project.stage_is_current("inpaint", digest):

@@ -4,10 +4,12 @@ Layout (docs/architecture.md)::
 
     project/
       meta.json      source path + fingerprint, fps "num/den", frame count, native size, rotation, audio,
-                     working size, frame stems, shots (editor.shots, found once after decoding),
+                     working size, frame stems, frame_store, shots (editor.shots, measured while the
+                     frames are decoded, or in a second pass when a decode resumed),
                      stages {name: {settings, inputs_hash}}; the tracking and
                      removal stages' hashes cover the source of the code that ran them (``source_digest``)
-      frames/        <stem>.png at the working size (short side <= 480 by default, never upscaled)
+      frames/        <stem>.png at the working size (short side <= 480 by default, never upscaled), or
+                     <stem>.jpg for a JPEG frame store (``frame_store`` in meta.json, editor.frame_store)
       masks/         <stem>.png palette label maps (DAVIS palette)
       inpainted/     <stem>.png filled frames at the working size
       prompts.json, session.json   owned by tracking.session
@@ -30,9 +32,10 @@ import functools
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -42,10 +45,13 @@ import numpy as np
 from PIL import Image
 
 from editor.errors import InputError, OutputError, ProjectError
-from editor.frames import FrameFolder, frame_index, read_image
-from editor.shots import Shot, detect_shots, shots_from_json, shots_to_json
+from editor.frame_store import FrameFormat, FrameStore
+from editor.frames import FrameFolder, read_image
+from editor.shots import Shot, content_changes, detect_shots, shots_from_changes, shots_from_json, shots_to_json
 
 Progress = Callable[[int, int], object]
+
+log = logging.getLogger("tam")
 
 META_VERSION = 1
 _MB = 1 << 20
@@ -275,35 +281,6 @@ def working_size(width: int, height: int, short_side: int) -> tuple[int, int]:
 # ------------------------------------------------------------------------------------------ image stores
 
 
-class FrameStore(Sequence[np.ndarray]):
-    """The decoded frames, read lazily from ``frames/`` (RGB ``uint8``)."""
-
-    def __init__(self, folder: Path, stems: list[str]) -> None:
-        self.folder = folder
-        self.stems = stems
-
-    def path(self, index: int) -> Path:
-        return self.folder / f"{self.stems[index]}.png"
-
-    def __len__(self) -> int:
-        return len(self.stems)
-
-    def __getitem__(self, index):  # type: ignore[override]
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        index = frame_index(index, len(self))
-        path = self.path(index)
-        if not path.is_file():
-            raise ProjectError(
-                f"frame {path.name} is missing from {self.folder}; reopen the project to decode it again"
-            )
-        return read_image(path)
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for i in range(len(self)):
-            yield self[i]
-
-
 class ImageStore:
     """Per-frame images on disk: ``store[i]`` (None when absent), ``store[i] = array`` (atomic), ``i in store``.
 
@@ -367,8 +344,9 @@ class ImageStore:
         self.path(index).unlink(missing_ok=True)
 
     def written(self) -> list[int]:
-        """Indices of the frames present on disk."""
-        return [i for i in range(len(self.stems)) if self.path(i).is_file()]
+        """Indices of the frames present on disk (one directory listing: the page asks on every rerun)."""
+        names = {p.name for p in self.folder.iterdir() if not p.name.startswith(".")}
+        return [i for i, stem in enumerate(self.stems) if f"{stem}.png" in names]
 
     def clear(self) -> None:
         """Remove every stored image (and stray temp files)."""
@@ -389,7 +367,7 @@ class Project:
         self.frames_dir.mkdir(parents=True, exist_ok=True)
         self.exports_dir.mkdir(parents=True, exist_ok=True)
         size = self.working_size
-        self.frames = FrameStore(self.frames_dir, self.stems)
+        self.frames = FrameStore(self.frames_dir, self.stems, FrameFormat.from_json(meta.get("frame_store")))
         self.masks = ImageStore(self.root / "masks", self.stems, "labels", size)
         self.inpainted = ImageStore(self.root / "inpainted", self.stems, "rgb", size)
 
@@ -419,10 +397,13 @@ class Project:
         working_short_side: int = 480,
         fps: Fraction | None = None,
         progress: Progress | None = None,
+        frame_format: FrameFormat | None = None,
     ) -> Project:
         """Open the project at ``root`` for ``source`` (a video or a frame folder), decoding what is missing.
 
-        ``fps`` is used for a frame folder (default 24); a video's own rate always wins.
+        ``fps`` is used for a frame folder (default 24); a video's own rate always wins. ``frame_format`` is
+        how a new project stores its frames (default PNG); an existing project keeps its own, and asking for
+        another one raises :class:`ProjectError`.
         """
         root = Path(root)
         source = Path(source).resolve()
@@ -443,16 +424,23 @@ class Project:
                     f"{root} works at short side {project.meta['working_short_side']}, not {working_short_side}; "
                     "use another project folder or delete this one"
                 )
+            if frame_format is not None and frame_format != project.frame_format:
+                raise ProjectError(
+                    f"{root} stores its frames as {project.frame_format.describe()}, not "
+                    f"{frame_format.describe()}; use another project folder or delete this one"
+                )
         else:
             if root.exists() and not root.is_dir():
                 raise InputError(f"{root} is a file; the project needs a folder")
             root.mkdir(parents=True, exist_ok=True)
             meta = cls._describe(source, print_fp, working_short_side, fps)
+            meta["frame_store"] = (frame_format or FrameFormat()).to_json()
             atomic_write_json(root / "meta.json", meta)
             project = cls(root, meta)
         project._decode(source, progress)
-        if "shots" not in project.meta:
-            project.detect_shots()
+        if "shots" not in project.meta:  # a resumed decode, or a project from before shots were kept
+            log.info("finding the shots of %s (reading the %d frames back)", root, project.num_frames)
+            project.detect_shots(progress)
         return project
 
     @staticmethod
@@ -493,7 +481,7 @@ class Project:
         }
 
     def _missing(self) -> list[int]:
-        present = {p.stem for p in self.frames_dir.glob("*.png") if not p.name.startswith(".")}
+        present = self.frames.present()
         return [i for i, stem in enumerate(self.stems) if stem not in present]
 
     def _decode(self, source: Path, progress: Progress | None) -> None:
@@ -520,15 +508,30 @@ class Project:
             start = missing[0]
             stats = DecodeStats()
             frames = enumerate(iter_frames(source, size=work, start=start, stats=stats), start=start)
-        for index, image in frames:
-            if index not in todo:
-                continue
-            if (image.shape[1], image.shape[0]) != work:
-                image = cv2.resize(image, work, interpolation=cv2.INTER_AREA)
-            write_png(self.frames.path(index), image)
-            done += 1
-            if progress is not None:
-                progress(done, total)
+        fmt = self.frame_format
+
+        def written() -> Iterator[np.ndarray]:
+            nonlocal done
+            for index, image in frames:
+                if index not in todo:
+                    continue
+                if (image.shape[1], image.shape[0]) != work:
+                    image = cv2.resize(image, work, interpolation=cv2.INTER_AREA)
+                atomic_write_bytes(self.frames.path(index), fmt.encode(image))
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+                yield image
+
+        # a decode from the first frame measures the shots' content changes on the frames in memory (one pass);
+        # a resumed one leaves them to open_or_create's second pass over the whole clip
+        whole = len(missing) == total
+        if whole:
+            self.meta.pop("shots", None)
+            changes, spread = content_changes(written())
+        else:
+            for _ in written():
+                pass
         missing = self._missing()
         if missing:
             raise ProjectError(
@@ -537,6 +540,9 @@ class Project:
             )
         if not source.is_dir() and stats.missing:
             self.meta["undecodable_frames"] = self.meta.get("undecodable_frames", 0) + stats.missing
+        if whole:
+            self.meta["shots"] = shots_to_json(shots_from_changes(changes, spread))
+            log.info("%s: %d shots", source.name, len(self.meta["shots"]))
         self.meta["decoded"] = True
         self._save_meta()
 
@@ -552,6 +558,11 @@ class Project:
         return guard_output(out, source=self.source, root=self.root)
 
     # -- properties ----------------------------------------------------------------------------------
+
+    @property
+    def frame_format(self) -> FrameFormat:
+        """How the decoded frames are stored (PNG or JPEG at a quality); part of the stages' inputs."""
+        return self.frames.format
 
     @property
     def frames_dir(self) -> Path:

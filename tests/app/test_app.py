@@ -364,7 +364,7 @@ def test_mask_overlay_is_drawn_at_once_and_exports(data_dir: Path) -> None:
 
 
 def test_timeline_marks_keyframes_refined_review_and_current() -> None:
-    from editor.review import timeline
+    from editor.timeline import strip as timeline
 
     strip = timeline(10, set(range(8)), [0], {4}, {6}, current=9)
     w = strip.shape[1]
