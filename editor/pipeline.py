@@ -24,6 +24,7 @@ from editor.compose import EditSpec, RemoveEdit
 from editor.errors import CancelledError, InputError, TamError
 from editor.frame_store import FrameFormat
 from editor.lock import project_lock
+from editor.shot_fill import fill_by_shot
 from editor.store import PROJECT_PARTS, Project, hash_inputs, source_digest
 
 log = logging.getLogger("tam")
@@ -390,7 +391,7 @@ def _inpaint(project: Project, object_ids: Sequence[int] | None, backend: str, d
         raise BackendError(str(exc)) from exc
     ids = None if object_ids is None else sorted(int(o) for o in object_ids)
     settings = {"backend": inpainter.backend, "object_ids": ids, "code": source_digest("inpaint"),
-                "frames": project.frame_format.to_json()}
+                "frames": project.frame_format.to_json(), "cuts": project.cuts}
     digest = hash_inputs("inpaint", settings, masks_digest(project))
     written = set(project.inpainted.written())
     if project.stage_is_current("inpaint", digest) and len(written) == project.num_frames:
@@ -407,7 +408,9 @@ def _inpaint(project: Project, object_ids: Sequence[int] | None, backend: str, d
         project.inpainted[i] = frame
         count += 1
 
-    inpainter(project.frames, _MaskView(project, ids), sink, skip=frozenset(written), progress=progress)
+    # shot by shot: no fill takes its sources from the other side of a cut
+    fill_by_shot(inpainter, project.frames, _MaskView(project, ids), sink, project.shots, skip=frozenset(written),
+                 progress=progress)
     missing = [i for i in range(project.num_frames) if i not in project.inpainted]
     if missing:
         raise TamError(f"the {inpainter.backend} fill left {len(missing)} frames unwritten (first: {missing[0]})")

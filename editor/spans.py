@@ -23,6 +23,7 @@ from typing import Any
 
 from editor.errors import InputError, TamError
 from editor.pipeline import BackendError, InpaintReport, Progress, _MaskView, masks_digest
+from editor.shot_fill import fill_by_shot
 from editor.store import Project, hash_inputs, source_digest
 
 DEFAULT_SPAN = 60  # frames per span: several E2FGVI windows, a few seconds of classical fill per worker
@@ -70,7 +71,7 @@ def plan_fill(
     ids = None if object_ids is None else tuple(sorted(int(o) for o in object_ids))
     name = resolve_backend(backend)
     settings = {"backend": name, "object_ids": None if ids is None else list(ids), "code": source_digest("inpaint"),
-                "span": span, "frames": project.frame_format.to_json()}
+                "span": span, "frames": project.frame_format.to_json(), "cuts": project.cuts}
     digest = hash_inputs("inpaint", settings, masks_digest(project))
     spans = tuple(split(project.num_frames, span))
     if project.stage_hash("inpaint-started") != digest and not project.stage_is_current("inpaint", digest):
@@ -116,7 +117,7 @@ def fill_span(
             if progress is not None:
                 progress(written, stop - start)
 
-    inpainter(project.frames, _MaskView(project, plan.object_ids), sink, skip=outside)
+    fill_by_shot(inpainter, project.frames, _MaskView(project, plan.object_ids), sink, project.shots, skip=outside)
     if written != stop - start:
         raise TamError(f"the {plan.backend} fill wrote {written} of the {stop - start} frames {start}..{stop - 1}")
     return written

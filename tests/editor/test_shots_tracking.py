@@ -50,3 +50,50 @@ def test_track_stops_at_the_projects_cuts_and_finds_the_object_again(tmp_path: P
         ours = project.masks[t] == obj
         ious.append((ours & truth[t]).sum() / (ours | truth[t]).sum())
     assert min(ious) > 0.6, ious
+
+
+def _moving_box(h: int, w: int, t: int) -> np.ndarray:
+    labels = np.zeros((h, w), np.uint8)
+    x = 20 + 3 * (t % 10)
+    labels[40:80, x : x + 30] = 1
+    return labels
+
+
+def test_removal_never_takes_sources_from_another_shot(tmp_path: Path) -> None:
+    """The fill of each shot reads frames of that shot only, and equals filling the shot as a clip of its own."""
+    from editor.shot_fill import fill_by_shot
+    from inpaint.classical import ClassicalInpainter
+
+    cuts, _ = write_three_shots(tmp_path / "frames")
+    project = pipeline.open_project(tmp_path / "frames", tmp_path / "project")
+    h, w = project.frames[0].shape[:2]
+    for t in range(project.num_frames):
+        project.masks[t] = _moving_box(h, w, t)
+
+    class Logged(list):
+        reads: set[int] = set()
+
+        def __getitem__(self, i):
+            self.reads.add(i)
+            return super().__getitem__(i)
+
+    frames = Logged(project.frames[t] for t in range(project.num_frames))
+    masks = [project.masks[t] > 0 for t in range(project.num_frames)]
+    real, seen = ClassicalInpainter(), []
+
+    def recording(shot_frames, shot_masks, sink, *, skip, progress):
+        frames.reads.clear()
+        real(shot_frames, shot_masks, sink, skip=skip, progress=progress)
+        seen.append(set(frames.reads))
+
+    out: dict[int, np.ndarray] = {}
+    fill_by_shot(recording, frames, masks, out.__setitem__, project.shots)
+    assert [(min(r), max(r)) for r in seen] == [(0, 9), (10, 19), (20, 29)]
+    assert sorted(out) == list(range(30))
+
+    report = pipeline.inpaint(project, backend="classical")
+    assert report.frames_filled == 30 and project.stage_settings("inpaint")["cuts"] == cuts
+    alone: dict[int, np.ndarray] = {}
+    ClassicalInpainter()([frames[t] for t in range(10, 20)], masks[10:20], lambda i, f: alone.__setitem__(10 + i, f))
+    for t in range(10, 20):
+        assert np.array_equal(project.inpainted[t], alone[t]), f"frame {t} was filled with another shot's pixels"
