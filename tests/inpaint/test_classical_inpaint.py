@@ -214,30 +214,20 @@ def test_spatial_fill_in_boxes_equals_telea_on_the_whole_frame():
 
 
 @pytest.mark.slow
-def test_parallax_grid_at_480p_is_fast_and_beats_telea(clips_dir):
-    """Speed (issue 19: 5 fps at 480p for a 10 % hole on 2 cores) on the parallax clip: bmx-trees (854x480,
-    trees in front of the rider) under the static grid of squares (11 % of the frame), CPU seconds of the
-    process per frame (load-proof, unlike wall time), and the quality targets against Telea on the same frames.
-    The old code: 0.5-0.6 CPU s/frame here; measured 0.22-0.26 now."""
-    import time
-
+def test_parallax_grid_at_480p_beats_telea(clips_dir):
+    """The parallax clip (issue 19): bmx-trees (854x480, trees in front of the rider) under the static grid of
+    squares (11 % of the frame) meets the quality targets against Telea on the same frames. Its speed is a
+    benchmark figure (``python -m benchmarks.removal_speed``), not a timed test; the work that made it fast is
+    counted in ``test_homographies_are_matched_once_per_frame``."""
     if not (clips_dir / "davis2016-bmx-trees").is_dir():
         pytest.skip("davis2016-bmx-trees missing")
     from benchmarks import removal_quality as rq
 
     spec = next(s for s in rq.CASES if s.host == "davis2016-bmx-trees" and s.kind == "grid")
     case = rq.make_case(spec, 12, str(clips_dir))
-    cpu: list[float] = []
-
-    def timed(frames, masks, sink, **kw):
-        c0 = time.process_time()
-        ClassicalInpainter()(frames, masks, sink, **kw)
-        cpu.append((time.process_time() - c0) / len(frames))
-
-    mine = rq.score(case, "classical", timed)
+    mine = rq.score(case, "classical", ClassicalInpainter())
     floor = rq.score(case, "telea", rq.telea, warp_truth=mine.warp_truth)
     assert case.frames[0].shape[:2] == (480, 854) and 0.10 <= case.hole_share <= 0.12
-    assert cpu[0] < 0.33
     assert mine.outside_change == 0
     assert mine.psnr >= floor.psnr + 3
     assert mine.worst_psnr >= floor.worst_psnr
