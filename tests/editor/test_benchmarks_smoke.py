@@ -264,3 +264,16 @@ def test_click_benchmark_stability_on_a_synthetic_frame(tmp_path: Path) -> None:
     share = clicks.stability(sample.frames[0], sample.masks[0] > 0, GrabCutSegmenter(), tmp_path)
     assert share == 0.0
     assert np.isnan(clicks.stability(sample.frames[0], np.zeros((96, 160), bool), GrabCutSegmenter(), tmp_path))
+
+
+def test_cut_joins_counts_joins_misses_and_false_cuts() -> None:
+    from benchmarks import cut_joins
+    from editor.shots import ShotConfig
+    from tests.editor.test_shots import scene
+
+    clips = {"a": scene(1, 30, 2), "b": scene(2, 30, 2), "c": scene(3, 30, 2), "short": scene(4, 10, 2)}
+    result = cut_joins.sweep(clips, ShotConfig())
+    assert result["clips"] == 4 and result["joins"] == 3 * 2 * 9  # the short clip joins nothing
+    assert result["missed"] == 0 and result["false"] == 0 and result["single_false"] == []
+    blind = cut_joins.sweep(clips, ShotConfig(min_content=255))  # a detector that finds nothing misses every join
+    assert blind["missed"] == blind["joins"] == 54

@@ -39,6 +39,18 @@ def test_fast_motion_without_a_cut_is_one_shot() -> None:
     assert cuts(detect_shots(frames, len(frames))) == []
 
 
+def test_a_cut_out_of_fast_motion_into_a_calm_shot_is_found() -> None:
+    """The busy side's large changes must not hide the cut (they did: one mean over both sides)."""
+    fast, calm = scene(6, 20, 11), scene(7, 20, 0.5)
+    assert cuts(detect_shots(fast + calm, 40)) == [20]
+    assert cuts(detect_shots(calm + fast, 40)) == [20]
+
+
+def test_fast_motion_starting_mid_shot_is_not_a_cut() -> None:
+    frames = scene(8, 40, 1)[:20] + [f for f in scene(8, 80, 11)[20:40]]  # the same scene; the pan speeds up
+    assert cuts(detect_shots(frames, len(frames))) == []
+
+
 def test_a_fade_through_black_is_one_boundary_in_its_middle() -> None:
     a, b = scene(4, 20, 1), scene(5, 20, 1)
     fade_out = [(f * (1 - k / 8)).astype(np.uint8) for k, f in enumerate(a[-9:])]
@@ -75,6 +87,9 @@ def test_real_clips_concatenated_cut_exactly_where_they_were_joined(clips_dir: P
              ("davis2016-bmx-trees", 0, 30)]
     frames = [f for name, a, b in parts for f in _clip_frames(clips_dir, name, a, b)]
     assert cuts(detect_shots(frames, len(frames))) == [25, 50, 75]
+    # out of the middle of bmx-trees (fast) into a calm clip: missed by a mean over both sides
+    frames = _clip_frames(clips_dir, "davis2016-bmx-trees", 30, 50) + _clip_frames(clips_dir, "davis2016-dog", 20, 40)
+    assert cuts(detect_shots(frames, len(frames))) == [20]
 
 
 @pytest.mark.slow
