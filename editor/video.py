@@ -288,6 +288,9 @@ def iter_frames(
             # truncated tail: keep what decoded, pad below with the last good frame
         if prev is None:
             raise VideoError(f"{path.name} has no decodable frames from frame {start}; it is truncated or corrupt")
+        # the last decoded frame is still owed to its own slot k: it is a real frame, not a missing one
+        yield held()
+        k += 1
         _warn_missing(path, end - k, end, stats)
         while k < end:
             yield held()

@@ -131,3 +131,10 @@ def test_shared_clip_project(clips_dir: Path, tmp_path: Path) -> None:
     project = Project.open_or_create(tmp_path / "proj", src)
     assert project.num_frames == 66 and project.working_size == (432, 240)
     assert len(list((tmp_path / "proj" / "frames").glob("*.png"))) == 66
+
+
+def test_a_complete_video_records_no_undecodable_frames(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "clip.mp4", n=9)
+    project = Project.open_or_create(tmp_path / "proj", src)
+    assert "undecodable_frames" not in project.meta
+    assert len(project.frames) == 9

@@ -11,7 +11,7 @@ import pytest
 
 from editor.encode import write_video
 from editor.errors import InputError, OutputError, VideoError
-from editor.video import iter_frames, probe, read_audio
+from editor.video import DecodeStats, iter_frames, probe, read_audio
 
 
 def make_video(
@@ -253,3 +253,24 @@ def test_shared_clip_probe(clips_dir: Path) -> None:
     info = probe(clips_dir / "sttn-dogs_jump" / "video.mp4")
     assert info.num_frames == 66 and info.size == (432, 240)
     assert sum(1 for _ in iter_frames(info.path, info=info)) == 66
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".webm", ".avi", ".mov"])
+def test_a_written_video_reads_back_whole_without_a_warning(tmp_path: Path, ext: str, caplog) -> None:
+    """Every frame tam writes decodes: the reader's count of undecodable frames is 0, not 1 (the last one)."""
+    frames = []
+    for i in range(12):
+        image = np.zeros((48, 64, 3), np.uint8)
+        image[..., 0] = 20 * i
+        frames.append(image)
+    out = write_video(frames, tmp_path / f"out{ext}", Fraction(30000, 1001))
+    with av.open(str(out)) as container:  # the file itself holds every frame, no more
+        assert sum(1 for _ in container.decode(video=0)) == 12
+    stats = DecodeStats()
+    with caplog.at_level("WARNING", logger="tam"):
+        back = list(iter_frames(out, stats=stats))
+        tail = list(iter_frames(out, start=5, end=12, stats=stats))
+    assert red_levels(back) == list(range(12))
+    assert red_levels(tail) == list(range(5, 12))
+    assert stats.missing == 0
+    assert not [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
