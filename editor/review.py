@@ -3,7 +3,8 @@
 The flags themselves are ``tracking.flags`` (pure rules over masks, keyframes and the tracker's signals); this
 module computes them for a project once tracking has finished and keeps them in ``review.json`` beside the
 session, so scrubbing the page never recomputes them. A flag is only as fresh as the masks it was computed
-from: a correction and the re-track that follows it write the file again.
+from: a correction and the re-track that follows it write the file again, and undoing that correction puts the
+list back as it was (the session's undo history keeps the file with the masks).
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ def track_and_review(
     report = session.run_propagation(progress=progress)
     project = Project.open(project_dir)
     message("Checking the masks")
-    save(project.state_dir, compute(project, session, progress=progress))
+    flags = compute(project, session, progress=progress)
+    session.keep_for_undo(project.state_dir / REVIEW_FILE)  # undoing the prompt brings back the list it replaced
+    save(project.state_dir, flags)
     message("Rendering the clip with its masks")
     preview_path.parent.mkdir(parents=True, exist_ok=True)
     export.export_overlay(project, preview_path, opacity=0.5, progress=progress, crf=26)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -122,13 +122,21 @@ def frame_signals(
 
 
 class SignalLog:
-    """The signals of the frames written so far, kept in ``signals.json`` beside the session's state."""
+    """The signals of the frames written so far, kept in ``signals.json`` beside the session's state.
+
+    ``before_change(frame, signals)`` is told a frame's signals (None: it had none) before they change, so that
+    the session's undo history keeps them with the frame's label map."""
 
     FILE = "signals.json"
 
-    def __init__(self, state_dir: str | Path) -> None:
+    def __init__(
+        self,
+        state_dir: str | Path,
+        before_change: Callable[[int, dict[int, FrameSignal] | None], object] | None = None,
+    ) -> None:
         self.path = Path(state_dir) / self.FILE
         self.signals: dict[int, dict[int, FrameSignal]] = {}
+        self.before_change = before_change
         self._dirty = False
         if self.path.is_file():
             try:
@@ -141,6 +149,7 @@ class SignalLog:
 
     def record(self, frame: int, signals: Mapping[int, FrameSignal]) -> None:
         """The signals of a frame just written (re-finding's marks there stay, for the objects not given)."""
+        self._changing(int(frame))
         kept = {o: s for o, s in self.signals.get(int(frame), {}).items() if s.refound and o not in signals}
         self.signals[int(frame)] = {**kept, **signals}
         self._dirty = True
@@ -150,10 +159,25 @@ class SignalLog:
         for t in frames:
             objs = self.signals.get(t, {})
             if obj in objs and objs[obj].refound:
+                self._changing(t)
                 del objs[obj]
         if frame is not None and signal is not None:
+            self._changing(int(frame))
             self.signals.setdefault(int(frame), {})[int(obj)] = signal
         self._dirty = True
+
+    def restore(self, frame: int, signals: Mapping[int, FrameSignal] | None) -> None:
+        """Put back a frame's signals as an undo (or redo) step kept them (None: the frame had none)."""
+        if signals is None:
+            self.signals.pop(int(frame), None)
+        else:
+            self.signals[int(frame)] = dict(signals)
+        self._dirty = True
+
+    def _changing(self, frame: int) -> None:
+        if self.before_change is not None:
+            current = self.signals.get(frame)
+            self.before_change(frame, dict(current) if current is not None else None)
 
     def save(self) -> None:
         if not self._dirty:

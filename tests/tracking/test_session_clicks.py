@@ -354,3 +354,30 @@ def test_the_frames_after_a_correction_start_from_the_corrected_mask(tmp_path: P
     assert s.run_propagation().written == (1, 2, 3, 4, 6, 7, 8, 9)
     after = s.frame_mask(6) == obj
     assert iou(after, carved) > 0.8 and iou(after, carved) > iou(after, before) + 0.1
+
+
+def _signals(s: TrackSession) -> tuple[dict, dict]:
+    """The review signals in memory and in ``signals.json``, as plain data."""
+    from dataclasses import asdict
+
+    memory = {f: {o: asdict(v) for o, v in objs.items()} for f, objs in s.signal_log.signals.items()}
+    return memory, json.loads((s.state_dir / "signals.json").read_text())
+
+
+def test_undo_and_redo_restore_the_review_signals_of_the_frames_they_touch(clip: Clip, tmp_path: Path) -> None:
+    s = open_session(clip, tmp_path)
+    obj = s.add_object()
+    s.add_click(0, obj, *centre(clip.disc[0]))
+    s.run_propagation()
+    before = _signals(s)
+    s.add_click(6, obj, 5, 5, positive=True)  # a wrong click on the background: the tracker's signals change
+    s.run_propagation()
+    after = _signals(s)
+    assert after != before
+    assert s.undo() is not None
+    assert _signals(s) == before
+    reopened = TrackSession(clip.frames, s.masks, s.state_dir, GrabCutSegmenter(), s.propagator_factory)
+    assert _signals(reopened) == before
+    assert reopened.redo() is not None
+    assert _signals(reopened) == after
+    assert reopened.undo() is not None and _signals(reopened) == before

@@ -310,3 +310,17 @@ def test_session_with_xmem_never_steps_across_a_cut(tmp_path: Path, xmem_parts) 
             assert len({int(np.searchsorted(cuts, t, side="right")) for t in steps}) == 1, steps
     assert s.state.refound[(4, obj)].frame == 4 and s.state.refound[(8, obj)].frame == 8  # threshold 0: found
     assert all(t in s.masks for t in range(len(frames)))
+
+
+def test_undo_brings_back_the_found_again_mark_a_click_in_the_shot_replaced(tmp_path: Path, clip) -> None:
+    frames, truth = clip
+    s, obj = clicked(tmp_path, frames, truth)
+    before = json.loads((s.state_dir / "signals.json").read_text())
+    assert before["14"][str(obj)]["refound"] == "found"
+    s.add_click(16, obj, *centre(truth[16]))  # a keyframe in shot C: it is no longer searched for there
+    run(s)
+    after = json.loads((s.state_dir / "signals.json").read_text())
+    assert not (after.get("14", {}).get(str(obj)) or {}).get("refound")
+    s.undo()
+    assert json.loads((s.state_dir / "signals.json").read_text()) == before
+    assert s.signal_log.signals[14][obj].refound == "found"

@@ -71,7 +71,8 @@ class TrackSession(ShotRefinder, SpanRunner):
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state = self._load() or SessionState(num_frames=len(frames))
         self.history = History(self.state_dir)
-        self.signal_log = SignalLog(self.state_dir)  # review signals per written frame (tracking.flags)
+        # review signals per written frame (tracking.flags); undo restores them with the frame's label map
+        self.signal_log = SignalLog(self.state_dir, before_change=self.history.record_signals)
         if self.state.num_frames != len(frames):
             raise SessionError(
                 f"{self.state_dir} holds a session for {self.state.num_frames} frames but the clip has "
@@ -223,13 +224,22 @@ class TrackSession(ShotRefinder, SpanRunner):
             self._logits.pop((prompt.frame, prompt.obj_id), None)
         return prompt
 
+    def keep_for_undo(self, path: str | Path) -> None:
+        """Keep a file of ``state_dir`` that the caller is about to overwrite (the page's review list) in the
+        latest undo step, so that undo and redo put it back with the masks it was made from."""
+        path = Path(path)
+        if not path.resolve().is_relative_to(self.state_dir.resolve()):
+            raise SessionError(f"{path} is not in the session's folder {self.state_dir}: undo cannot keep it")
+        self.history.record_file(self.state_dir / path.resolve().relative_to(self.state_dir.resolve()))
+
     def _snapshot(self, step: UndoStep, prompt: Prompt | None = None) -> UndoStep:
         """The state as it is now, over the frames and files ``step`` would overwrite (and ``prompt``'s mask file)."""
         rels = set(step.files) | ({prompt.mask_file} if prompt is not None and prompt.mask_file else set())
         files = {rel: (self.state_dir / rel).read_bytes() if (self.state_dir / rel).exists() else None for rel in rels}
         maps = {f: (np.array(self.masks[f], np.uint8) if f in self.masks and self.masks[f] is not None else None)
                 for f in step.maps}
-        return UndoStep(step.prompt_id, self.state.prompts_json(), self.state.session_json(), maps, files)
+        signals = {f: dict(self.signal_log.signals[f]) if f in self.signal_log.signals else None for f in step.signals}
+        return UndoStep(step.prompt_id, self.state.prompts_json(), self.state.session_json(), maps, files, signals)
 
     def _restore(self, step: UndoStep) -> None:
         """Put back the state files, label maps and keyframe files of an undo (or redo) step."""
@@ -241,6 +251,8 @@ class TrackSession(ShotRefinder, SpanRunner):
                 self.masks[frame] = label_map
             elif frame in self.masks:
                 self._forget_map(frame)
+        for frame, signals in step.signals.items():
+            self.signal_log.restore(frame, signals)
         for rel, content in step.files.items():
             path = self.state_dir / rel
             if content is None:

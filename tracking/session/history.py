@@ -3,12 +3,14 @@
 An entry is opened before a prompt changes anything. It holds the session's state files as they were
 (``prompts.json``, ``session.json``), and, the first time each is overwritten while the entry is the latest one,
 the previous content of every label map and every keyframe file it touched: the prompt's own frame, and every
-frame a later ``propagate`` rewrote. Undo writes all of that back, so the masks of every touched frame are
-bit-identical to before and the spans that were done are done again (nothing is left to re-track).
+frame a later ``propagate`` rewrote, with the review signals of those frames (``signals.json``, ``tracking.flags``).
+Undo writes all of that back, so the masks and review signals of every touched frame are identical to before
+and the spans that were done are done again (nothing is left to re-track).
 
 On disk, in ``state_dir/history/NNNNNN/``: ``state.json``, ``maps/NNNNN.png`` (a label map; ``NNNNN.none`` when
-the frame had none), ``files/<relative path>`` (a keyframe file; listed in ``state.json`` as absent when it did
-not exist). At most ``limit`` entries are kept; the oldest go first.
+the frame had none), ``signals/NNNNN.json`` (a frame's review signals; ``null`` when it had none),
+``files/<relative path>`` (a keyframe file; listed in ``state.json`` as absent when it did not exist).
+At most ``limit`` entries are kept; the oldest go first.
 
 Redo: undo moves what it replaces (the state files, and the same label maps and files as they are after the
 prompt) to ``state_dir/history/redo/NNNNNN/`` in the same layout; redo puts it back and moves the state it
@@ -19,13 +21,16 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tracking.flags import FrameSignal
 from tracking.session.state import read_png, write_atomic, write_png
+
+Signals = dict[int, FrameSignal]  # object id -> what the propagator said about it on one frame
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class UndoStep:
     session: dict[str, Any]  # session.json as it was
     maps: dict[int, np.ndarray | None]  # frame -> its label map (None: it had none)
     files: dict[str, bytes | None]  # path relative to state_dir -> its content (None: it did not exist)
+    signals: dict[int, Signals | None] = field(default_factory=dict)  # frame -> its review signals (None: none)
 
 
 class History:
@@ -47,7 +53,8 @@ class History:
         self.root = self.state_dir / "history"
         self.redo_root = self.root / "redo"
         self.limit = limit
-        self._recorded: set[str] = set()  # what the latest entry already holds (maps "m<frame>", files "f<path>")
+        # what the latest entry already holds (maps "m<frame>", signals "s<frame>", files "f<path>")
+        self._recorded: set[str] = set()
 
     def _entries(self, root: Path | None = None) -> list[Path]:
         root = self.root if root is None else root
@@ -100,6 +107,18 @@ class History:
         else:
             write_png(folder / f"{frame:05d}.png", np.asarray(label_map, np.uint8))
 
+    def record_signals(self, frame: int, signals: Signals | None) -> None:
+        """Keep ``frame``'s review signals as they are before their first change under the latest entry."""
+        self.clear_redo()  # the signals change: what was undone no longer fits on top of them
+        latest = self._latest()
+        key = f"s{frame}"
+        if latest is None or key in self._recorded:
+            return
+        self._recorded.add(key)
+        path = latest / "signals" / f"{frame:05d}.json"
+        if not path.exists():  # else recorded by an earlier process on this entry
+            write_atomic(path, _signals_json(signals))
+
     def record_file(self, path: Path) -> None:
         """Keep a state file (a keyframe mask) as it is before its first change under the latest entry."""
         latest = self._latest()
@@ -139,7 +158,9 @@ class History:
         entries = self._entries()
         number = int(entries[-1].name) + 1 if entries else 1
         self._write(self.root / f"{number:06d}", step)
-        self._recorded = {f"m{f}" for f in step.maps} | {f"f{rel}" for rel in step.files}
+        self._recorded = (
+            {f"m{f}" for f in step.maps} | {f"s{f}" for f in step.signals} | {f"f{rel}" for rel in step.files}
+        )
 
     @staticmethod
     def _write(folder: Path, step: UndoStep) -> None:
@@ -150,6 +171,8 @@ class History:
                 write_atomic(folder / "maps" / f"{frame:05d}.none", b"")
             else:
                 write_png(folder / "maps" / f"{frame:05d}.png", np.asarray(label_map, np.uint8))
+        for frame, signals in step.signals.items():
+            write_atomic(folder / "signals" / f"{frame:05d}.json", _signals_json(signals))
         for rel, content in step.files.items():
             if content is not None:
                 write_atomic(folder / "files" / rel, content)
@@ -166,14 +189,25 @@ class History:
         if (latest / "maps").is_dir():
             for path in sorted((latest / "maps").iterdir()):
                 maps[int(path.stem)] = None if path.suffix == ".none" else read_png(path).astype(np.uint8)
+        signals: dict[int, Signals | None] = {}
+        if (latest / "signals").is_dir():
+            for path in sorted((latest / "signals").glob("*.json")):
+                raw = json.loads(path.read_text())
+                signals[int(path.stem)] = (
+                    None if raw is None else {int(o): FrameSignal(**v) for o, v in raw.items()}
+                )
         files: dict[str, bytes | None] = dict.fromkeys(state["absent_files"])
         root = latest / "files"
         if root.is_dir():
             files.update({str(f.relative_to(root)): f.read_bytes() for f in root.rglob("*") if f.is_file()})
         shutil.rmtree(latest, ignore_errors=True)
         self._recorded = set()
-        return UndoStep(int(state["prompt_id"]), state["prompts"], state["session"], maps, files)
+        return UndoStep(int(state["prompt_id"]), state["prompts"], state["session"], maps, files, signals)
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
         self._recorded = set()
+
+
+def _signals_json(signals: Signals | None) -> bytes:
+    return json.dumps(None if signals is None else {str(o): asdict(v) for o, v in signals.items()}).encode()
