@@ -328,7 +328,7 @@ def info(
 ) -> None:
     """The clip and its project: length, sizes, the frame store and what it costs, and the shots."""
     from editor.store import Project
-    from editor.timeline import clock, shot_lines, shots_summary
+    from editor.timeline import clock
 
     if (path / "meta.json").is_file():
         proj = Project.open(path)
@@ -343,10 +343,46 @@ def info(
               f"audio {'yes' if proj.has_audio else 'none'}")
     out.print(f"project {proj.root}; frames stored as {proj.frame_format.describe()}: {size / 1e6:.1f} MB "
               f"({per_minute / 1e6:.0f} MB per minute)")
+    print_shots(out, proj, all_shots)
+
+
+def print_shots(out: Console, proj, all_shots: bool) -> None:
+    """The project's shots (the first and last, or every one), and a warning when its masks were tracked with
+    other cuts."""
+    from editor.shot_update import stale_tracking
+    from editor.timeline import shot_lines, shots_summary
+
     shots = proj.shots
     out.print(shots_summary(shots) + ":", highlight=False)
     lines = shot_lines(shots, proj.fps, head=len(shots)) if all_shots else shot_lines(shots, proj.fps)
     out.print("\n".join(lines), highlight=False)
+    stale = stale_tracking(proj)
+    if stale:
+        console.print(f"[yellow]warning: {stale}[/]")
+
+
+@app.command()
+def shots(
+    project: Annotated[Path, typer.Argument(help="a project folder")],
+    detect: Annotated[bool, typer.Option(
+        "--detect", help="find the shots again in the project's frames (a newer detector may cut elsewhere) and "
+        "keep them")] = False,
+    all_shots: Annotated[bool, typer.Option("--all-shots", help="list every shot, not the first and last")] = False,
+) -> None:
+    """The project's shots; with --detect, found again and recorded, saying which cuts changed."""
+    from editor.lock import project_lock
+    from editor.shot_update import redetect
+    from editor.store import Project
+
+    out = Console(soft_wrap=True)
+    Project.open(project)  # a folder that is not a project is refused before a lock file is made in it
+    with project_lock(project, shared=not detect):
+        proj = Project.open(project)  # read again under the lock: another command may have just written it
+        if detect:
+            with stage("find shots") as progress:
+                change = redetect(proj, progress)
+            out.print("\n".join(change.describe()), highlight=False)
+        print_shots(out, proj, all_shots)
 
 
 @app.command()

@@ -172,3 +172,57 @@ def test_tam_info_shows_the_shots_concisely_and_the_frame_store(tmp_path: Path, 
     assert code == 0 and "Shot 12 ·" in text and "more shots" not in text
     code, text = run_tam(["info", src, "--project", tmp_path / "other", "--frame-store", "webp"], capsys, monkeypatch)
     assert_clean_error(code, text, "frame store must be one of png, jpeg")
+
+
+def _as_an_old_detector_left_it(root: Path) -> None:
+    """meta.json's shots as a detector that missed every cut wrote them (one shot)."""
+    project = Project.open(root)
+    project.meta["shots"] = [{"start": 0, "end": project.num_frames, "begins_with": "start"}]
+    project._save_meta()
+
+
+def test_tam_shots_detect_finds_again_the_cuts_an_old_project_missed(tmp_path: Path, capsys, monkeypatch) -> None:
+    from tests.editor.test_cli import assert_clean_error, run_tam
+
+    root = tmp_path / "proj"
+    Project.open_or_create(root, _video(tmp_path / "cuts.mp4", _three_shots()))
+    _as_an_old_detector_left_it(root)
+    code, text = run_tam(["shots", root], capsys, monkeypatch)
+    assert code == 0 and "1 shot:" in text, text
+    code, text = run_tam(["shots", root, "--detect"], capsys, monkeypatch)
+    assert code == 0, text
+    assert "before: no cut (one shot)" in text and "now: 2 cuts (at frames 20, 35)" in text
+    assert "new cuts at frames 20, 35" in text and "3 shots (2 cuts)" in text
+    assert "track again" not in text  # nothing was tracked: no mask depends on the old shots
+    assert Project.open(root).cuts == [20, 35]
+    assert [s["start"] for s in json.loads((root / "meta.json").read_text())["shots"]] == [0, 20, 35]
+    assert not [p.name for p in root.iterdir() if p.name.startswith(".meta.json")]  # atomic: no temp file left
+    code, text = run_tam(["shots", root, "--detect"], capsys, monkeypatch)
+    assert code == 0 and "the shots are unchanged" in text, text
+
+    code, text = run_tam(["shots", tmp_path / "nothing"], capsys, monkeypatch)
+    assert_clean_error(code, text, "not a tam project")
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_new_cuts_under_tracked_masks_say_to_track_again_until_it_is_done(tmp_path: Path, capsys, monkeypatch) -> None:
+    from editor.pipeline import ObjectPrompt, track
+    from tests.editor.test_cli import run_tam
+
+    frames = [cv2.circle(f, (100, 60), 20, (250, 250, 250), -1) for f in _three_shots()]
+    root = tmp_path / "proj"
+    project = Project.open_or_create(root, _video(tmp_path / "cuts.mp4", frames))
+    _as_an_old_detector_left_it(root)
+    prompt = [ObjectPrompt(frame=0, box=(72.0, 32.0, 128.0, 88.0))]
+    track(Project.open(root), prompt, backend="classical", refine="off")  # tracked across the missed cuts
+    code, text = run_tam(["shots", root, "--detect"], capsys, monkeypatch)
+    assert code == 0, text
+    assert "the masks were tracked with no cut (one shot), but the clip now has 2 cuts (at frames 20, 35)" in text
+    assert "track again" in text
+    code, text = run_tam(["info", root], capsys, monkeypatch)
+    assert code == 0 and "track again" in text, text
+    project = Project.open(root)
+    track(project, prompt, backend="classical", refine="off")  # the same clicks: every shot tracked again
+    assert json.loads((root / "session.json").read_text())["cuts"] == [20, 35]
+    code, text = run_tam(["info", root], capsys, monkeypatch)
+    assert code == 0 and "track again" not in text, text
