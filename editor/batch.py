@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from editor.errors import TamError
+from editor.files import atomic_write_json
+from editor.hashing import hash_inputs, source_digest
 from editor.manifest import ClipSpec, LineProblem, Manifest
 from editor.spans import DEFAULT_SPAN, FillPlan
-from editor.store import Project, atomic_write_json, hash_inputs, source_digest
+from editor.store import Project
 
 log = logging.getLogger("tam")
 

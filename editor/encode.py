@@ -245,7 +245,7 @@ def _audio_for(source: Path, out: av.container.OutputContainer, ext: str, codec:
 
 def part_path(path: Path) -> Path:
     """A new hidden part file beside ``path`` (``.NAME.PID.XXXX.part.EXT``), with the umask's file mode."""
-    from editor.store import file_mode
+    from editor.files import file_mode
 
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=f".part{path.suffix}", dir=path.parent)
     try:

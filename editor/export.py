@@ -27,8 +27,9 @@ import numpy as np
 
 from editor.compose import source_frames
 from editor.errors import InputError, OutputError
+from editor.files import atomic_write_bytes, temp_beside
 from editor.masks_io import davis_palette, label_to_png, resize_labels
-from editor.store import atomic_write_bytes, guard_output, temp_beside
+from editor.store import guard_output
 
 Progress = Callable[[int, int], None]
 

@@ -23,9 +23,10 @@ import numpy as np
 from editor.compose import EditSpec, RemoveEdit
 from editor.errors import CancelledError, InputError, TamError
 from editor.frame_store import FrameFormat
+from editor.hashing import hash_inputs, source_digest
 from editor.lock import project_lock
 from editor.shot_fill import fill_by_shot
-from editor.store import PROJECT_PARTS, Project, hash_inputs, source_digest
+from editor.store import PROJECT_PARTS, Project
 
 log = logging.getLogger("tam")
 

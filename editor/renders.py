@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from editor.store import atomic_write_json
+from editor.files import atomic_write_json
 
 LIST_FILE = "renders.json"
 

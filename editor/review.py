@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from editor.store import atomic_write_json
+from editor.files import atomic_write_json
 from tracking.flags import Flags, next_flagged, review_flags
 
 REVIEW_FILE = "review.json"

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from editor.errors import InputError, TamError
+from editor.hashing import hash_inputs, source_digest
 from editor.pipeline import BackendError, InpaintReport, Progress, _MaskView, masks_digest
 from editor.shot_fill import fill_by_shot
-from editor.store import Project, hash_inputs, source_digest
+from editor.store import Project
 
 DEFAULT_SPAN = 60  # frames per span: several E2FGVI windows, a few seconds of classical fill per worker
 

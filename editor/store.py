@@ -15,9 +15,9 @@ Layout (docs/architecture.md)::
       prompts.json, session.json   owned by tracking.session
       exports/
 
-Every file is written atomically (temp file in the same folder, then ``os.replace``), so a killed run leaves
-only complete files and the decode resumes where it stopped; the files get the mode the user's umask gives
-any new file (``mkstemp`` alone would make them private, 0600). The source is only ever read, and no output
+Every file is written atomically (``editor.files``: temp file in the same folder, then ``os.replace``), so a
+killed run leaves only complete files and the decode resumes where it stopped; the files get the mode the user's
+umask gives any new file (``mkstemp`` alone would make them private, 0600). The source is only ever read, and no output
 may be, contain or lie inside the source or the project's own files (:func:`guard_output`). One process
 writes a project at a time (``editor.lock``).
 
@@ -28,13 +28,8 @@ new project folder or deletes the old one.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import importlib.util
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -42,11 +37,21 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from editor.errors import InputError, OutputError, ProjectError
+from editor.files import (  # the file helpers lived here before editor.files: re-exported for their callers
+    atomic_write_bytes,
+    atomic_write_json,
+    davis_palette,
+    file_mode,
+    read_label_png,
+    temp_beside,
+    write_label_png,
+    write_png,
+)
 from editor.frame_store import FrameFormat, FrameStore
 from editor.frames import FrameFolder, read_image
+from editor.hashing import fingerprint, hash_inputs, same_source, source_digest  # re-exported as above
 from editor.shots import Shot, content_changes, detect_shots, shots_from_changes, shots_from_json, shots_to_json
 
 Progress = Callable[[int, int], object]
@@ -54,7 +59,6 @@ Progress = Callable[[int, int], object]
 log = logging.getLogger("tam")
 
 META_VERSION = 1
-_MB = 1 << 20
 
 # What a project folder holds besides exports/: no output may be, contain or lie inside one of these.
 PROJECT_PARTS = ("frames", "masks", "inpainted", "keyframes", "prompt_masks", "cache", "jobs", "meta.json",
@@ -62,47 +66,6 @@ PROJECT_PARTS = ("frames", "masks", "inpainted", "keyframes", "prompt_masks", "c
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-
-
-def davis_palette() -> list[int]:
-    """The DAVIS / PASCAL VOC colour palette (256 RGB triplets, flattened): 1 red, 2 green, 3 yellow..."""
-    palette = []
-    for label in range(256):
-        r = g = b = 0
-        c = label
-        for shift in range(7, -1, -1):
-            r |= ((c >> 0) & 1) << shift
-            g |= ((c >> 1) & 1) << shift
-            b |= ((c >> 2) & 1) << shift
-            c >>= 3
-        palette.extend((r, g, b))
-    return palette
-
-
-_PALETTE = davis_palette()
-
-
-def file_mode() -> int:
-    """The mode a new file gets under the process's umask (``0o666 & ~umask``), e.g. 0o644 under umask 022."""
-    try:  # Linux reports the umask without changing it (changing it would race with other threads)
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def temp_beside(path: Path, suffix: str = ".tmp") -> Path:
-    """A new, empty temp file in ``path``'s folder (for an atomic write), with the umask's mode, not 0600."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    try:
-        os.fchmod(fd, file_mode())
-    finally:
-        os.close(fd)
-    return Path(tmp)
 
 
 def guard_output(out: str | Path, *, source: str | Path | None = None, root: str | Path | None = None) -> Path:
@@ -130,143 +93,6 @@ def guard_output(out: str | Path, *, source: str | Path | None = None, root: str
                 f"pick a path outside it (or inside {Path(root) / 'exports'})"
             )
     return out
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file beside it and ``os.replace``."""
-    tmp = temp_beside(path)
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` via a temp file and ``os.replace``."""
-    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Write an RGB (or gray) ``uint8`` image as PNG atomically, fast compression."""
-    if image.dtype != np.uint8 or image.ndim not in (2, 3):
-        raise InputError(f"images must be uint8 H x W (x 3), got {image.dtype} {image.shape}")
-    array = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise ProjectError(f"could not encode {path.name} as PNG")
-    atomic_write_bytes(path, buf.tobytes())
-
-
-def write_label_png(path: Path, labels: np.ndarray) -> None:
-    """Write a ``uint8`` label map as a palette PNG (DAVIS layout), atomically."""
-    labels = np.asarray(labels)
-    if labels.dtype == bool:
-        labels = labels.astype(np.uint8)
-    if labels.ndim != 2 or labels.dtype != np.uint8:
-        raise InputError(f"a label map must be uint8 H x W (0 = background), got {labels.dtype} {labels.shape}")
-    image = Image.fromarray(labels)  # mode L; putpalette turns it into P with the same indices
-    image.putpalette(_PALETTE)
-    tmp = temp_beside(path, ".tmp.png")
-    try:
-        image.save(tmp, format="PNG", compress_level=1)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def read_label_png(path: Path) -> np.ndarray:
-    """Read a label map: palette PNG → indices; a gray/RGB binary 0/255 mask → label 1."""
-    with Image.open(path) as image:
-        if image.mode == "P":
-            return np.array(image, dtype=np.uint8)
-        gray = image.mode in ("L", "1", "I", "I;16")
-        array = np.array(image.convert("L"), dtype=np.uint8)
-    if gray and not set(np.unique(array).tolist()) <= {0, 255}:
-        return array  # already a gray label map (values 0..K)
-    return (array > 127).astype(np.uint8)
-
-
-def hash_inputs(*parts: Any) -> str:
-    """A stable sha256 over settings and inputs: dicts, lists, str, numbers, bytes, paths, numpy arrays."""
-    digest = hashlib.sha256()
-
-    def feed(value: Any) -> None:
-        if isinstance(value, np.ndarray):
-            digest.update(f"nd{value.dtype.str}{value.shape}".encode())
-            digest.update(np.ascontiguousarray(value).tobytes())
-        elif isinstance(value, bytes | bytearray):
-            digest.update(b"b" + bytes(value))
-        elif isinstance(value, dict):
-            digest.update(b"{")
-            for key in sorted(value, key=str):
-                feed(str(key))
-                feed(value[key])
-            digest.update(b"}")
-        elif isinstance(value, list | tuple):
-            digest.update(b"[")
-            for item in value:
-                feed(item)
-            digest.update(b"]")
-        elif isinstance(value, Path):
-            digest.update(b"p" + str(value).encode())
-        elif isinstance(value, Fraction):
-            digest.update(f"q{value.numerator}/{value.denominator}".encode())
-        else:
-            digest.update(f"{type(value).__name__}:{value!r};".encode())
-
-    for part in parts:
-        feed(part)
-    return digest.hexdigest()
-
-
-@functools.cache
-def source_digest(package: str) -> str:
-    """A hash of an installed package's Python source (file names and bytes).
-
-    Part of a stage's inputs: masks or fills a project cached with older tracking or inpainting code are redone
-    after an upgrade instead of being reused as if they were current."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        raise ValueError(f"package {package!r} is not importable")
-    root = Path(spec.origin).parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def fingerprint(source: Path) -> dict[str, Any]:
-    """Size, mtime and a hash of the first and last MB of a file (or of every frame name for a folder)."""
-    if source.is_dir():
-        folder = FrameFolder(source, check_sizes=False)
-        digest = hashlib.sha256()
-        total = 0
-        for path in folder.files:
-            stat = path.stat()
-            total += stat.st_size
-            digest.update(f"{path.name}:{stat.st_size};".encode())
-        for path in (folder.files[0], folder.files[-1]):
-            with open(path, "rb") as handle:
-                digest.update(handle.read(_MB))
-        return {"kind": "frames", "size": total, "count": len(folder), "hash": digest.hexdigest()}
-    stat = source.stat()
-    digest = hashlib.sha256()
-    with open(source, "rb") as handle:
-        digest.update(handle.read(_MB))
-        if stat.st_size > _MB:
-            handle.seek(max(_MB, stat.st_size - _MB))
-            digest.update(handle.read(_MB))
-    return {"kind": "video", "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "hash": digest.hexdigest()}
-
-
-def _same_source(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Same content: mtime alone may change (a copy), size and hash may not."""
-    keys = ("kind", "size", "hash", "count")
-    return all(old.get(k) == new.get(k) for k in keys)
 
 
 def working_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -414,7 +240,7 @@ class Project:
         print_fp = fingerprint(source)
         if (root / "meta.json").is_file():
             project = cls.open(root)
-            if not _same_source(project.meta["fingerprint"], print_fp):
+            if not same_source(project.meta["fingerprint"], print_fp):
                 raise ProjectError(
                     f"{root} was made from {project.meta['source']}, not {source}; use another project folder "
                     "or delete this one"
@@ -663,9 +489,11 @@ class Project:
 
 
 __all__ = [
+    "PROJECT_PARTS",
     "FrameStore",
     "ImageStore",
     "Project",
+    "atomic_write_bytes",
     "atomic_write_json",
     "davis_palette",
     "file_mode",
@@ -673,6 +501,8 @@ __all__ = [
     "guard_output",
     "hash_inputs",
     "read_label_png",
+    "same_source",
+    "source_digest",
     "temp_beside",
     "working_size",
     "write_label_png",

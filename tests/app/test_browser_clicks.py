@@ -64,7 +64,7 @@ def test_correct_a_tracked_frame_then_undo(server, browser, sample_video) -> Non
     page.get_by_text("Negative point").click()
     _settle(page)
     from benchmarks.tracking_quality import centre_point
-    from editor.store import read_label_png
+    from editor.files import read_label_png
 
     masks = sorted((data / project_id / "project").rglob(f"masks/*{frame:05d}.png"))
     assert masks, list((data / project_id).rglob("*.png"))[:5]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from benchmarks import common, compare, one_click, removal_quality, speed, tracking_quality
+from editor.files import write_label_png, write_png
 from editor.sample import make_sample
-from editor.store import write_label_png, write_png
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ def test_track_report_names_backends_and_refined_frames(tmp_path):
 
 def test_rerun_skips_current_stages_and_redoes_them_after_a_code_change(tmp_path, monkeypatch):
     import editor.pipeline as pipeline
-    from editor.store import source_digest
+    from editor.hashing import source_digest
 
     src = tmp_path / "clip.mp4"
     sample = write_sample_video(src, n_frames=5, size=(160, 96))

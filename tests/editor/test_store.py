@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from editor.errors import InputError, ProjectError
-from editor.store import Project, hash_inputs, working_size
+from editor.hashing import hash_inputs
+from editor.store import Project, working_size
 from tests.editor.test_video import make_video
 
 

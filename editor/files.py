@@ -1,0 +1,131 @@
+"""Files written atomically with the mode the user's umask gives, and a project's image files.
+
+Every file tam writes goes through a temp file in the same folder and ``os.replace``, so a killed run leaves only
+complete files; the temp files get the mode any new file would (``mkstemp`` alone would make them private, 0600).
+Images: RGB frames as PNG, label maps as palette PNGs in the DAVIS layout (0 background, k object k).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from editor.errors import InputError, ProjectError
+
+
+def davis_palette() -> list[int]:
+    """The DAVIS / PASCAL VOC colour palette (256 RGB triplets, flattened): 1 red, 2 green, 3 yellow..."""
+    palette = []
+    for label in range(256):
+        r = g = b = 0
+        c = label
+        for shift in range(7, -1, -1):
+            r |= ((c >> 0) & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        palette.extend((r, g, b))
+    return palette
+
+
+_PALETTE = davis_palette()
+
+
+def file_mode() -> int:
+    """The mode a new file gets under the process's umask (``0o666 & ~umask``), e.g. 0o644 under umask 022."""
+    try:  # Linux reports the umask without changing it (changing it would race with other threads)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def temp_beside(path: Path, suffix: str = ".tmp") -> Path:
+    """A new, empty temp file in ``path``'s folder (for an atomic write), with the umask's mode, not 0600."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        os.fchmod(fd, file_mode())
+    finally:
+        os.close(fd)
+    return Path(tmp)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file beside it and ``os.replace``."""
+    tmp = temp_beside(path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` via a temp file and ``os.replace``."""
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write an RGB (or gray) ``uint8`` image as PNG atomically, fast compression."""
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise InputError(f"images must be uint8 H x W (x 3), got {image.dtype} {image.shape}")
+    array = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ProjectError(f"could not encode {path.name} as PNG")
+    atomic_write_bytes(path, buf.tobytes())
+
+
+def write_label_png(path: Path, labels: np.ndarray) -> None:
+    """Write a ``uint8`` label map as a palette PNG (DAVIS layout), atomically."""
+    labels = np.asarray(labels)
+    if labels.dtype == bool:
+        labels = labels.astype(np.uint8)
+    if labels.ndim != 2 or labels.dtype != np.uint8:
+        raise InputError(f"a label map must be uint8 H x W (0 = background), got {labels.dtype} {labels.shape}")
+    image = Image.fromarray(labels)  # mode L; putpalette turns it into P with the same indices
+    image.putpalette(_PALETTE)
+    tmp = temp_beside(path, ".tmp.png")
+    try:
+        image.save(tmp, format="PNG", compress_level=1)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_label_png(path: Path) -> np.ndarray:
+    """Read a label map: palette PNG → indices; a gray/RGB binary 0/255 mask → label 1."""
+    with Image.open(path) as image:
+        if image.mode == "P":
+            return np.array(image, dtype=np.uint8)
+        gray = image.mode in ("L", "1", "I", "I;16")
+        array = np.array(image.convert("L"), dtype=np.uint8)
+    if gray and not set(np.unique(array).tolist()) <= {0, 255}:
+        return array  # already a gray label map (values 0..K)
+    return (array > 127).astype(np.uint8)
+
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "davis_palette",
+    "file_mode",
+    "read_label_png",
+    "temp_beside",
+    "write_label_png",
+    "write_png",
+]
