@@ -5,160 +5,48 @@ Errors are one line on stderr and a non-zero exit code; a traceback only with ``
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from editor.cli_args import (
+    Backend,
+    Box,
+    ExactSize,
+    Frame,
+    FrameStoreKind,
+    Input,
+    JpegQuality,
+    Negs,
+    Points,
+    ProjectDir,
+    Refine,
+    Working,
+    check_object_ids,
+    check_output,
+    check_outputs,
+    frame_format,
+    object_prompts,
+    project_root,
+)
+from editor.cli_output import console, stage, warn
+from editor.cli_weights import weights_app
 from editor.errors import InputError, OutputError, TamError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Track anything in a video, then remove it.")
-weights_app = typer.Typer(no_args_is_help=True, help="List, download and verify model checkpoints.")
 app.add_typer(weights_app, name="weights")
 
-console = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("tam")
-
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
-BACKEND_HELP = (
-    "auto: the neural models when their checkpoints are present, else classical; classical; neural; "
-    "sam2: SAM 2.1 for clicks and propagation (`tam weights download sam2.1_hiera_tiny`)"
-)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-@contextlib.contextmanager
-def stage(description: str) -> Iterator:
-    """A rich progress bar for one stage; yields a ``progress(done, total)`` callback."""
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as bar:
-        task = bar.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-def parse_xy(text: str, what: str = "--point") -> tuple[float, float]:
-    parts = text.replace(" ", "").split(",")
-    try:
-        x, y = (float(p) for p in parts)
-    except ValueError:
-        raise InputError(f"{what} {text!r} is not X,Y (two numbers, e.g. {what} 320,180)") from None
-    return x, y
-
-
-def parse_box(text: str) -> tuple[float, float, float, float]:
-    parts = text.replace(" ", "").split(",")
-    try:
-        x0, y0, x1, y1 = (float(p) for p in parts)
-    except ValueError:
-        raise InputError(f"--box {text!r} is not X0,Y0,X1,Y1 (four numbers)") from None
-    return x0, y0, x1, y1
-
-
-def check_output(path: Path, suffixes: set[str] | None = VIDEO_SUFFIXES) -> Path:
-    """Fail before any work when the result could not be written."""
-    path = Path(path)
-    if suffixes is not None and path.suffix.lower() not in suffixes:
-        raise InputError(f"output {path.name!r}: use one of {', '.join(sorted(suffixes))}")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"cannot write {path}: folder {folder} is not writable")
-    if path.is_dir():
-        raise OutputError(f"cannot write {path}: it is a folder")
-    return path
-
-
-def project_root(source: Path, project: Path | None) -> Path:
-    """The project folder a command on ``source`` works in (``--project`` or the default cache folder)."""
-    from editor.pipeline import default_project_dir
-
-    return Path(project) if project is not None else default_project_dir(source)
-
-
-def check_outputs(*outputs: Path, source: Path | None = None, root: Path | None = None, crf: int | None = None) -> None:
-    """Every check on what a command will write, before it does any work: no output may be, contain or lie
-    inside the source or the project's own files; ``--crf`` must be a quality H.264 knows (0..51)."""
-    from editor.store import guard_output
-
-    if crf is not None and not 0 <= crf <= 51:
-        raise InputError(f"--crf {crf} is outside 0..51 (0 lossless, 18 visually lossless, 23 the usual default)")
-    for out in outputs:
-        guard_output(out, source=source, root=root)
-
-
-def check_object_ids(proj, objects: list[int]) -> tuple[int, ...] | None:
-    """``--object`` ids, refused when the project's masks hold no such object (rather than a silent no-op)."""
-    from editor.export import present_ids
-
-    if not objects:
-        return None
-    present = present_ids(proj)
-    unknown = sorted(set(objects) - set(present))
-    if unknown:
-        listed = ", ".join(map(str, present)) or "none"
-        raise InputError(f"--object {', '.join(map(str, unknown))}: the project has no such object (it has: {listed})")
-    return tuple(objects)
-
-
-def parse_click(text: str, frame: int, what: str = "--point") -> tuple[int, float, float]:
-    """``X,Y`` (on ``frame``) or ``X,Y@N`` (on frame N) -> ``(frame, x, y)``."""
-    xy, at, n = text.partition("@")
-    if at:
-        try:
-            frame = int(n.strip())
-        except ValueError:
-            raise InputError(f"{what} {text!r}: after @ comes a frame number, e.g. {what} 320,180@25") from None
-    return (frame, *parse_xy(xy, what))
-
-
-def object_prompts(points: list[str], negs: list[str], box: str | None, frame: int):
-    """One object from the command line: clicks on ``--frame`` (and the box) start it; ``X,Y@N`` clicks on
-    other frames become keyframes of the same object."""
-    from editor.pipeline import ObjectPrompt
-
-    clicks = [(*parse_click(p, frame), True) for p in points] + [(*parse_click(p, frame, "--neg"), False)
-                                                                  for p in negs]
-    positive_frames = [c[0] for c in clicks if c[3]]
-    first = frame if box or not positive_frames or frame in positive_frames else min(positive_frames)
-    here = [c for c in clicks if c[0] == first]
-    return [
-        ObjectPrompt(
-            frame=first,
-            points=tuple((x, y) for _, x, y, pos in here if pos),
-            negatives=tuple((x, y) for _, x, y, pos in here if not pos),
-            box=parse_box(box) if box else None,
-            later_clicks=tuple(c for c in clicks if c[0] != first),
-        )
-    ]
-
-
-def frame_format(kind: str | None, quality: int):
-    """``--frame-store``/``--jpeg-quality`` as a FrameFormat; None (no --frame-store): the project's own, or PNG."""
-    from editor.frame_store import FrameFormat
-
-    return None if kind is None else FrameFormat(kind.lower(), quality)
 
 
 def open_for(source: Path, project: Path | None, working: int, frames=None):
@@ -193,12 +81,6 @@ def run_tracking(proj, prompts, backend: str, refine: str):
     return report
 
 
-def warn(warnings: list[str]) -> None:
-    """Print a stage's warnings (the page shows the same lines)."""
-    for warning in warnings:
-        console.print(f"[yellow]warning: {warning}[/]")
-
-
 def import_mask_input(proj, masks: Path) -> None:
     """``--masks``: a DAVIS folder (the full mask sequence) or one image applied to every frame."""
     from editor.masks_io import import_masks, load_single_mask
@@ -216,26 +98,6 @@ def import_mask_input(proj, masks: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- commands
-
-Input = Annotated[Path, typer.Argument(help="a video file or a folder of numbered frames (DAVIS layout)")]
-Points = Annotated[
-    list[str],
-    typer.Option("--point", help="positive click X,Y in video pixels, or X,Y@N on frame N (a keyframe; repeatable)"),
-]
-Negs = Annotated[list[str], typer.Option("--neg", help="negative click X,Y or X,Y@N (repeatable)")]
-Box = Annotated[str | None, typer.Option("--box", help="box X0,Y0,X1,Y1 around the object")]
-Frame = Annotated[int, typer.Option("--frame", help="the frame the clicks without @N are on")]
-Backend = Annotated[str, typer.Option("--backend", help=BACKEND_HELP)]
-ProjectDir = Annotated[Path | None, typer.Option("--project", help="project folder (default: a cache folder)")]
-Working = Annotated[int, typer.Option("--working-size", help="short side of the working frames")]
-Refine = Annotated[str, typer.Option("--refine", help="SAM refinement of unsure frames: auto, off, always")]
-FrameStoreKind = Annotated[str | None, typer.Option(
-    "--frame-store", help="how a new project keeps its decoded frames: png (lossless, the default) or jpeg "
-    "(several times smaller, for long clips); an existing project keeps its own")]
-JpegQuality = Annotated[int, typer.Option("--jpeg-quality", help="quality of a jpeg frame store (1-100)")]
-ExactSize = Annotated[bool, typer.Option(
-    "--exact-size", help="keep an odd width/height exact in H.264 4:4:4 (browsers and phones do not play it); "
-    "by default an odd size is padded by one pixel to the playable 4:2:0")]
 
 
 @app.command()
@@ -613,54 +475,6 @@ def app_cmd(
     cmd = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(port),
            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     raise typer.Exit(subprocess.call(cmd))
-
-
-@weights_app.command("list")
-def weights_list() -> None:
-    """The checkpoints tam knows, and which are installed."""
-    import weights
-
-    table = Table(title=f"checkpoints in {weights.weights_dir()}")
-    for col in ("name", "file", "size", "installed", "licence", "for"):
-        table.add_column(col)
-    for name, item in weights.catalog().items():
-        size = f"{item.size / 1e6:.0f} MB" if item.size else "?"
-        table.add_row(name, item.filename, size, "yes" if weights.locate(name) else "no", item.licence, item.purpose)
-    Console(width=max(Console().width, 160)).print(table)
-
-
-@weights_app.command("download")
-def weights_download(
-    names: Annotated[list[str], typer.Argument(help="checkpoint names (see tam weights list)")],
-    url: Annotated[str | None, typer.Option("--url", help="a mirror URL for a single checkpoint")] = None,
-) -> None:
-    """Download checkpoints (resumes, verifies, never leaves a half file under the final name)."""
-    import weights
-
-    if url and len(names) != 1:
-        raise InputError("--url works with exactly one checkpoint name")
-    for name in names:
-        with stage(f"download {name}") as progress:
-            path = weights.download(name, progress=progress, url=url)
-        console.print(f"[green]{name}: {path}[/]")
-
-
-@weights_app.command("verify")
-def weights_verify(names: Annotated[list[str], typer.Argument(help="names (default: all installed)")] = []) -> None:  # noqa: B006
-    """Check installed checkpoints: size and checksum, then that each loads into its network (keys, shapes)."""
-    import weights
-    from editor.checkpoints import network_check
-
-    bad = 0
-    for name in names or list(weights.catalog()):
-        result = weights.verify(name, network=network_check(name))
-        if not result.present and not names:
-            continue
-        bad += not result.ok
-        colour = "green" if result.ok else "red"
-        console.print(f"[{colour}]{name}: {result.message}[/]")
-    if bad:
-        raise typer.Exit(1)
 
 
 # ------------------------------------------------------------------------------------------------ entry
