@@ -7,7 +7,10 @@ Run with ``streamlit run streamlit_app.py``. Projects live under ``$TAM_DATA_DIR
 
 The page is thin: every step is a call into ``editor`` (project, pipeline, compose, export, jobs) or
 ``tracking`` (the interactive session); long steps run as background jobs (``editor.jobs``) whose progress
-is polled by a fragment, so the page stays responsive and a reload finds the job where it is.
+is polled by a fragment, so the page stays responsive and a reload finds the job where it is. This file holds the
+page's frame: the workspace, the session, steps 1 and 2 (open a video; select, track, fix); its other parts live
+in ``page/`` (``edit_step`` step 3, ``models_panel`` the backend and checkpoints, ``status`` errors and jobs,
+``uploads``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +26,18 @@ import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from editor import colours, compose, export, pipeline, renders, review, timeline
+from editor import colours, compose, export, pipeline, review, timeline
 from editor.errors import TamError
-from editor.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobBusy, JobRunner, JobStatus
 from editor.lock import LockedSession
-from editor.messages import scrub, user_message
 from editor.store import Project
 from editor.workspace import Workspace, new_workspace
+from page.edit_step import step_edit
+from page.models_panel import apply_downloaded_models, models_panel, running_backend, status_panel
+from page.status import fail, job_panel, start_job
+from page.uploads import VIDEO_TYPES
 
-VIDEO_TYPES = ["mp4", "mov", "m4v", "mkv", "webm", "avi"]
-IMAGE_TYPES = ["png", "jpg", "jpeg", "webp"]
-BACKENDS = ("auto", "classical", "neural", "sam2")
 CLICK_KEY = "frame_click"  # the image component's session-state key (tests set it to simulate a click)
 MODES = ("Positive point", "Negative point", "Box (two corners)")
-EFFECTS = ("Remove", "Replace", "Blur", "Pixelate", "Swap background")
-EFFECT_NAMES = {"Remove": "remove", "Replace": "replace", "Blur": "blur", "Pixelate": "pixelate",
-                "Swap background": "background"}
 PREVIEW_FILE = "masks-preview.mp4"  # the overlay video rendered after tracking (outputs/)
 ROWS_PER_PAGE = 8  # long lists (shots, frames to review) show a page at a time: a long clip has hundreds
 VIEW_WIDTH = 640  # the frame's displayed width: with its controls and its review note it fits a 1366x768 screen
@@ -60,27 +58,6 @@ def _current_workspace() -> Workspace | None:
     return Workspace(project_id)
 
 
-def _chosen_backend() -> str:
-    return st.session_state.get("backend") or os.environ.get("TAM_BACKEND", "auto")
-
-
-def _neural_missing(name: str = "neural") -> str | None:
-    """Why a checkpoint backend (neural, sam2) cannot run yet (its checkpoints are missing), or None."""
-    from tracking import backends
-
-    try:
-        backends.choose(name)
-    except (backends.BackendUnavailable, ValueError) as exc:
-        return str(exc)
-    return None
-
-
-def _backend() -> str:
-    """The backend that runs: the one chosen, except neural or sam2 without its checkpoints keeps classical."""
-    chosen = _chosen_backend()
-    return "classical" if chosen in ("neural", "sam2") and _neural_missing(chosen) else chosen
-
-
 @st.cache_resource(max_entries=16)
 def _sessions(project_dir: str) -> dict[str, Any]:
     """The live tracking session of a project folder, shared by every rerun, tab and job of this server."""
@@ -99,18 +76,6 @@ def _session(project_dir: str, backend: str, busy: bool) -> Any:
 
 
 # ------------------------------------------------------------------------------------------- helpers
-
-
-def _fail(exc: BaseException) -> None:
-    """Show an error as one readable line: what was wrong and what to do, never a traceback, errno or path."""
-    st.error(user_message(exc))
-
-
-def _start_job(ws: Workspace, name: str, fn: Any, message: str) -> None:
-    try:
-        ws.jobs.start(name, fn, message=message, lock=ws.project_dir)
-    except JobBusy as exc:
-        st.warning(str(exc))
 
 
 def _draw_prompts(image: np.ndarray, session: Any, frame: int, pending: tuple[float, float] | None) -> np.ndarray:
@@ -134,145 +99,7 @@ def _flags(project: Project, session: Any, written: list[int]) -> dict[int, dict
     return review.current(saved, session.keyframes, set(written)) if saved else {}
 
 
-def _download(path: Path, label: str, mime: str, key: str) -> None:
-    st.download_button(label, data=path.read_bytes(), file_name=path.name, mime=mime, key=key)
-
-
-# ------------------------------------------------------------------------------------------- jobs
-
-
-def _job_panel(runner: JobRunner, names: tuple[str, ...]) -> JobStatus | None:
-    """Progress of the running job (polled), else the outcome of the last of ``names``; returns the running one."""
-    active = runner.active()
-    if active is not None and active.name in names:
-        _poll_job(runner, active.name)
-        return active
-    for name in names:
-        status = runner.status(name)
-        if status is None or status.state == DONE:
-            continue
-        if status.state in (FAILED, INTERRUPTED):
-            st.error(f"{name.capitalize()} stopped: {scrub(status.error)}")
-        elif status.state == CANCELLED:
-            st.info(f"{name.capitalize()} was cancelled; run it again to continue where it stopped.")
-    return None
-
-
-@st.fragment(run_every=0.5)
-def _poll_job(runner: JobRunner, name: str) -> None:
-    """Redrawn twice a second while the job runs; reruns the whole page once it is over."""
-    status = runner.status(name)
-    if status is None or not status.active:
-        st.rerun(scope="app")
-        return
-    label = status.message or name
-    counts = f" {status.done}/{status.total}" if status.total else ""
-    st.progress(status.fraction, text=f"{label}{counts} ({status.fraction:.0%})")
-    if st.button("Cancel", key=f"cancel-{name}"):
-        runner.cancel(name)
-        st.toast(f"Cancelling {name}…")
-
-
-# ------------------------------------------------------------------------------------------- models
-
-
-def _models_runner() -> JobRunner:
-    """Downloads are one job for the whole server (not a project's): the folder cannot be a project id."""
-    return JobRunner(pipeline.data_dir() / ".models")
-
-
-def _apply_downloaded_models() -> None:
-    """Once this page's download finished, switch the backend to neural (before the selector is drawn)."""
-    if not st.session_state.get("models-started"):
-        return
-    status = _models_runner().status("models")
-    if status is not None and status.state == DONE:
-        st.session_state.pop("models-started")
-        st.session_state["backend"] = "neural"
-        st.session_state["models-switched"] = True
-
-
-def _models_panel() -> None:
-    """The checkpoints, what each improves, and one button that downloads the neural pair."""
-    from editor import models
-
-    runner = _models_runner()
-    try:
-        need = models.missing()
-        offers = models.offers()
-    except TamError as exc:
-        _fail(exc)
-        return
-    wants_neural = _chosen_backend() == "neural"
-    if wants_neural and need:
-        st.info("The neural models are not downloaded yet: download them below. Until then tam keeps the "
-                "classical models, so every step still works.")
-    if st.session_state.pop("models-switched", False):
-        st.success("Models downloaded and verified: the backend is now neural.")
-    title = "Better models: download the neural checkpoints" if need else "Models: the neural checkpoints are here"
-    with st.expander(title, expanded=wants_neural and bool(need)):
-        rows = [f"| {'✅' if o.present else '—'} | `{o.name}` | {o.size_text} | {o.licence} | {o.improves} |"
-                for o in offers]
-        st.markdown("| | checkpoint | size | licence | what it improves |\n|---|---|---|---|---|\n" + "\n".join(rows))
-        if need:
-            busy = runner.active() is not None
-            if st.button(f"Download {' + '.join(need)} and switch to neural", key="download-models", type="primary",
-                         disabled=busy):
-                try:
-                    runner.start("models", lambda ctx: _download_models(need, ctx), message="Downloading")
-                except JobBusy as exc:
-                    st.warning(str(exc))
-                else:
-                    st.session_state["models-started"] = True
-                    st.rerun()
-            st.caption("Resumable and verified (the same download as `tam weights download`).")
-        _job_panel(runner, ("models",))
-
-
-def _download_models(names: list[str], ctx: Any) -> dict[str, Any]:
-    from editor import models
-
-    paths = models.download(names, progress=ctx, message=ctx.message)
-    return {"files": [p.name for p in paths]}
-
-
 # ------------------------------------------------------------------------------------------- sidebar
-
-
-def _status_panel() -> None:
-    import weights
-    from tracking import backends
-
-    st.sidebar.header("Models")
-    st.sidebar.selectbox(
-        "Backend",
-        BACKENDS,
-        index=BACKENDS.index(os.environ.get("TAM_BACKEND", "auto")),
-        key="backend",
-        help="auto: the neural models when their checkpoints are present, else the classical ones.",
-    )
-    if _chosen_backend() != _backend():
-        st.sidebar.info(f"{_chosen_backend()} chosen, but its checkpoints are missing: classical runs until they "
-                        "are downloaded (`tam weights download ...`).")
-    try:
-        choice = backends.choose(_backend())
-    except (backends.BackendUnavailable, ValueError) as exc:
-        st.sidebar.error(user_message(exc))
-        return
-    inpainter = "e2fgvi_hq" if weights.locate("e2fgvi_hq") is not None else "classical fill"
-    if _backend() == "classical":
-        inpainter = "classical fill"
-    st.sidebar.markdown(
-        f"**Will run:** segmenter `{choice.segmenter.backend}`, propagator `{choice.propagator.backend}`, "
-        f"removal `{inpainter}` on `{choice.device}`"
-    )
-    rows = [f"| {'✅' if weights.locate(name) else '—'} | `{name}` |" for name in weights.catalog()]
-    st.sidebar.markdown("| | checkpoint |\n|---|---|\n" + "\n".join(rows))
-    st.sidebar.caption(
-        "Checkpoints live in the server's weights folder. Download them on the page (Better models) or with "
-        "`tam weights download <name>` "
-        "(e.g. `tam weights download mobile_sam`). Without them the classical backends run."
-    )
 
 
 def _project_sidebar(ws: Workspace | None) -> None:
@@ -319,10 +146,10 @@ def _step_open() -> None:
         probe(source)  # a clear error now rather than half a project
     except Exception as exc:  # noqa: BLE001 - shown to the user, the workspace is dropped
         shutil.rmtree(ws.root, ignore_errors=True)
-        _fail(exc)
+        fail(exc)
         return
     st.query_params["project"] = ws.id
-    _start_job(ws, "open", lambda ctx: _open(ws, ctx), "Decoding frames")
+    start_job(ws, "open", lambda ctx: _open(ws, ctx), "Decoding frames")
     st.rerun()
 
 
@@ -412,7 +239,7 @@ def _go_to(frame: int | None) -> None:
 def _step_select(ws: Workspace, project: Project, session: Any, busy: bool) -> None:
     view, side = st.columns([3, 2], gap="medium")
     with view:
-        _viewer(ws, str(project.root), _backend(), busy)
+        _viewer(ws, str(project.root), running_backend(), busy)
     with side:
         st.markdown("**2 · Select objects, track, fix**")
         obj = _objects_panel(session)
@@ -457,7 +284,7 @@ def _viewer(ws: Workspace, project_dir: str, backend: str, busy: bool) -> None:
             if _handle_click(session, project, frame, st.session_state.get("object")):
                 st.rerun(scope="app")
         except Exception as exc:  # noqa: BLE001 - a bad click is an error message, the page goes on
-            _fail(exc)
+            fail(exc)
     written = project.masks.written()  # one listing of masks/ per step: a long clip has thousands
     flags = _flags(project, session, written)
     preview = ws.outputs_dir / PREVIEW_FILE
@@ -559,10 +386,10 @@ def _step_track(ws: Workspace, project: Project, session: Any, busy: bool) -> No
         else:
             st.caption("Every frame is tracked. Click on any frame to correct it, then re-track.")
         if st.button(label, key="track", type="primary", disabled=busy or not dirty):
-            _start_job(ws, "track", lambda ctx: review.track_and_review(
+            start_job(ws, "track", lambda ctx: review.track_and_review(
                 session, project.root, ws.outputs_dir / PREVIEW_FILE, ctx, ctx.message), "Tracking")
             st.rerun()
-    _job_panel(ws.jobs, ("track",))
+    job_panel(ws.jobs, ("track",))
     if written:
         flags = _flags(project, session, written)
         refined = session.state.refined
@@ -580,208 +407,6 @@ def _step_track(ws: Workspace, project: Project, session: Any, busy: bool) -> No
                     st.caption(" · ".join(review.describe(objs, names)))
 
 
-def _edit_spec(ws: Workspace, effect: str, ids: tuple[int, ...] | None) -> compose.EditSpec:
-    """The edit the form describes (uploads saved into the workspace)."""
-    state = st.session_state
-    if effect == "Remove":
-        return compose.RemoveEdit(ids)
-    if effect in ("Blur", "Pixelate"):
-        return compose.BlurEdit(ids, effect.lower(), float(state.get("strength", 21)))
-    if effect == "Replace":
-        media = state.get("replace-file")
-        if media is None:
-            raise TamError("Upload an image or a clip to put in the object's place.")
-        return compose.ReplaceEdit(_save_upload(ws, media), ids, state.get("fit", "contain"))
-    kind = state.get("bg-kind", "Colour")
-    if kind == "Colour":
-        background: str | Path = state.get("bg-colour", "#00b140")
-    elif kind == "Blurred":
-        background = "blur"
-    else:
-        media = state.get("bg-file")
-        if media is None:
-            raise TamError("Upload an image or a clip for the new background.")
-        background = _save_upload(ws, media)
-    return compose.BackgroundEdit(background, ids)
-
-
-def _form_settings(effect: str, names: list[str]) -> dict[str, Any]:
-    """The form's settings that shaped a render (kept with it, and put back in the form when it is shown)."""
-    state = st.session_state
-    settings: dict[str, Any] = {"objects": ", ".join(names)}
-    if effect in ("Blur", "Pixelate"):
-        settings["strength"] = int(state.get("strength", 21))
-    elif effect == "Replace":
-        settings["fit"] = state.get("fit", "contain")
-    elif effect == "Swap background":
-        settings["background"] = state.get("bg-kind", "Colour")
-        if settings["background"] == "Colour":
-            settings["colour"] = state.get("bg-colour", "#00b140")
-    return settings
-
-
-def _save_upload(ws: Workspace, upload: Any) -> Path:
-    folder = ws.root / "media"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / re.sub(r"[^A-Za-z0-9._-]", "_", Path(upload.name).name)
-    path.write_bytes(upload.getbuffer())
-    return path
-
-
-def _restore_form(latest: renders.Render | None) -> None:
-    """A fresh page (a reload) shows the settings of the render on screen, not the form's defaults."""
-    state = st.session_state
-    if latest is None or "effect" in state:
-        return
-    effect = next((label for label, name in EFFECT_NAMES.items() if name == latest.effect), None)
-    if effect is None:
-        return
-    state["effect"] = effect
-    if "strength" in latest.settings:
-        state["strength"] = int(latest.settings["strength"])
-    if "fit" in latest.settings:
-        state["fit"] = latest.settings["fit"]
-    if "background" in latest.settings:
-        state["bg-kind"] = latest.settings["background"]
-    if "colour" in latest.settings:
-        state["bg-colour"] = latest.settings["colour"]
-
-
-def _step_edit(ws: Workspace, project: Project, session: Any, busy: bool) -> None:
-    st.subheader("3 · Edit and export")
-    if not session.is_done():
-        st.caption("Track the objects through the clip first.")
-        return
-    kept = renders.load(ws.outputs_dir)
-    _restore_form(kept[-1] if kept else None)
-    objects = {o.id: o.name for o in session.objects}
-    chosen = st.multiselect(
-        "Objects", list(objects), default=list(objects), format_func=lambda o: objects[o], key="edit-objects"
-    )
-    effect = st.radio("Effect", EFFECTS, horizontal=True, key="effect")
-    if effect == "Replace":
-        st.file_uploader("Image or clip to put in its place", type=IMAGE_TYPES + VIDEO_TYPES, key="replace-file")
-        st.selectbox("Fit", ("contain", "cover", "stretch"), key="fit")
-    elif effect in ("Blur", "Pixelate"):
-        st.slider("Strength (pixels)", 4, 60, key="strength", value=st.session_state.get("strength", 21))
-    elif effect == "Swap background":
-        kind = st.radio("New background", ("Colour", "Blurred", "Image or clip"), horizontal=True, key="bg-kind")
-        if kind == "Colour":
-            st.color_picker("Colour", "#00b140", key="bg-colour")
-        elif kind == "Image or clip":
-            st.file_uploader("Background image or clip", type=IMAGE_TYPES + VIDEO_TYPES, key="bg-file")
-    c1, c2 = st.columns([1, 4])
-    if c1.button("Preview on this frame", key="preview", disabled=busy or not chosen,
-                 help="the current frame with this effect, in seconds, before the whole clip is rendered"):
-        _preview(ws, project, effect, None if set(chosen) == set(objects) else tuple(chosen))
-    _show_preview(project)
-    if c2.button("Render the video", key="render", type="primary", disabled=busy or not chosen):
-        try:
-            ids = None if set(chosen) == set(objects) else tuple(chosen)
-            edit = _edit_spec(ws, effect, ids)
-            settings = _form_settings(effect, [objects[o] for o in chosen])
-        except Exception as exc:  # noqa: BLE001 - form problems are messages
-            _fail(exc)
-        else:
-            backend = _backend()
-            name = EFFECT_NAMES[effect]
-            _start_job(ws, "render", lambda ctx: renders.render_and_keep(
-                project.root, ws.outputs_dir, edit, name, settings, backend, ctx, ctx.message), "Preparing")
-            st.rerun()
-    _job_panel(ws.jobs, ("render",))
-    _renders_list(ws, project, kept)
-    _exports(ws, project, busy)
-
-
-def _preview(ws: Workspace, project: Project, effect: str, ids: tuple[int, ...] | None) -> None:
-    """Fill and composite the frame on screen only (one window of frames around it), kept for the page."""
-    from editor.preview import preview_frame
-
-    frame = min(int(st.session_state.get("frame", 0)), project.num_frames - 1)
-    try:
-        edit = _edit_spec(ws, effect, ids)
-        started = time.perf_counter()
-        with st.spinner(f"Previewing frame {frame}…"):
-            image = preview_frame(project, frame, edit, backend=_backend())
-    except Exception as exc:  # noqa: BLE001 - a message, the page goes on
-        _fail(exc)
-        return
-    st.session_state["preview-result"] = (frame, EFFECT_NAMES[effect], image, time.perf_counter() - started)
-
-
-def _show_preview(project: Project) -> None:
-    shown = st.session_state.get("preview-result")
-    if not shown:
-        return
-    frame, effect, image, seconds = shown
-    before, after = st.columns(2)
-    before.image(project.frames[frame], caption=f"Frame {frame}", width="stretch")
-    label = renders.EFFECT_LABELS.get(effect, effect)
-    after.image(image, caption=f"Frame {frame}, preview: {label} ({seconds:.1f} s)", width="stretch")
-
-
-def _renders_list(ws: Workspace, project: Project, kept: list[renders.Render]) -> None:
-    """Every render of the project, newest first: the newest plays, each can be downloaded."""
-    if not kept:
-        return
-    latest = kept[-1]
-    done = ws.jobs.status("render")
-    if done is not None and done.state == DONE and Path(done.result.get("video", "")).name == latest.file:
-        st.success(f"Rendered {latest.file} in {done.elapsed:.1f} s.")
-    st.markdown(f"**On screen:** {latest.describe()}")
-    st.video(str(ws.outputs_dir / latest.file), width=640)
-    _download(ws.outputs_dir / latest.file, "Download the video", "video/mp4", "download-video")
-    frame = int(st.session_state.get("frame", 0))
-    if latest.effect == "remove" and frame in project.inpainted:
-        before, after = st.columns(2)
-        before.image(project.frames[frame], caption=f"Frame {frame}", width="stretch")
-        after.image(project.inpainted[frame], caption=f"Frame {frame}, {latest.label}", width="stretch")
-    if len(kept) > 1:
-        with st.expander(f"All renders of this project ({len(kept)})"):
-            for i, item in enumerate(reversed(kept)):
-                st.markdown(f"`{item.file}` · {item.describe()} · made in {item.seconds:.1f} s")
-                if st.toggle("Play", key=f"play-render-{item.file}"):
-                    st.video(str(ws.outputs_dir / item.file), width=480)
-                _download(ws.outputs_dir / item.file, f"Download {item.file}", "video/mp4", f"download-render-{i}")
-
-
-def _exports(ws: Workspace, project: Project, busy: bool) -> None:
-    st.markdown("**Masks**")
-    if st.button("Export the masks", key="export", disabled=busy):
-        _start_job(ws, "export", lambda ctx: _export(project.root, ctx), "Exporting masks")
-        st.rerun()
-    _job_panel(ws.jobs, ("export",))
-    done = ws.jobs.status("export")
-    if done is None or done.state != DONE:
-        return
-    cols = st.columns(3)
-    for col, (key, label, mime) in zip(
-        cols,
-        (
-            ("davis", "PNG masks (DAVIS zip)", "application/zip"),
-            ("coco", "COCO JSON", "application/json"),
-            ("alpha", "Alpha matte video", "video/mp4"),
-        ),
-        strict=True,
-    ):
-        path = Path(done.result.get(key, ""))
-        with col:
-            if path.is_file():
-                _download(path, label, mime, f"download-{key}")
-
-
-def _export(project_dir: Path, ctx: Any) -> dict[str, Any]:
-    project = Project.open(project_dir)
-    out = project.exports_dir
-    ctx.message("PNG masks (1/3)")
-    davis = export.export_davis_zip(project, out / "masks_davis.zip", progress=ctx)
-    ctx.message("COCO JSON (2/3)")
-    coco = export.export_coco(project, out / "masks_coco.json", progress=ctx)
-    ctx.message("Alpha matte (3/3)")
-    alpha = export.export_alpha(project, out / "alpha_matte.mp4", progress=ctx)
-    return {"davis": str(davis), "coco": str(coco), "alpha": str(alpha)}
-
-
 # ------------------------------------------------------------------------------------------- page
 
 
@@ -793,40 +418,40 @@ def main() -> None:
     # Streamlit leaves 6 rem above the first element; the frame and its controls must fit a 1366x768 screen.
     st.markdown("<style>.block-container{padding-top:2.8rem;padding-bottom:1rem}</style>", unsafe_allow_html=True)
     st.markdown("#### tam · click an object in a video, track it, then remove, replace or blur it (sound kept)")
-    _apply_downloaded_models()
-    _status_panel()
+    apply_downloaded_models()
+    status_panel()
     ws = _current_workspace()
     _project_sidebar(ws)
     if ws is None:
         _step_open()
-        _models_panel()
+        models_panel()
         return
-    opening = _job_panel(ws.jobs, ("open",))
+    opening = job_panel(ws.jobs, ("open",))
     try:
         project = ws.project()
     except TamError as exc:
-        _fail(exc)
+        fail(exc)
         return
     if project is None:
         if opening is None:
             st.warning("This project was not decoded completely.")
             if st.button("Decode again", key="reopen") and ws.source is not None:
-                _start_job(ws, "open", lambda ctx: _open(ws, ctx), "Decoding frames")
+                start_job(ws, "open", lambda ctx: _open(ws, ctx), "Decoding frames")
                 st.rerun()
         return
     _video_info(project)
-    _models_panel()
+    models_panel()
     busy = ws.jobs.active() is not None
     try:
-        session = _session(str(project.root), _backend(), busy)
+        session = _session(str(project.root), running_backend(), busy)
     except Exception as exc:  # noqa: BLE001 - e.g. a neural backend without its checkpoint
-        _fail(exc)
+        fail(exc)
         return
     try:
         _step_select(ws, project, session, busy)
-        _step_edit(ws, project, session, busy)
+        step_edit(ws, project, session, busy)
     except Exception as exc:  # noqa: BLE001 - the page shows a message, never a traceback
-        _fail(exc)
+        fail(exc)
 
 
 if __name__ == "__main__":
