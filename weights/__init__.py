@@ -13,7 +13,7 @@ from weights.download import (
     verify,
     weights_dir,
 )
-from weights.load import CheckpointMismatch, load_checkpoint, load_strict
+from weights.load import CheckpointMismatch, check_strict, load_checkpoint, load_strict
 
 __all__ = [
     "CATALOG",
@@ -25,6 +25,7 @@ __all__ = [
     "WeightEntry",
     "WeightsError",
     "catalog",
+    "check_strict",
     "download",
     "load_checkpoint",
     "load_strict",

@@ -121,10 +121,10 @@ def verify(
 ) -> VerifyResult:
     """Check the downloaded file: size and checksum against the catalog, then that it loads.
 
-    The file is read with ``weights_only=True`` (a random or truncated file fails here); ``network``, when
-    given, builds the network the checkpoint is for from the state dict and loads it strictly (raising
-    :class:`CheckpointMismatch` on other keys or shapes). ``weights`` imports nothing of tam's, so the caller
-    (the CLI) supplies it."""
+    The file is opened with ``weights_only=True`` and memory-mapped (a random or truncated file fails here; the
+    tensors' bytes are not read into memory); ``network``, when given, checks the state dict against the network
+    the checkpoint is for (raising :class:`CheckpointMismatch` on other keys or shapes). ``weights`` imports
+    nothing of tam's, so the caller (the CLI) supplies it."""
     from weights.load import CheckpointMismatch, fix_hint, load_checkpoint
 
     item = _entry(name)
@@ -138,7 +138,7 @@ def verify(
         message += f"; {fix_hint(item.name)}"
         return VerifyResult(item.name, path, True, size_ok, checksum_ok, message)
     try:
-        state = load_checkpoint(path)
+        state = load_checkpoint(path, mmap=True)  # keys and shapes without reading the weights
         if network is not None:
             network(state)
     except CheckpointMismatch as exc:

@@ -66,3 +66,26 @@ def test_non_mapping_checkpoint_is_rejected(tmp_path: Path) -> None:
     ordered = tmp_path / "ordered.pth"
     torch.save(collections.OrderedDict(a=torch.ones(2)), ordered)
     assert torch.equal(load_checkpoint(ordered)["a"], torch.ones(2))
+
+
+def test_a_mapped_checkpoint_reads_the_same_and_a_legacy_file_still_loads(tmp_path: Path) -> None:
+    src = _net()
+    path, legacy = tmp_path / "zip.pth", tmp_path / "legacy.pth"
+    torch.save(src.state_dict(), path)
+    torch.save(src.state_dict(), legacy, _use_new_zipfile_serialization=False)  # cannot be memory-mapped
+    for p in (path, legacy):
+        state = load_checkpoint(p, mmap=True)
+        assert set(state) == set(src.state_dict())
+        assert all(torch.equal(state[k], v) for k, v in src.state_dict().items())
+
+
+def test_check_strict_compares_keys_and_shapes_against_a_meta_network() -> None:
+    from weights import check_strict
+
+    with torch.device("meta"):
+        meta = _net()
+    check_strict(meta, _net().state_dict(), "toy")  # the same keys and shapes: nothing raised, nothing loaded
+    state = dict(_net().state_dict())
+    state["1.weight"] = torch.zeros(5)
+    with pytest.raises(CheckpointMismatch, match=r"1.weight: checkpoint \(5,\) vs model \(4,\)"):
+        check_strict(meta, state, "toy")
