@@ -277,3 +277,13 @@ def test_cut_joins_counts_joins_misses_and_false_cuts() -> None:
     assert result["missed"] == 0 and result["false"] == 0 and result["single_false"] == []
     blind = cut_joins.sweep(clips, ShotConfig(min_content=255))  # a detector that finds nothing misses every join
     assert blind["missed"] == blind["joins"] == 54
+
+
+def test_verify_memory_benchmark_measures_both_ways(tmp_path: Path) -> None:
+    from benchmarks import verify_memory
+
+    path = str(tmp_path / "mobile_sam.pth")
+    assert verify_memory.save_random("mobile_sam", path)["bytes"] > 30 * 2**20
+    for way in ("before", "now"):
+        result = verify_memory.check(way, "mobile_sam", path)
+        assert result["seconds"] > 0 and result["extra_mb"] >= 0
