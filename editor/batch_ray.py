@@ -77,10 +77,20 @@ def _connect(options: RayOptions) -> Path | None:
         else:
             ray.init(address=options.address, **common)
     except ConnectionError as exc:
-        raise InputError(f"cannot reach the Ray cluster at {options.address}: {exc}") from exc
+        raise InputError(f"cannot reach the Ray cluster at {options.address}: {exc}{_auth_hint()}") from exc
     except (RuntimeError, ValueError) as exc:
         raise InputError(f"cannot start or join Ray ({options.address or 'local'}): {exc}") from exc
     return folder
+
+
+def _auth_hint() -> str:
+    """What to try when joining failed and this process did not ask for Ray's token authentication: a cluster
+    started with ``ray start`` (Ray 2.52 and later) requires it, and a driver joining by address does not send
+    its token unless ``RAY_AUTH_MODE=token`` is set (tested: ``tests/editor/test_batch_cluster.py``)."""
+    if os.environ.get("RAY_AUTH_MODE"):
+        return ""
+    return ("; if the cluster was started with `ray start` (token authentication by default), run tam batch with "
+            "RAY_AUTH_MODE=token set (the token is read from RAY_AUTH_TOKEN or ~/.ray/auth_token)")
 
 
 def _check_fits(options: RayOptions) -> None:
