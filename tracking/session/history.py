@@ -91,14 +91,20 @@ class History:
         entries = self._entries()
         return entries[-1] if entries else None
 
+    def _claim(self, key: str) -> Path | None:
+        """The latest entry's folder if it does not hold ``key`` yet (which it then does), else None."""
+        latest = self._latest()
+        if latest is None or key in self._recorded:
+            return None
+        self._recorded.add(key)
+        return latest
+
     def record_map(self, frame: int, label_map: np.ndarray | None) -> None:
         """Keep ``frame``'s label map as it is before its first overwrite under the latest entry."""
         self.clear_redo()  # the masks change: what was undone no longer fits on top of them
-        latest = self._latest()
-        key = f"m{frame}"
-        if latest is None or key in self._recorded:
+        latest = self._claim(f"m{frame}")
+        if latest is None:
             return
-        self._recorded.add(key)
         folder = latest / "maps"
         if (folder / f"{frame:05d}.png").exists() or (folder / f"{frame:05d}.none").exists():
             return  # recorded by an earlier process on this entry
@@ -110,23 +116,19 @@ class History:
     def record_signals(self, frame: int, signals: Signals | None) -> None:
         """Keep ``frame``'s review signals as they are before their first change under the latest entry."""
         self.clear_redo()  # the signals change: what was undone no longer fits on top of them
-        latest = self._latest()
-        key = f"s{frame}"
-        if latest is None or key in self._recorded:
+        latest = self._claim(f"s{frame}")
+        if latest is None:
             return
-        self._recorded.add(key)
         path = latest / "signals" / f"{frame:05d}.json"
         if not path.exists():  # else recorded by an earlier process on this entry
             write_atomic(path, _signals_json(signals))
 
     def record_file(self, path: Path) -> None:
         """Keep a state file (a keyframe mask) as it is before its first change under the latest entry."""
-        latest = self._latest()
         rel = str(Path(path).relative_to(self.state_dir))
-        key = f"f{rel}"
-        if latest is None or key in self._recorded:
+        latest = self._claim(f"f{rel}")
+        if latest is None:
             return
-        self._recorded.add(key)
         saved = latest / "files" / rel
         state_path = latest / "state.json"
         state = json.loads(state_path.read_text())
