@@ -29,6 +29,7 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from editor import colours, compose, export, pipeline, review, timeline
 from editor.errors import TamError
 from editor.lock import LockedSession
+from editor.shot_update import tracked_cuts
 from editor.store import Project
 from editor.workspace import Workspace, new_workspace
 from page.edit_step import step_edit
@@ -64,10 +65,12 @@ def _sessions(project_dir: str) -> dict[str, Any]:
     return {}
 
 
-def _session(project_dir: str, backend: str, busy: bool) -> Any:
-    """One session per project folder (a second one would hold stale state); reopened when the backend changes."""
+def _session(project_dir: str, backend: str, busy: bool, cuts: list[int]) -> Any:
+    """One session per project folder (a second one would hold stale state); reopened when the backend changes or
+    the project's cuts do (``tam shots --detect``): a session keeps the cuts it was opened with."""
     holder = _sessions(project_dir)
-    if "session" not in holder or (holder["backend"] != backend and not busy):
+    stale = "session" in holder and list(holder["session"].state.cuts) != list(cuts)
+    if "session" not in holder or ((holder["backend"] != backend or stale) and not busy):
         with st.spinner(f"Loading the {backend} tracking models…"):
             session = pipeline.open_session(Project.open(project_dir), backend=backend)
             holder["session"] = LockedSession(session, project_dir)  # a CLI run on this project refuses clicks
@@ -274,7 +277,7 @@ def _viewer(ws: Workspace, project_dir: str, backend: str, busy: bool) -> None:
     A fragment: moving the slider or stepping reruns only this, so a step is as fast as reading one frame;
     a click that changes the masks reruns the whole page (the track button and lists follow)."""
     project = Project.open(project_dir)
-    session = _session(project_dir, backend, busy)
+    session = _session(project_dir, backend, busy, project.cuts)
     n = project.num_frames
     frame = min(int(st.session_state.get("frame", 0)), n - 1)
     if busy:
@@ -377,6 +380,10 @@ def _frame_caption(project: Project, session: Any, frame: int, flags: dict[int, 
 def _step_track(ws: Workspace, project: Project, session: Any, busy: bool) -> None:
     dirty = session.dirty_frames()
     written = project.masks.written()
+    tracked_with = tracked_cuts(project)
+    if tracked_with is not None and tracked_with != project.cuts:
+        st.warning(f"The clip's shots changed since it was tracked ({len(tracked_with)} cuts then, "
+                   f"{len(project.cuts)} now): track again so that no mask crosses a cut.")
     if session.keyframes:
         tracked = set(written) - set(session.keyframes)
         label = "Track" if not tracked else "Re-track changes"
@@ -443,7 +450,7 @@ def main() -> None:
     models_panel()
     busy = ws.jobs.active() is not None
     try:
-        session = _session(str(project.root), running_backend(), busy)
+        session = _session(str(project.root), running_backend(), busy, project.cuts)
     except Exception as exc:  # noqa: BLE001 - e.g. a neural backend without its checkpoint
         fail(exc)
         return

@@ -54,3 +54,29 @@ def test_frames_to_review_are_listed_a_page_at_a_time(data_dir: Path) -> None:  
     assert [b.key for b in at.button if str(b.key).startswith("review-")] == ["review-9", "review-10"]
     at.button(key="review-10").click().run()
     assert at.session_state["frame"] == 10
+
+
+def test_new_shots_under_tracked_masks_reopen_the_session_and_say_to_track_again(data_dir: Path) -> None:  # noqa: F811
+    import json
+
+    from editor.sample import make_sample
+    from tests.app.test_app import _button, _captions, _click, _wait
+
+    at = _opened_sample(data_dir)
+    cx, cy = make_sample(n_frames=12).click
+    _click(at, cx, cy, (480, 270), t=1)
+    _button(at, "track").click().run()
+    _wait(at, data_dir, "track")
+    assert "Every frame is tracked" in _captions(at)
+    root = data_dir / _project_id(at) / "project"
+    project = Project.open(root)
+    project.meta["shots"] = shots_to_json([Shot(0, 6, "start"), Shot(6, 12, "cut")])  # as tam shots --detect would
+    project._save_meta()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("shots changed since it was tracked (0 cuts then, 1 now)" in w.value for w in at.warning)
+    assert "frames to track" in _captions(at)  # the page's session now has the new cut: every shot is dirty
+    _button(at, "track").click().run()
+    _wait(at, data_dir, "track")
+    assert not any("shots changed" in w.value for w in at.warning)
+    assert json.loads((root / "session.json").read_text())["cuts"] == [6]
