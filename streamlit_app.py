@@ -99,7 +99,7 @@ def _draw_prompts(image: np.ndarray, session: Any, frame: int, pending: tuple[fl
 def _flags(project: Project, session: Any, written: list[int]) -> dict[int, dict[int, tuple[str, ...]]]:
     """The needs-review flags computed after the last tracking run that still apply to the masks on disk."""
     saved = review.load(project.state_dir)
-    return review.current(saved, session.keyframes, set(written)) if saved else {}
+    return review.current(saved, session.keyframes, set(written), {o.id for o in session.objects}) if saved else {}
 
 
 # ------------------------------------------------------------------------------------------- sidebar

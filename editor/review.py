@@ -68,10 +68,17 @@ def load(state_dir: Path) -> Flags:
         return {}
 
 
-def current(flags: Flags, keyframes: list[int], written: set[int]) -> Flags:
-    """The flags that still apply: frames written since and not made keyframes (a correction) since."""
+def current(flags: Flags, keyframes: list[int], written: set[int], objects: set[int] | None = None) -> Flags:
+    """The flags that still apply: frames written since and not made keyframes (a correction) since, of objects
+    that still exist (``objects``; a deleted object, or every object after "Clear all", has no flags left)."""
     keys = set(keyframes)
-    return {f: r for f, r in flags.items() if f in written and f not in keys}
+    out = {}
+    for f, objs in flags.items():
+        if f in written and f not in keys:
+            kept = {o: r for o, r in objs.items() if objects is None or o in objects}
+            if kept:
+                out[f] = kept
+    return out
 
 
 def describe(frame_flags: Mapping[int, tuple[str, ...]], names: Mapping[int, str]) -> list[str]:

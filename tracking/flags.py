@@ -166,6 +166,16 @@ class SignalLog:
             self.signals.setdefault(int(frame), {})[int(obj)] = signal
         self._dirty = True
 
+    def forget(self, obj: int | None = None) -> None:
+        """Drop the signals of a removed object (``obj``), or of every object (the session was reset)."""
+        if obj is None:
+            self.signals = {}
+        else:
+            for objs in self.signals.values():
+                objs.pop(int(obj), None)
+            self.signals = {f: objs for f, objs in self.signals.items() if objs}
+        self._dirty = True
+
     def restore(self, frame: int, signals: Mapping[int, FrameSignal] | None) -> None:
         """Put back a frame's signals as an undo (or redo) step kept them (None: the frame had none)."""
         if signals is None:

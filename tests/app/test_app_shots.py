@@ -38,10 +38,14 @@ def test_frames_to_review_are_listed_a_page_at_a_time(data_dir: Path) -> None:  
 
     from editor import review
 
+    from editor.sample import make_sample
+    from tests.app.test_app import _click
+
     at = _opened_sample(data_dir)
+    _click(at, *make_sample(n_frames=12).click, (480, 270), t=1)  # object 1, the one the flags are about
     project = Project.open(data_dir / _project_id(at) / "project")
     w, h = project.working_size
-    for f in range(12):
+    for f in range(1, 12):
         project.masks[f] = np.zeros((h, w), np.uint8)
     review.save(project.state_dir, {f: {1: ("the mask is empty",)} for f in range(1, 11)})
     at.run()
@@ -54,6 +58,10 @@ def test_frames_to_review_are_listed_a_page_at_a_time(data_dir: Path) -> None:  
     assert [b.key for b in at.button if str(b.key).startswith("review-")] == ["review-9", "review-10"]
     at.button(key="review-10").click().run()
     assert at.session_state["frame"] == 10
+    at.button(key="clear-all").click().run()  # the object is gone, and so are the flags about it
+    assert not at.exception, at.exception
+    assert not [b for b in at.button if str(b.key).startswith("review-")]
+    assert not any("frames to review" in e.label for e in at.expander)
 
 
 def test_new_shots_under_tracked_masks_reopen_the_session_and_say_to_track_again(data_dir: Path) -> None:  # noqa: F811

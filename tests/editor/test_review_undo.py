@@ -31,3 +31,10 @@ def test_undo_and_redo_bring_back_the_review_list_of_the_masks_they_restore(tmp_
     assert all((project.masks[t] == masks[t]).all() for t in range(14))
     assert session.redo() is not None
     assert (project.state_dir / review.REVIEW_FILE).read_bytes() == relisted
+
+
+def test_flags_of_objects_that_no_longer_exist_do_not_apply() -> None:
+    flags = {3: {1: ("the mask is empty",), 2: ("a jump",)}, 5: {2: ("a jump",)}}
+    assert review.current(flags, [], {3, 5}) == flags
+    assert review.current(flags, [], {3, 5}, objects={1}) == {3: {1: ("the mask is empty",)}}
+    assert review.current(flags, [3], {3, 5}, objects=set()) == {}

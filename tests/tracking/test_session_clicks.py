@@ -381,3 +381,18 @@ def test_undo_and_redo_restore_the_review_signals_of_the_frames_they_touch(clip:
     assert reopened.redo() is not None
     assert _signals(reopened) == after
     assert reopened.undo() is not None and _signals(reopened) == before
+
+
+def test_a_removed_object_and_a_reset_leave_no_review_signals_behind(clip: Clip, tmp_path: Path) -> None:
+    s = open_session(clip, tmp_path)
+    disc = s.add_object()
+    s.add_click(0, disc, *centre(clip.disc[0]))
+    other = s.add_object()
+    s.add_click(0, other, 5, 5)  # a second object in the corner
+    s.run_propagation()
+    assert {o for objs in s.signal_log.signals.values() for o in objs} == {disc, other}
+    s.remove_object(other)
+    assert {o for objs in s.signal_log.signals.values() for o in objs} == {disc}
+    assert {o for objs in _signals(s)[1].values() for o in objs} == {str(disc)}
+    s.reset_state()
+    assert s.signal_log.signals == {} and _signals(s)[1] == {}

@@ -133,6 +133,7 @@ class TrackSession(ShotRefinder, SpanRunner):
         for objs in self.state.refined.values():
             objs.pop(obj_id, None)
         self.state.refined = {f: r for f, r in self.state.refined.items() if r}
+        self.signal_log.forget(obj_id)  # its review signals describe pixels that are gone
         self._save()
 
     # -- prompts -------------------------------------------------------------------------------------
@@ -309,6 +310,7 @@ class TrackSession(ShotRefinder, SpanRunner):
             shutil.rmtree(self.state_dir / sub, ignore_errors=True)
         self.history.clear()
         self._logits.clear()
+        self.signal_log.forget()
         self.state = SessionState(num_frames=len(self.frames), cuts=self.state.cuts)
         self._save()
 
