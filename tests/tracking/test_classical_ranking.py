@@ -45,7 +45,8 @@ def test_consensus_prefers_what_most_candidates_agree_on() -> None:
     patch = _rect(45, 55, 75, 85)  # a lone candidate with the best score
     masks = [patch, *agreeing]
     assert agreement(masks)[0] < agreement(masks)[1]
-    assert consensus([0.6, 0.5, 0.5, 0.5], masks) in (1, 2, 3)
+    scores = np.array([0.6, 0.5, 0.5, 0.5]) + agreement(masks)
+    assert consensus(scores, masks) in (1, 2, 3)
     assert consensus([2.0, 0.1, 0.1, 0.1], masks) == 0  # a far better score still wins
 
 

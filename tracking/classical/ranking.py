@@ -57,9 +57,9 @@ def agreement(masks: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def consensus(scores: Sequence[float], masks: Sequence[np.ndarray]) -> int:
-    """Index of the mask nearest (soft IoU) to the vote of ``masks`` weighted by the softmax of ``scores`` plus
-    their ``agreement``."""
-    s = np.asarray(scores, np.float64) + agreement(masks)
+    """Index of the mask nearest (soft IoU) to the vote of ``masks`` weighted by the softmax of ``scores`` (the
+    caller adds each mask's ``agreement`` to its score first)."""
+    s = np.asarray(scores, np.float64)
     weights = np.exp((s - s.max()) / VOTE_TEMPERATURE)
     weights /= weights.sum()
     vote = np.zeros(masks[0].shape, np.float32)
