@@ -102,3 +102,15 @@ def test_standard_user_corrections_take_whole_parts(clips_dir: Path, tmp_path: P
     ious, honoured, _ = click_frame(_frame(clip, frame), clip.gt(frame) > 0, GrabCutSegmenter(), tmp_path / "s", 5)
     assert all(honoured)
     assert ious[-1] >= 0.7, ious
+
+
+def test_click_benchmark_offset_picks_frames_the_reported_run_never_sees() -> None:
+    from types import SimpleNamespace
+
+    from benchmarks.clicks import benchmark_frames
+
+    clip = SimpleNamespace(annotated=list(range(0, 100)), gt=lambda f: np.ones((4, 4), np.uint8))
+    reported = {f for _, f in benchmark_frames([clip], 40)}
+    development = {f for _, f in benchmark_frames([clip], 40, offset=20)}
+    assert reported == {0, 40, 80} and development == {20, 60}
+    assert not reported & development
