@@ -20,6 +20,7 @@ share of honoured clicks do.
 
     python -m benchmarks.clicks                          # every 10th frame of every DAVIS clip, classical
     python -m benchmarks.clicks --step 30 --stability    # a third of the frames, with the stability test
+    python -m benchmarks.clicks --step 40 --offset 20    # frames the reported run (offset 0) never sees
     python -m benchmarks.clicks --backends classical,mobile_sam --quick
 """
 
@@ -182,11 +183,11 @@ def stability(image: np.ndarray, truth: np.ndarray, segmenter: Segmenter, state_
     return float(np.mean([v < 0.5 * ref for v in scores.values()]))
 
 
-def benchmark_frames(clips: Sequence[Clip], step: int) -> list[tuple[Clip, int]]:
-    """Every ``step``-th annotated frame of each clip whose object is there."""
+def benchmark_frames(clips: Sequence[Clip], step: int, offset: int = 0) -> list[tuple[Clip, int]]:
+    """Every ``step``-th annotated frame of each clip (from its ``offset``-th) whose object is there."""
     out = []
     for clip in clips:
-        for f in clip.annotated[::step]:
+        for f in clip.annotated[offset::step]:
             if (clip.gt(f) > 0).any():
                 out.append((clip, f))
     return out
@@ -290,6 +291,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--clips", nargs="*", default=None, help="clip names (default: every davis2016 clip)")
     p.add_argument("--backends", default="classical", help="comma-separated: classical, mobile_sam")
     p.add_argument("--step", type=int, default=10, help="every STEP-th annotated frame of each clip")
+    p.add_argument("--offset", type=int, default=0,
+                   help="start at the OFFSET-th annotated frame (develop on other frames than the reported ones)")
     p.add_argument("--max-clicks", type=int, default=20)
     p.add_argument("--stability", action="store_true", help="also the 25-click 2 px grid around each centre")
     p.add_argument("--per-clip", action="store_true", help="one row per clip as well")
@@ -297,11 +300,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     set_threads(args.threads)
     if args.step < 1 or args.max_clicks < 1:
         raise SystemExit("--step and --max-clicks must be 1 or more")
+    if args.offset < 0:
+        raise SystemExit("--offset must be 0 or more")
     names = args.clips or (list(QUICK_CLIPS) if args.quick else None)
     clips = [c for c in gt_clips(args.clips_dir, names) if names or c.name.startswith("davis2016-")]
     if not clips:
         raise SystemExit("no DAVIS clip with ground-truth masks found (see ../shared/clips)")
-    frames = benchmark_frames(clips, args.step)
+    frames = benchmark_frames(clips, args.step, args.offset)
     t0 = time.perf_counter()
     rows = []
     notes = []
@@ -323,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     text = (
         f"`{command_line('benchmarks.clicks')}`  \n{machine()}; {time.strftime('%Y-%m-%d')}; "
         f"{time.perf_counter() - t0:.0f} s in all; {len(frames)} frames of {len(clips)} clips "
-        f"(every {args.step}th annotated frame); {'; '.join(notes)}\n\n" + markdown_table(HEADERS, rows)
+        f"(every {args.step}th annotated frame from the {args.offset}th); {'; '.join(notes)}\n\n"
+        + markdown_table(HEADERS, rows)
     )
     emit(text, args.out)
 

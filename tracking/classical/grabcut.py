@@ -24,6 +24,7 @@ import numpy as np
 
 from tracking.backend import SegmentResult
 from tracking.classical.geodesic import take_back
+from tracking.classical.ranking import agreement, click_fill, consensus
 
 MAX_ADDED = 0.1  # a positive correction on a small mask adds at most this share of the frame
 
@@ -320,7 +321,18 @@ class GrabCutSegmenter:
             # that spills into the background; rank with the object-likeness priors too
             grad = self._gradient(p)
             ranked = [(objectness(sep, grad, c, pos), -i, sep, c) for sep, i, c in scored]
-            ranked = _demote_merges(ranked, grad, p.lab, pos)
+            demoted = _demote_merges(ranked, grad, p.lab, pos)
+            # the answer is the consensus of the candidates left (a merge demoted above does not vote), each
+            # weighted by its score plus its agreement with the others
+            kept = [d for d, r in zip(demoted, ranked, strict=True) if d[0] >= r[0]]
+            weights = [t[0] + a for t, a in zip(kept, agreement([t[3] for t in kept]), strict=True)]
+            _, _, score, small_mask = kept[consensus(weights, [t[3] for t in kept])]
+        elif len(pts) and bx is None:
+            # a correction stands for the whole part under the click: weigh separation by how much of it changes
+            click, positive = tuple(pts[-1]), bool(lbl[-1])
+            ranked = [(sep * click_fill(prior, c, click, positive), -i, sep, c) for sep, i, c in scored]
+            if max(t[0] for t in ranked) <= 0:
+                ranked = [(sep, -i, sep, c) for sep, i, c in scored]
             _, _, score, small_mask = max(ranked, key=lambda t: (t[0], t[1]))
         else:
             score, _, small_mask = max(scored, key=lambda t: (t[0], -t[1]))
