@@ -29,13 +29,13 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from editor import colours, compose, export, pipeline, review, timeline
 from editor.errors import TamError
 from editor.lock import LockedSession
+from editor.page.edit_step import step_edit
+from editor.page.models_panel import apply_downloaded_models, models_panel, running_backend, status_panel
+from editor.page.status import fail, job_panel, start_job
+from editor.page.uploads import VIDEO_TYPES
 from editor.shot_update import tracked_cuts
 from editor.store import Project
 from editor.workspace import Workspace, new_workspace
-from page.edit_step import step_edit
-from page.models_panel import apply_downloaded_models, models_panel, running_backend, status_panel
-from page.status import fail, job_panel, start_job
-from page.uploads import VIDEO_TYPES
 
 CLICK_KEY = "frame_click"  # the image component's session-state key (tests set it to simulate a click)
 MODES = ("Positive point", "Negative point", "Box (two corners)")

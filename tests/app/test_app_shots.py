@@ -37,7 +37,6 @@ def test_frames_to_review_are_listed_a_page_at_a_time(data_dir: Path) -> None:  
     import numpy as np
 
     from editor import review
-
     from editor.sample import make_sample
     from tests.app.test_app import _click
 

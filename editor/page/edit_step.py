@@ -12,11 +12,11 @@ import streamlit as st
 from editor import compose, export, renders
 from editor.errors import TamError
 from editor.jobs import DONE
+from editor.page.models_panel import running_backend
+from editor.page.status import fail, job_panel, start_job
+from editor.page.uploads import IMAGE_TYPES, VIDEO_TYPES, save_upload
 from editor.store import Project
 from editor.workspace import Workspace
-from page.models_panel import running_backend
-from page.status import fail, job_panel, start_job
-from page.uploads import IMAGE_TYPES, VIDEO_TYPES, save_upload
 
 EFFECTS = ("Remove", "Replace", "Blur", "Pixelate", "Swap background")
 EFFECT_NAMES = {"Remove": "remove", "Replace": "replace", "Blur": "blur", "Pixelate": "pixelate",

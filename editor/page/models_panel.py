@@ -12,7 +12,7 @@ from editor import pipeline
 from editor.errors import TamError
 from editor.jobs import DONE, JobBusy, JobRunner
 from editor.messages import user_message
-from page.status import fail, job_panel
+from editor.page.status import fail, job_panel
 
 BACKENDS = ("auto", "classical", "neural", "sam2")
 
