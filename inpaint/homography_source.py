@@ -24,7 +24,7 @@ from inpaint.sources import Region
 
 @dataclass(frozen=True)
 class HomographyConfig:
-    window: int = 12  # neighbours searched on each side
+    window: int = 20  # neighbours searched on each side (as far as the chained sources reach: span)
     candidates: int = 3  # colours per pixel (median)
     max_corners: int = 400
     min_inliers: int = 12
