@@ -68,11 +68,8 @@ def oracle_fill(truth: Sequence[np.ndarray], holes: Sequence[np.ndarray],
             hom = hs.compose(step, t, j)
             if hom is None:
                 continue
-            q = cv2.perspectiveTransform(pts, hom)[0]
-            qx, qy = q[:, 0], q[:, 1]
-            inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
-            flat = np.rint(np.clip(qy, 0, h - 1)).astype(np.int64) * w + np.rint(np.clip(qx, 0, w - 1)).astype(np.int64)
-            use = inside & ~near[j].ravel()[flat] & (count < candidates)
+            qx, qy, use = hs.visible(pts, hom, near[j])
+            use &= count < candidates
             if not use.any():
                 continue
             idx = np.nonzero(use)[0]

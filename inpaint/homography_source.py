@@ -52,7 +52,6 @@ def homography_colours(
     count_n = len(region.ys)
     acc = np.zeros((cfg.candidates * count_n, 3), np.float32)  # candidate k of pixel p at row k * count_n + p
     count = np.zeros(count_n, np.int32)
-    h, w = region.dense.shape
     xy = np.stack([region.xs, region.ys], 1).astype(np.float32)[None]
     own = frame(i)[region.ys, region.xs].astype(np.float32)
     order = sorted((j for j in range(max(0, i - cfg.window), min(n, i + cfg.window + 1)) if j != i),
@@ -67,11 +66,7 @@ def homography_colours(
         hij = hom(i, j)
         if hij is None:
             continue
-        q = cv2.perspectiveTransform(pts, hij)[0]
-        qx, qy = q[:, 0], q[:, 1]
-        inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
-        flat = np.rint(np.clip(qy, 0, h - 1)).astype(np.int32) * w + np.rint(np.clip(qx, 0, w - 1)).astype(np.int32)
-        use = inside & ~unknown(j).ravel()[flat]
+        qx, qy, use = visible(pts, hij, unknown(j))
         if len(need) > lacking:  # pixels that have all their candidates are skipped
             use &= count[need] < cfg.candidates
         if not use.any():
@@ -98,6 +93,17 @@ def homography_colours(
             out[sel] = _median(acc[:c, sel]) if c > 2 else acc[:c, sel].mean(axis=0)
     out[count == 0] = 0.0
     return out, count > 0
+
+
+def visible(pts: np.ndarray, hom: np.ndarray, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where points ``1 x N x 2`` land under ``hom`` (x, y) and whether they land inside the frame and outside
+    its ``hidden`` pixels (bool H x W, at the nearest pixel)."""
+    h, w = hidden.shape
+    q = cv2.perspectiveTransform(pts, hom)[0]
+    qx, qy = q[:, 0], q[:, 1]
+    inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
+    flat = np.rint(np.clip(qy, 0, h - 1)).astype(np.int64) * w + np.rint(np.clip(qx, 0, w - 1)).astype(np.int64)
+    return qx, qy, inside & ~hidden.ravel()[flat]
 
 
 def _median(values: np.ndarray) -> np.ndarray:
