@@ -42,7 +42,10 @@ class ClassicalConfig:
     span: int = 20  # farthest frame a source may come from; also the context loaded around a chunk
     dilate: int = 4  # paste-back dilation of the mask (px); the fill covers it
     feather: int = 4  # paste-back feather (px)
-    guard: int = 4  # extra px around the dilated mask never copied from (object halos, mask errors)
+    # extra px around the dilated mask never copied from. 0: the paste margin (``dilate``) is the allowance for
+    # halos and mask errors; 4 hid what small motions reveal of thin holes (logos): -0.8 dB mean on
+    # benchmarks.removal_quality (docs/benchmarks.md, "Removal quality, third round")
+    guard: int = 0
     ring: int = 8  # width (px) of the ring of known pixels that checks every source
     max_error: float = 16.0  # ring misalignment (mean abs grey levels) above which a source is dropped
     inpaint_radius: int = 5

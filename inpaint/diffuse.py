@@ -49,9 +49,12 @@ def fill_smooth(values: np.ndarray, known: np.ndarray, min_size: int = 4, iterat
         up = _up(est, pw.shape)
         a = np.clip(pw, 0.0, 1.0)[..., None]
         data = np.where(a > 1e-6, pv / np.maximum(pw, 1e-8)[..., None], 0.0) * a
-        est = data + up * (1.0 - a)
+        free = 1.0 - a
+        est = data + up * free
         for _ in range(iterations):
-            est = data + _neighbours(est) * (1.0 - a)
+            est = _neighbours(est)
+            est *= free
+            est += data
     est = est.astype(np.float32)
     est[known] = v[known]
     return est[..., 0] if squeeze else est

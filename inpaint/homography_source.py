@@ -24,13 +24,15 @@ from inpaint.sources import Region
 
 @dataclass(frozen=True)
 class HomographyConfig:
-    window: int = 12  # neighbours searched on each side
+    window: int = 20  # neighbours searched on each side (as far as the chained sources reach: span)
     candidates: int = 3  # colours per pixel (median)
     max_corners: int = 400
     min_inliers: int = 12
     ransac_px: float = 2.0
     enough: float = 0.995  # stop once this share of the region has all its candidates
 
+
+_SHIFT_SAMPLES = 2000  # ring pixels the exposure shift of a neighbour is the median of
 
 _LK = {"winSize": (15, 15), "maxLevel": 4, "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)}
 
@@ -48,46 +50,60 @@ def homography_colours(
     ``hom(i, j)`` maps frame ``i``'s points into frame ``j`` (None when unknown)."""
     cfg = config or HomographyConfig()
     count_n = len(region.ys)
-    acc = np.zeros((cfg.candidates, count_n, 3), np.float32)
+    acc = np.zeros((cfg.candidates * count_n, 3), np.float32)  # candidate k of pixel p at row k * count_n + p
     count = np.zeros(count_n, np.int32)
-    h, w = region.dense.shape
     xy = np.stack([region.xs, region.ys], 1).astype(np.float32)[None]
     own = frame(i)[region.ys, region.xs].astype(np.float32)
     order = sorted((j for j in range(max(0, i - cfg.window), min(n, i + cfg.window + 1)) if j != i),
                    key=lambda j: (abs(j - i), j))
-    need = np.arange(count_n)  # the region pixels that still lack candidates
+    need = np.arange(count_n)  # the region pixels that may still take candidates (a superset of those lacking)
     pts = xy  # their points
+    lacking = count_n
     ring_all = ~region.unknown
     for j in order:
-        if len(need) <= (1.0 - cfg.enough) * count_n:
+        if lacking <= (1.0 - cfg.enough) * count_n:
             break
         hij = hom(i, j)
         if hij is None:
             continue
-        q = cv2.perspectiveTransform(pts, hij)[0]
-        inside = (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
-        qx, qy = np.clip(q[:, 0], 0, w - 1), np.clip(q[:, 1], 0, h - 1)
-        flat = np.rint(qy).astype(np.int32) * w + np.rint(qx).astype(np.int32)
-        use = inside & ~unknown(j).ravel()[flat]
+        qx, qy, use = visible(pts, hij, unknown(j))
+        if len(need) > lacking:  # pixels that have all their candidates are skipped
+            use &= count[need] < cfg.candidates
         if not use.any():
             continue
         idx = need[use]
         colours = sample_points(frame(j), qx[use], qy[use])
-        # the neighbour's exposure brought to this frame's (median difference on the ring it shows), so the
-        # median of frames exposed differently does not mix their levels pixel by pixel
-        ring = ring_all[idx]
-        if ring.sum() >= 32:
-            colours += np.median(own[idx[ring]] - colours[ring], axis=0)
-        acc[count[idx], idx] = colours
+        # the neighbour's exposure brought to this frame's (median difference on the ring it shows, from an
+        # even subsample), so the median of frames exposed differently does not mix their levels pixel by pixel
+        ring = np.nonzero(ring_all[idx])[0]
+        if len(ring) >= 32:
+            ring = ring[:: max(1, len(ring) // _SHIFT_SAMPLES)]
+            colours += np.median((own[idx[ring]] - colours[ring]).T, axis=1)
+        acc[count[idx] * count_n + idx] = colours
         count[idx] += 1
-        keep = count[need] < cfg.candidates
-        need, pts = need[keep], pts[:, keep]
-    out = np.zeros((count_n, 3), np.float32)
+        lacking -= int(np.count_nonzero(count[idx] == cfg.candidates))
+        if 2 * lacking < len(need):  # drop the finished pixels once they are most of those visited
+            keep = count[need] < cfg.candidates
+            need, pts = need[keep], pts[:, keep]
+    acc = acc.reshape(cfg.candidates, count_n, 3)
+    out = _median(acc) if cfg.candidates == 3 else np.zeros((count_n, 3), np.float32)
     for c in range(1, cfg.candidates + 1):
         sel = count == c
-        if sel.any():
+        if sel.any() and not (c == 3 and cfg.candidates == 3):
             out[sel] = _median(acc[:c, sel]) if c > 2 else acc[:c, sel].mean(axis=0)
+    out[count == 0] = 0.0
     return out, count > 0
+
+
+def visible(pts: np.ndarray, hom: np.ndarray, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where points ``1 x N x 2`` land under ``hom`` (x, y) and whether they land inside the frame and outside
+    its ``hidden`` pixels (bool H x W, at the nearest pixel)."""
+    h, w = hidden.shape
+    q = cv2.perspectiveTransform(pts, hom)[0]
+    qx, qy = q[:, 0], q[:, 1]
+    inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
+    flat = np.rint(np.clip(qy, 0, h - 1)).astype(np.int64) * w + np.rint(np.clip(qx, 0, w - 1)).astype(np.int64)
+    return qx, qy, inside & ~hidden.ravel()[flat]
 
 
 def _median(values: np.ndarray) -> np.ndarray:

@@ -25,6 +25,8 @@ from inpaint.diffuse import fill_smooth
 from inpaint.flow_completion import sample_points
 from inpaint.sources import Region
 
+_LEVEL_SAMPLES = 2000  # ring pixels a candidate's overall offset is the median of
+
 
 @dataclass
 class Checked:
@@ -37,50 +39,63 @@ def check_all(frame: np.ndarray, region: Region, candidates: list[tuple[np.ndarr
     """``check`` every candidate ``(colours, ok)`` on the ring pixels that at least one of them explains (all
     of them when fewer than ``least_share`` of the ring is explained: then nothing tells them apart)."""
     ring = ~region.unknown
-    truth = frame[region.ys[ring], region.xs[ring]].astype(np.float32)
-    best = np.full(int(ring.sum()), np.inf, np.float32)
+    ring_at = np.nonzero(ring)[0]
+    known = frame[region.ys, region.xs].astype(np.float32)
+    truth = known[ring_at]
+    best = np.full(len(ring_at), np.inf, np.float32)
     for colours, ok in candidates:
-        has = ok[ring]
-        if has.sum() < 8:
+        has = np.nonzero(ok[ring_at])[0]
+        if len(has) < 8:
             continue
-        diff = truth[has] - colours[ring][has]
-        residual = np.abs(diff - np.median(diff, axis=0)).mean(axis=1)
+        diff = truth[has] - colours[ring_at[has]]
+        level = np.median(diff[:: max(1, len(diff) // _LEVEL_SAMPLES)].T, axis=1)  # from an even subsample
+        residual = np.abs(diff - level).mean(axis=1)
         best[has] = np.minimum(best[has], residual)
     trusted = np.ones(len(region.ys), bool)
     explained = best <= outlier
-    if explained.mean() >= least_share:
-        trusted[np.nonzero(ring)[0][~explained]] = False
-    known = frame[region.ys, region.xs].astype(np.float32)
-    return [check(frame, region, colours, ok & trusted, known=known) for colours, ok in candidates]
+    if len(explained) and explained.mean() >= least_share:
+        trusted[ring_at[~explained]] = False
+    grid = _Grid(region)
+    return [check(frame, region, colours, ok & trusted, known=known, grid=grid) for colours, ok in candidates]
+
+
+class _Grid:
+    """Where a region's pixels fall in its box and in the box's cells (shared by every candidate's check)."""
+
+    def __init__(self, region: Region, factor: int = 4) -> None:
+        y0, x0 = int(region.ys.min()), int(region.xs.min())
+        self.ly, self.lx = region.ys - y0, region.xs - x0
+        self.shape = (int(self.ly.max()) + 1, int(self.lx.max()) + 1)
+        self.factor = factor
+        self.fx = ((self.lx + 0.5) / factor - 0.5).astype(np.float32)
+        self.fy = ((self.ly + 0.5) / factor - 0.5).astype(np.float32)
 
 
 def check(frame: np.ndarray, region: Region, colours: np.ndarray, ok: np.ndarray, blur: float = 6.0,
-          factor: int = 4, known: np.ndarray | None = None) -> Checked:
+          factor: int = 4, known: np.ndarray | None = None, grid: _Grid | None = None) -> Checked:
     """Correct ``colours`` (one per region pixel, ``ok`` where a source exists) by the ring and rate them.
 
     Both maps are smooth, so they are computed at ``1 / factor`` of the size and sampled back per pixel.
-    ``known``: the frame's colours at the region pixels (float32), when the caller has them already.
+    ``known``: the frame's colours at the region pixels (float32), when the caller has them already;
+    ``grid``: the region's ``_Grid`` at this ``factor``, likewise.
     """
     n = len(region.ys)
     error = np.full(n, np.inf, np.float32)
-    ring = ok & ~region.unknown
-    if not ring.any():
+    ring = np.nonzero(ok & ~region.unknown)[0]
+    if not len(ring):
         return Checked(colours, error)
-    y0, x0 = int(region.ys.min()), int(region.xs.min())
-    ly, lx = region.ys - y0, region.xs - x0
-    shape = (int(ly.max()) + 1, int(lx.max()) + 1)
+    g = grid if grid is not None and grid.factor == factor else _Grid(region, factor)
     truth = frame[region.ys[ring], region.xs[ring]].astype(np.float32) if known is None else known[ring]
     diff = truth - colours[ring]
-    cells = _Cells(ly[ring], lx[ring], shape, factor)
+    cells = _Cells(g.ly[ring], g.lx[ring], g.shape, factor)
     # the slow part of the difference (lighting, the seam's level): normalised convolution, then spread inwards
     offset_map = cells.smooth(diff, 2 * blur)
-    fx, fy = ((lx + 0.5) / factor - 0.5).astype(np.float32), ((ly + 0.5) / factor - 0.5).astype(np.float32)
-    offset = sample_points(offset_map, fx, fy)
+    offset = sample_points(offset_map, g.fx, g.fy)
     corrected = colours + offset
     # local misalignment: what is left on the ring, averaged over nearby ring pixels, then spread inwards
     residual = np.abs(diff - offset[ring]).mean(axis=1)
     error_map = cells.smooth(residual[:, None], blur)
-    error[ok] = sample_points(error_map, fx[ok], fy[ok]).reshape(-1)
+    error[ok] = sample_points(error_map, g.fx[ok], g.fy[ok]).reshape(-1)
     return Checked(corrected, error)
 
 

@@ -77,13 +77,14 @@ def step(
     if through.any() and u_sources is not None:
         s_map, x_map, y_map = u_sources.dense(u_region, (h, w))
         px, py = qx[through].astype(np.float32), qy[through].astype(np.float32)
-        s_near = s_map[ry[through], rx[through]]
+        near = ry[through] * w + rx[through]
+        s_near = s_map.ravel()[near]
         # bilinear source positions where the four neighbours share one source frame, else the nearest one
         s_lin = sample_points(s_map.astype(np.float32), px, py)
         same = np.abs(s_lin - s_near) < 1e-3
         bx, by = sample_points(x_map, px, py), sample_points(y_map, px, py)
-        nx = x_map[ry[through], rx[through]] + (px - rx[through])
-        ny = y_map[ry[through], rx[through]] + (py - ry[through])
+        nx = x_map.ravel()[near] + (px - rx[through])
+        ny = y_map.ravel()[near] + (py - ry[through])
         frame[through] = s_near
         x[through] = np.where(same, bx, nx)
         y[through] = np.where(same, by, ny)
@@ -139,7 +140,7 @@ def refine(
     if not ring.any():
         return sources
     x, y = sources.x.copy(), sources.y.copy()
-    lk = {"winSize": (9, 9), "maxLevel": 1, "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03)}
+    lk = {"winSize": (9, 9), "maxLevel": 0, "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03)}
     for s in np.unique(sources.frame[ring]):
         pick = np.nonzero(ring & (sources.frame == s))[0]
         pick = pick[:: max(1, -(-len(pick) // points))]
