@@ -27,7 +27,8 @@ appearance crops of the pass's keyframes and of its last good frame, and a few r
 A keyframe inside a pass (``step(frame, label_map)`` after other steps: the session replays the frames from
 the keyframe before a correction up to it, ``tracking.session.runner``) is where the pass continues from (its
 mask and place), and what the pass learnt before it stays: every keyframe's look is a re-detection template and
-a colour reference, the object's speed is kept, and so are its recent sizes, unless the keyframe takes away part
+a colour reference, and the object's recent sizes are kept (its speed is measured again: the pass may turn round
+there, a backward pass replays its span forward first), unless the keyframe takes away part
 of what the pass predicted there (less than ``regrow_keep`` of the prediction left: a spill removed, the object
 cut down), when its size starts again from the keyframe's, so what the user removed does not grow back. A
 correction that only adds to the object (a part the tracker had lost) leaves the usual size as it was, and the
@@ -165,8 +166,9 @@ class FlowPropagator:
             if self._prev_gray is not None and self._prev_soft is not None:  # a keyframe inside the pass
                 self._cur_small = small
                 predicted = self._predict(small, gray)
-            else:
-                self._velocity = [(0, 0)] * len(self.object_ids)
+            # the pass may turn round at a keyframe (a backward pass replays its span forward first): the speed
+            # is measured again from here
+            self._velocity = [(0, 0)] * len(self.object_ids)
             self._ref_area = (soft > 0.5).sum(axis=(1, 2))
             self._remember_keyframe(small, soft, predicted)
         else:
@@ -295,7 +297,7 @@ class FlowPropagator:
             app = self._appearance(small, hard)
             self._good_app[k] = app
             self._anchor[k] = self._centre(hard) if app is not None else None
-            self._good_velocity[k] = self._velocity[k]
+            self._good_velocity[k] = (0, 0)
             self._lost[k] = 0
             if app is None:
                 continue

@@ -170,15 +170,16 @@ class SpanRunner:
         prog = self.state.progress.get(span, SpanProgress())
         blended = span.left is not None and span.right is not None
         backward = 0
-        if blended and not prog.backward_cached:
-            backward = len(span.frames(self.state.num_frames)) + self._lead_in_length(span.right, forward=False)
+        if blended and not prog.backward_cached:  # the span's frames, twice: the lead-in, then the pass
+            backward = 2 * len(span.frames(self.state.num_frames)) + 1
         seed = span.left if span.left is not None else span.right
-        lead_in = self._lead_in_length(seed, forward=span.left is not None) if seed is not None else 0
+        origin = self._lead_from(seed, forward=span.left is not None) if seed is not None else None
+        lead_in = 0 if origin is None else abs(seed - origin)  # type: ignore[operator]
         return backward + lead_in + len(self._remaining(span))
 
     def _lead_from(self, seed: int, forward: bool) -> int | None:
-        """The keyframe a pass from ``seed`` replays from: the bound of its shot just before it in the pass's
-        direction (a keyframe, or a frame where an object was found again), or None."""
+        """The keyframe a writing pass from ``seed`` replays from: the bound of its shot just before it in the
+        pass's direction (a keyframe, or a frame where an object was found again), or None."""
         start, end = self.state.shot_of(seed)
         bounds = sorted({f for f in [*self.state.keyframes(), *self.state.seeds()] if start <= f < end and f != seed})
         before = [f for f in bounds if (f < seed if forward else f > seed)]
@@ -186,20 +187,16 @@ class SpanRunner:
             return None
         return before[-1] if forward else before[0]
 
-    def _lead_in_length(self, seed: int, forward: bool) -> int:
-        origin = self._lead_from(seed, forward)
-        return 0 if origin is None else abs(seed - origin)
-
-    def _lead_in(self, seed: int, obj_ids: Sequence[int], forward: bool) -> LeadIn:
-        """The frames a pass from ``seed`` steps first: the previous bound's frame and label map, then every
-        frame between it and ``seed`` (to predict); empty when there is none or it holds none of ``obj_ids``."""
-        origin = self._lead_from(seed, forward)
+    def _lead_in(self, origin: int | None, seed: int, obj_ids: Sequence[int]) -> LeadIn:
+        """The frames a pass from ``seed`` steps first: the keyframe ``origin`` (frame and label map), then every
+        frame from it towards ``seed`` (to predict); empty without an origin or when it holds none of
+        ``obj_ids`` (``origin`` is always a bound of ``seed``'s shot: nothing is replayed across a cut)."""
         if origin is None or not obj_ids:
             return []
         label_map = self._keyframe_map(origin)
         if not np.isin(label_map, obj_ids).any():
             return []
-        between = range(origin + 1, seed) if forward else range(origin - 1, seed, -1)
+        between = range(origin + 1, seed) if origin < seed else range(origin - 1, seed, -1)
         return [(self.frames[origin], label_map), *((self.frames[t], None) for t in between)]
 
     def _known(self, keyframe: int) -> list[int]:
@@ -228,7 +225,9 @@ class SpanRunner:
         bwd_ids: list[int] = self._known(span.right) if span.right is not None else []
         if blended and not prog.backward_cached:
             bwd = Pass(self.propagator_factory, bwd_ids)
-            lead_in = self._lead_in(span.right, bwd_ids, forward=False)
+            # it first replays the span forward from its left keyframe: it knows what the forward pass learnt
+            # on the way to the right keyframe (sizes, looks, memory), not only the right keyframe's mask
+            lead_in = self._lead_in(span.left, span.right, bwd_ids)
             bwd.seed(self.frames[span.right], self._keyframe_map(span.right), lead_in, tick)
             for t in reversed(frames):
                 probs = bwd.step(self.frames[t])
@@ -251,7 +250,8 @@ class SpanRunner:
         writer = Pass(self.propagator_factory, ids)
         if seed_frame is not None:  # a shot with no bound: no object is known there, its frames are written empty
             seed_map = self._keyframe_map(seed_frame)
-            writer.seed(self.frames[seed_frame], seed_map, self._lead_in(seed_frame, ids, forward), tick)
+            origin = self._lead_from(seed_frame, forward)
+            writer.seed(self.frames[seed_frame], seed_map, self._lead_in(origin, seed_frame, ids), tick)
             if self.refiner is not None:
                 self.refiner.start_pass()
                 self.refiner.observe(seed_map, ids)
