@@ -54,6 +54,19 @@ from benchmarks.tracking_quality import centre_point, correction_click, scorable
 QUICK_CLIPS = ("sttn-dogs_jump",)
 
 
+@dataclass(frozen=True)
+class Correction:
+    """One simulated correction: where it went, its frame's IoU and the object's mean IoU over the scored
+    frames before and after the click (after: once the session propagated again)."""
+
+    frame: int
+    positive: bool
+    frame_before: float
+    frame_after: float
+    mean_before: float
+    mean_after: float
+
+
 @dataclass
 class ObjectScore:
     clip: str
@@ -65,6 +78,7 @@ class ObjectScore:
     seconds: float = 0.0
     corrections: int = 0  # correction clicks added after the first one (``--corrections``)
     rounds: int = 1  # times the object was tracked (once per correction, plus one)
+    steps: list[Correction] = field(default_factory=list)  # each correction, in order
 
     @property
     def tracked(self) -> float:
@@ -103,24 +117,24 @@ def _iou(truth: np.ndarray, ours: np.ndarray) -> float:
 def _track_with_corrections(
     project, clip: Clip, k: int, start: int, point: tuple[int, int], frames: Sequence[int], *,
     backend: str, refine: str, corrections: int, target: float, disk: np.ndarray,
-) -> tuple[int, int]:
+) -> list[Correction]:
     """Track object ``k`` from its click, then play the standard simulated user on the tracked clip: on the
     scored frame whose IoU is worst (below ``target``), one click at the centre of the largest error region
     (positive on a miss, negative on a spill), added to the live session (it edits the tracked mask there) and
     propagated again (only between that frame's neighbouring keyframes), until every frame reaches ``target``
-    or ``corrections`` are spent. Returns (corrections used, times tracked)."""
+    or ``corrections`` are spent. Returns the corrections made."""
     from editor import pipeline
 
     pipeline.track(project, [pipeline.ObjectPrompt(frame=start, points=(point,))], backend=backend, refine=refine)
     if not corrections:
-        return 0, 1
+        return []
     session = pipeline.open_session(project, backend, refine)
     obj = session.objects[0].id
-    used = 0
-    while used < corrections:
-        scored = [(_iou(*_compare(clip, project, k, f, disk)[:2]), f) for f in frames]
-        worst, f = min(scored)
-        if worst >= target:
+    steps: list[Correction] = []
+    scored = {f: _iou(*_compare(clip, project, k, f, disk)[:2]) for f in frames}
+    while len(steps) < corrections:
+        f = min(frames, key=lambda g: (scored[g], g))
+        if scored[f] >= target:
             break
         truth, ours, _ = _compare(clip, project, k, f, disk)
         click = correction_click(truth, ours)
@@ -130,8 +144,11 @@ def _track_with_corrections(
         session.add_click(f, obj, x + 0.5, y + 0.5, positive=positive)
         for _ in session.propagate():
             pass
-        used += 1
-    return used, used + 1
+        after = {g: _iou(*_compare(clip, project, k, g, disk)[:2]) for g in frames}
+        steps.append(Correction(f, positive, scored[f], after[f], mean(list(scored.values())),
+                                mean(list(after.values()))))
+        scored = after
+    return steps
 
 
 def evaluate_clip(
@@ -167,16 +184,16 @@ def evaluate_clip(
                 continue  # nothing to score after the click (a sparse clip whose later masks hold other objects)
             frames = sorted(later | {start})
             t0 = time.perf_counter()
-            used, rounds = 0, 1
+            steps: list[Correction] = []
             if start_from == "mask":
                 _track_from_mask(project, clip.gt(start, project.working_size) == k, start, backend, refine)
             else:
-                used, rounds = _track_with_corrections(
+                steps = _track_with_corrections(
                     project, clip, k, start, point, frames, backend=backend, refine=refine,
                     corrections=corrections, target=target, disk=disk,
                 )
             score = ObjectScore(clip.name, k, start, 0.0, seconds=time.perf_counter() - t0,
-                                 corrections=used, rounds=rounds)
+                                 corrections=len(steps), rounds=len(steps) + 1, steps=steps)
             for f in frames:
                 truth, ours, missed = _compare(clip, project, k, f, disk)
                 iou = _iou(truth, ours)
@@ -211,6 +228,19 @@ def table(scores: Sequence[ObjectScore], dilate: int) -> str:
     return markdown_table(headers, body)
 
 
+def corrections_table(scores: Sequence[ObjectScore]) -> str:
+    """Each correction in order: its frame and sign, that frame's IoU and the object's mean IoU before and after;
+    a correction that lowers the mean shows here."""
+    body = [
+        [s.clip, s.object_id, i, c.frame, "+" if c.positive else "-", fmt(c.frame_before), fmt(c.frame_after),
+         fmt(c.mean_before), fmt(c.mean_after), fmt(c.mean_after - c.mean_before)]
+        for s in scores for i, c in enumerate(s.steps, 1)
+    ]
+    headers = ["clip", "object", "correction", "frame", "click", "frame IoU before", "after", "mean IoU before",
+               "after", "change"]
+    return markdown_table(headers, body)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--clips", nargs="*", default=None, help="clip names (default: every clip with masks)")
@@ -237,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     text = (f"`{command_line('benchmarks.one_click')}`  \n{machine()}; {time.strftime('%Y-%m-%d')}; "
             f"{time.perf_counter() - t0:.0f} s in all\n\n" + table(scores, args.dilate))
+    if any(s.steps for s in scores):
+        text += "\n\nEach correction:\n\n" + corrections_table(scores)
     emit(text, args.out)
 
 

@@ -51,7 +51,9 @@ class Propagator(Protocol):
     """Carries label maps from keyframes to the frames around them, one frame at a time.
 
     A pass is ``reset(object_ids)`` then ``step`` on consecutive frames, in either temporal order.
-    ``step(frame, label_map)`` makes the frame a keyframe (its mask is taken as given and memorised);
+    ``step(frame, label_map)`` makes the frame a keyframe (its mask is taken as given and memorised); a keyframe
+    after other steps keeps what the pass learnt before it (the session replays the frames from the keyframe
+    before a correction, then gives the corrected mask, and the pass may turn round there);
     ``step(frame)`` predicts. ``memorize(label_map)`` replaces the prediction of the frame that was
     just stepped (a refinement or a correction) and stores it as memory.
     """

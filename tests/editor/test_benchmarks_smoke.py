@@ -96,6 +96,12 @@ def test_one_click_with_corrections(tiny_clip: Path) -> None:
     assert len(score.ious) == len(plain.ious) == 6
     text = one_click.table([score], 0)
     assert "| corrections |" in text.splitlines()[0]
+    # each correction is logged: the first starts from the plain run's mean, each from the one before it
+    assert len(score.steps) == score.corrections
+    assert score.steps[0].mean_before == pytest.approx(np.mean(plain.ious))
+    assert all(a.mean_after == b.mean_before for a, b in zip(score.steps, score.steps[1:], strict=False))
+    assert score.steps[-1].mean_after == pytest.approx(np.mean(score.ious))
+    assert len(one_click.corrections_table([score]).splitlines()) == 2 + score.corrections
     with pytest.raises(ValueError, match="corrections"):
         one_click.evaluate_clip(clip, start_from="mask", corrections=1)
     with pytest.raises(ValueError, match="target"):

@@ -246,7 +246,8 @@ def test_cancel_keeps_written_frames_and_resumes_only_what_is_dirty(clip: Clip, 
 
     def progress(done: int, total: int) -> None:
         seen.append((done, total))
-        if done == 9:  # 6 backward steps (cached) + 3 written frames of span 0..7
+        # 13 backward steps (cached: the lead-in, keyframe 0 and frames 1..6, then 6 predicted) + 3 written frames
+        if done == 16:
             raise StopAt()
 
     store: FolderStore = s.masks  # type: ignore[assignment]
@@ -254,7 +255,8 @@ def test_cancel_keeps_written_frames_and_resumes_only_what_is_dirty(clip: Clip, 
     with pytest.raises(StopAt):
         for _ in s.propagate(progress):
             pass
-    assert seen[0] == (0, 6 + 6 + 4) and store.writes == [1, 2, 3]
+    # span 0..7: 7 + 6 backward, 6 written; the tail: 7 replayed from keyframe 0 (its lead-in), 4 written
+    assert seen[0] == (0, 7 + 6 + 6 + 7 + 4) and store.writes == [1, 2, 3]
     assert all(iou(store[i] == obj, clip.disc[i]) > 0.7 for i in (1, 2, 3))
     assert s.dirty_frames() == [4, 5, 6, 8, 9, 10, 11]
 

@@ -21,8 +21,18 @@ Per predicted frame and object:
    place for ``max_lost`` frames, so it comes back when its occluder moves on;
 5. objects compete per pixel (channel 0 is the background).
 
-Memory is bounded: the previous frame (grey, working size), the previous soft masks and, per object, two
-appearance crops and a few recent areas.
+Memory is bounded: the previous frame (grey, working size), the previous soft masks and, per object, the
+appearance crops of the pass's keyframes and of its last good frame, and a few recent areas.
+
+A keyframe inside a pass (``step(frame, label_map)`` after other steps: the session replays the frames from
+the keyframe before a correction up to it, ``tracking.session.runner``) is where the pass continues from (its
+mask and place), and what the pass learnt before it stays: every keyframe's look is a re-detection template and
+a colour reference, and the object's recent sizes are kept (its speed is measured again: the pass may turn round
+there, a backward pass replays its span forward first), unless the keyframe takes away part
+of what the pass predicted there (less than ``regrow_keep`` of the prediction left: a spill removed, the object
+cut down), when its size starts again from the keyframe's, so what the user removed does not grow back. A
+correction that only adds to the object (a part the tracker had lost) leaves the usual size as it was, and the
+mask can grow back to it.
 """
 
 from __future__ import annotations
@@ -110,10 +120,10 @@ class FlowPropagator:
         self._full_flow: tuple[np.ndarray, np.ndarray] | None = None  # this frame's (backward, forward) flow
         self._cur_small: np.ndarray | None = None  # the frame being predicted (working size)
         self._velocity: list[tuple[int, int]] = []  # per object: its last shift (working px per frame)
-        # re-detection memory, per object: keyframe appearance and last good one (RGB crop, mask crop),
-        # recent good areas (working px)
-        self._key_app: list[tuple[np.ndarray, np.ndarray] | None] = []
-        self._look: list[np.ndarray | None] = []  # per object: colour histogram on the seed keyframe
+        # re-detection memory, per object: the pass's keyframe appearances (oldest first) and the last good one
+        # (RGB crop, mask crop), recent good areas (working px)
+        self._key_app: list[list[tuple[np.ndarray, np.ndarray]]] = []
+        self._look: list[list[np.ndarray]] = []  # per object: colour histograms on the pass's keyframes
         self._good_app: list[tuple[np.ndarray, np.ndarray] | None] = []
         self._areas: list[list[int]] = []
         # per object: centre (x, y) and velocity of the last good frame, frames since it was last seen
@@ -128,8 +138,8 @@ class FlowPropagator:
             raise ValueError(f"object_ids must be distinct ids in 1..255, got {list(object_ids)}")
         self.object_ids = ids
         self._velocity = [(0, 0)] * len(ids)
-        self._key_app = [None] * len(ids)
-        self._look = [None] * len(ids)
+        self._key_app = [[] for _ in ids]
+        self._look = [[] for _ in ids]
         self._good_app = [None] * len(ids)
         self._areas = [[] for _ in ids]
         self._anchor = [None] * len(ids)
@@ -139,7 +149,8 @@ class FlowPropagator:
 
     # -- public steps -------------------------------------------------------------------------------
     def step(self, frame: np.ndarray, label_map: np.ndarray | None = None) -> np.ndarray:
-        """Probabilities ``float32 (1 + K) x H x W`` for ``frame``; with ``label_map`` the frame is a keyframe."""
+        """Probabilities ``float32 (1 + K) x H x W`` for ``frame``; with ``label_map`` the frame is a keyframe
+        (keyframes stepped before it in this pass stay its memory)."""
         if not self.object_ids:
             raise RuntimeError("call reset(object_ids) before step(...)")
         frame = _check_frame(frame)
@@ -151,10 +162,15 @@ class FlowPropagator:
         gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         if label_map is not None:
             soft = self._one_hot(label_map, small.shape[:2])
-            self._ref_area = (soft > 0.5).sum(axis=(1, 2))
+            predicted = None
+            if self._prev_gray is not None and self._prev_soft is not None:  # a keyframe inside the pass
+                self._cur_small = small
+                predicted = self._predict(small, gray)
+            # the pass may turn round at a keyframe (a backward pass replays its span forward first): the speed
+            # is measured again from here
             self._velocity = [(0, 0)] * len(self.object_ids)
-            self._remember_keyframe(small, soft)
-            self._look = [None if app is None else self._histogram(*app) for app in self._key_app]
+            self._ref_area = (soft > 0.5).sum(axis=(1, 2))
+            self._remember_keyframe(small, soft, predicted)
         else:
             if self._prev_gray is None or self._prev_soft is None:
                 raise RuntimeError("the first step of a pass needs a label_map (a keyframe's mask)")
@@ -166,7 +182,7 @@ class FlowPropagator:
     def memorize(self, label_map: np.ndarray) -> None:
         """Replace the last stepped frame's result with ``label_map`` (a refinement) for what follows.
 
-        The map becomes each object's latest good look, place and size; its seed keyframe (look, size) is
+        The map becomes each object's latest good look, place and size; its keyframes' looks and sizes are
         kept: a refinement that holds only part of the object, or more than it, must not redefine it."""
         if self._small is None:
             raise RuntimeError("memorize(...) needs a frame stepped before it")
@@ -270,15 +286,34 @@ class FlowPropagator:
         x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
         return small[y0:y1, x0:x1].astype(np.float32), mask[y0:y1, x0:x1].astype(np.uint8)
 
-    def _remember_keyframe(self, small: np.ndarray, soft: np.ndarray) -> None:
+    def _remember_keyframe(self, small: np.ndarray, soft: np.ndarray, predicted: np.ndarray | None) -> None:
+        """A keyframe becomes each object's latest look, place and size; the pass's earlier keyframes stay in
+        memory (looks). ``predicted`` (a keyframe inside the pass: what the pass predicted on it) decides the
+        sizes: kept, with the keyframe's added, when the keyframe holds at least ``regrow_keep`` of the
+        prediction; otherwise (part of the prediction taken away) they start again from the keyframe's.
+        An object with no pixels here has no last good look or place."""
         for k in range(len(self.object_ids)):
             hard = soft[k] > 0.5
             app = self._appearance(small, hard)
-            self._key_app[k] = self._good_app[k] = app
-            self._areas[k] = [int(hard.sum())] if app is not None else []
+            self._good_app[k] = app
             self._anchor[k] = self._centre(hard) if app is not None else None
             self._good_velocity[k] = (0, 0)
             self._lost[k] = 0
+            if app is None:
+                continue
+            self._key_app[k].append(app)
+            self._look[k].append(self._histogram(*app))
+            area = int(hard.sum())
+            if predicted is not None and self._holds(hard, predicted[k] > 0.5):
+                self._areas[k].append(area)
+                del self._areas[k][: -self.config.history]
+            else:
+                self._areas[k] = [area]
+
+    def _holds(self, mask: np.ndarray, predicted: np.ndarray) -> bool:
+        """Whether ``mask`` keeps at least ``regrow_keep`` of ``predicted`` (nothing predicted: trivially)."""
+        n = int(predicted.sum())
+        return n == 0 or np.count_nonzero(mask & predicted) >= self.config.regrow_keep * n
 
     def _check_and_redetect(
         self, k: int, small: np.ndarray, bgr: np.ndarray, refined: np.ndarray, warped: np.ndarray, learn: bool = True
@@ -329,12 +364,13 @@ class FlowPropagator:
         return cv2.normalize(h, None, norm_type=cv2.NORM_L1)
 
     def _looks_like(self, k: int, crop: np.ndarray, mask: np.ndarray) -> bool:
-        """Whether the colours of ``crop`` under ``mask`` are close to object ``k``'s on its seed keyframe: a
-        mask of a plausible size on something else (an occluder, the background) must not become its look."""
-        look = self._look[k]
-        if look is None:
+        """Whether the colours of ``crop`` under ``mask`` are close to object ``k``'s on one of the pass's
+        keyframes: a mask of a plausible size on something else (an occluder, the background) must not become
+        its look."""
+        if not self._look[k]:
             return True
-        distance = cv2.compareHist(self._histogram(crop, mask), look, cv2.HISTCMP_BHATTACHARYYA)
+        here = self._histogram(crop, mask)
+        distance = min(cv2.compareHist(here, look, cv2.HISTCMP_BHATTACHARYYA) for look in self._look[k])
         return distance <= self.config.same_look
 
     @staticmethod
@@ -405,7 +441,7 @@ class FlowPropagator:
         cfg = self.config
         sh, sw = small.shape[:2]
         best: tuple[float, int, int, np.ndarray] | None = None
-        apps = [app for app in (self._good_app[k], self._key_app[k]) if app is not None]
+        apps = [app for app in (self._good_app[k], *reversed(self._key_app[k])) if app is not None]
         for (cx, cy), app in ((c, a) for c in centres for a in apps):
             tpl0, msk0 = app
             size = max(tpl0.shape[:2])

@@ -1,6 +1,12 @@
 """Passes over a span: one propagator pass seeded from a keyframe, the blend of a forward and a backward pass,
 and ``SpanRunner``, the propagation half of ``TrackSession`` (which dirty span next, the cached backward pass,
-the writing pass with refinement and memorising, filling a keyframe with the objects tracked into it)."""
+the writing pass with refinement and memorising, filling a keyframe with the objects tracked into it).
+
+A pass from a keyframe that has another keyframe of its shot before it (in the pass's direction) does not start
+from nothing: the propagator first replays the frames from that keyframe up to the seed (stepping them, writing
+nothing), then takes the seed's mask. So a pass from a correction keeps what the tracker knew when it reached the
+corrected frame (XMem's memory, the classical tracker's looks, sizes and speed) while the frames after it start
+from the corrected mask; a pass never replays across a cut."""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from tracking.session.state import (
 )
 
 ProgressFn = Callable[[int, int], None]
+LeadIn = Sequence[tuple[np.ndarray, np.ndarray | None]]  # (frame, label map, or None for a frame to predict)
 
 
 class Pass:
@@ -32,10 +39,19 @@ class Pass:
         self.obj_ids = tuple(obj_ids)
         self.propagator = factory() if self.obj_ids else None
 
-    def seed(self, frame: np.ndarray, label_map: np.ndarray) -> None:
+    def seed(
+        self, frame: np.ndarray, label_map: np.ndarray, lead_in: LeadIn = (), tick: Callable[[], None] | None = None
+    ) -> None:
+        """Start the pass from a keyframe, after stepping the ``lead_in`` frames (the earlier keyframe it starts
+        from, then the frames up to this one): the propagator carries what it learnt there into the pass, and
+        the frames after the seed start from the seed's mask. ``tick`` is called per lead-in frame."""
         if self.propagator is None:
             return
         self.propagator.reset(self.obj_ids)
+        for image, known in lead_in:
+            self.propagator.step(image, None if known is None else restrict(known, self.obj_ids))
+            if tick is not None:
+                tick()
         self.propagator.step(frame, restrict(label_map, self.obj_ids))
 
     def step(self, frame: np.ndarray) -> np.ndarray:
@@ -153,8 +169,35 @@ class SpanRunner:
     def _cost(self, span: Span) -> int:
         prog = self.state.progress.get(span, SpanProgress())
         blended = span.left is not None and span.right is not None
-        backward = len(span.frames(self.state.num_frames)) if blended and not prog.backward_cached else 0
-        return backward + len(self._remaining(span))
+        backward = 0
+        if blended and not prog.backward_cached:  # the span's frames, twice: the lead-in, then the pass
+            backward = 2 * len(span.frames(self.state.num_frames)) + 1
+        seed = span.left if span.left is not None else span.right
+        origin = self._lead_from(seed, forward=span.left is not None) if seed is not None else None
+        lead_in = 0 if origin is None else abs(seed - origin)  # type: ignore[operator]
+        return backward + lead_in + len(self._remaining(span))
+
+    def _lead_from(self, seed: int, forward: bool) -> int | None:
+        """The keyframe a writing pass from ``seed`` replays from: the bound of its shot just before it in the
+        pass's direction (a keyframe, or a frame where an object was found again), or None."""
+        start, end = self.state.shot_of(seed)
+        bounds = sorted({f for f in [*self.state.keyframes(), *self.state.seeds()] if start <= f < end and f != seed})
+        before = [f for f in bounds if (f < seed if forward else f > seed)]
+        if not before:
+            return None
+        return before[-1] if forward else before[0]
+
+    def _lead_in(self, origin: int | None, seed: int, obj_ids: Sequence[int]) -> LeadIn:
+        """The frames a pass from ``seed`` steps first: the keyframe ``origin`` (frame and label map), then every
+        frame from it towards ``seed`` (to predict); empty without an origin or when it holds none of
+        ``obj_ids`` (``origin`` is always a bound of ``seed``'s shot: nothing is replayed across a cut)."""
+        if origin is None or not obj_ids:
+            return []
+        label_map = self._keyframe_map(origin)
+        if not np.isin(label_map, obj_ids).any():
+            return []
+        between = range(origin + 1, seed) if origin < seed else range(origin - 1, seed, -1)
+        return [(self.frames[origin], label_map), *((self.frames[t], None) for t in between)]
 
     def _known(self, keyframe: int) -> list[int]:
         """Objects a pass from this keyframe carries: those with pixels there.
@@ -182,7 +225,10 @@ class SpanRunner:
         bwd_ids: list[int] = self._known(span.right) if span.right is not None else []
         if blended and not prog.backward_cached:
             bwd = Pass(self.propagator_factory, bwd_ids)
-            bwd.seed(self.frames[span.right], self._keyframe_map(span.right))
+            # it first replays the span forward from its left keyframe: it knows what the forward pass learnt
+            # on the way to the right keyframe (sizes, looks, memory), not only the right keyframe's mask
+            lead_in = self._lead_in(span.left, span.right, bwd_ids)
+            bwd.seed(self.frames[span.right], self._keyframe_map(span.right), lead_in, tick)
             for t in reversed(frames):
                 probs = bwd.step(self.frames[t])
                 self._save_cache(t, probs)
@@ -204,7 +250,8 @@ class SpanRunner:
         writer = Pass(self.propagator_factory, ids)
         if seed_frame is not None:  # a shot with no bound: no object is known there, its frames are written empty
             seed_map = self._keyframe_map(seed_frame)
-            writer.seed(self.frames[seed_frame], seed_map)
+            origin = self._lead_from(seed_frame, forward)
+            writer.seed(self.frames[seed_frame], seed_map, self._lead_in(origin, seed_frame, ids), tick)
             if self.refiner is not None:
                 self.refiner.start_pass()
                 self.refiner.observe(seed_map, ids)
