@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from tracking.backend import Propagator, probs_to_labels
-from tracking.classical.flow import masked_ssd
+from tracking.classical.template_match import masked_ssd
 
 View = tuple[np.ndarray, np.ndarray]  # (RGB uint8 frame, bool mask of the object on it): one stored appearance
 
