@@ -201,10 +201,12 @@ def test_track_writes_label_maps_named_like_frames(tmp_path, capsys, monkeypatch
 def test_remove_a_dog_from_dogs_jump(clips_dir, tmp_path, capsys, monkeypatch):
     """Click the small dark dog (id 1) and remove it with the classical backends.
 
-    With one click the classical tracker keeps the dog on most of the clip (mean IoU 0.69, above 0.5 on 86 %
-    of the frames; 0.62 / 89 % on 2026-11-25 morning, 0.22 on 2026-11-24): the big dog jumps over it, it runs
-    off to the frame's edge growing four-fold and stays there half outside. The thresholds guard that level;
-    the big dog (id 2) is still lost after it crosses the person, from one click (mean IoU about 0.16).
+    One click gives the dog at IoU 0.89 (0.64 before the consensus first click of 2026-12-04). The classical
+    tracker keeps it until the big dog jumps over it (frames 8-11: hidden, empty masks), finds it again
+    (frames 12-14) and loses it once it runs off to the frame's edge growing four-fold (from frame ~40): mean IoU
+    0.32, as from its true first mask (0.318 in ``benchmarks.one_click --start mask``). The mean of 0.69 this test
+    guarded before came from the partial first mask (a lucky start, said so in docs/benchmarks.md), so the test now
+    guards the click, the frames before the occlusion, the re-finding after it and the removal where it was tracked.
     """
     clip = clips_dir / "sttn-dogs_jump"
     gt0 = np.array(Image.open(clip / "masks" / "00000.png"))
@@ -233,10 +235,10 @@ def test_remove_a_dog_from_dogs_jump(clips_dir, tmp_path, capsys, monkeypatch):
         if ious[-1] > 0.5:
             inside.append(diff[gt & ours].mean())
         outside.append(diff[far].mean())
-    assert ious[0] > 0.5, f"one click gives IoU {ious[0]:.2f} with the dog on frame 0"
-    assert np.mean(ious[:6]) > 0.5, f"the first frames are tracked (IoU {np.mean(ious[:6]):.2f})"
-    assert np.mean(ious) > 0.55, f"mean IoU with the ground-truth dog {np.mean(ious):.3f}"
-    assert np.mean(np.array(ious) > 0.5) > 0.75, "the dog is tracked on most frames"
+    assert ious[0] > 0.8, f"one click gives IoU {ious[0]:.2f} with the dog on frame 0"
+    assert np.mean(ious[:8]) > 0.75, f"the frames before the occlusion are tracked (IoU {np.mean(ious[:8]):.2f})"
+    assert max(ious[12:16]) > 0.5, f"the dog is found again after the big dog passed (IoU {max(ious[12:16]):.2f})"
+    assert np.mean(np.array(ious) > 0.5) > 0.3, "the dog is tracked on a third of the frames at least"
     assert len(inside) >= 6 and np.mean(inside) > 10, "where the dog was tracked its pixels were replaced"
     assert np.mean(outside) < 3, "pixels away from the dog should be untouched (codec noise only)"
 
