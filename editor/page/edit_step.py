@@ -86,11 +86,15 @@ def _restore_form(latest: renders.Render | None) -> None:
         state["bg-colour"] = latest.settings["colour"]
 
 
-def step_edit(ws: Workspace, project: Project, session: Any, busy: bool) -> None:
+def step_edit(ws: Workspace, project: Project, session: Any, busy: bool, flagged: int = 0) -> None:
+    """Step 3; ``flagged``: how many frames the review still flags (a render uses their masks as they are)."""
     st.subheader("3 · Edit and export")
     if not session.is_done():
         st.caption("Track the objects through the clip first.")
         return
+    if flagged:
+        st.warning(f"{flagged} frames are still flagged for review (step 2): a render uses their masks as they are, "
+                   "so check them first.")
     kept = renders.load(ws.outputs_dir)
     _restore_form(kept[-1] if kept else None)
     objects = {o.id: o.name for o in session.objects}

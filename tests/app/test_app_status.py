@@ -1,0 +1,64 @@
+"""What the page claims (Streamlit AppTest): never that masks are right when it cannot know, never a mask or a
+tracked frame after everything was cleared, and nothing that cannot be undone without asking first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from editor import review
+from editor.sample import make_sample
+from editor.store import Project
+from tests.app.test_app import _button, _captions, _click, _opened_sample, _project_id, _wait, data_dir  # noqa: F401
+
+
+def _warnings(at) -> str:
+    return "\n".join(w.value for w in at.warning)
+
+
+def test_tracked_status_says_what_the_checks_flag_not_that_the_masks_are_right(data_dir: Path) -> None:  # noqa: F811
+    at = _opened_sample(data_dir)
+    _click(at, *make_sample(n_frames=12).click, (480, 270), t=1)
+    _button(at, "track").click().run()
+    _wait(at, data_dir, "track")
+    root = data_dir / _project_id(at) / "project"
+    review.save(root, {3: {1: ("the mask is empty",)}, 7: {1: ("the mask jumped",)}})
+    at.run()
+    assert not at.exception, at.exception
+    status = _captions(at)
+    assert "Every frame is tracked" not in status
+    assert "2 of 12 frames look wrong" in status and "Review ▶" in status
+    assert "2 frames are still flagged for review" in _warnings(at)  # step 3, beside the render button
+    review.save(root, {})
+    at.run()
+    status = _captions(at)
+    assert "none was flagged, but the checks miss some mistakes" in status and "Play with masks" in status
+    assert "still flagged" not in _warnings(at)
+
+    # after "Clear all" no frame is claimed as tracked, and the timeline counts nothing
+    _button(at, "clear-all").click().run()
+    _button(at, "confirm-drop-yes").click().run()
+    assert not at.exception, at.exception
+    assert all(not m.any() for m in (Project.open(root).masks[f] for f in range(12)))
+    status = _captions(at)
+    assert "Frame 0 (no mask yet)" in status and "tracked 12/12" not in status
+    at.slider(key="frame").set_value(5).run()
+    assert "Frame 5 (no mask yet)" in _captions(at)
+
+
+def test_delete_object_and_clear_all_ask_first(data_dir: Path) -> None:  # noqa: F811
+    at = _opened_sample(data_dir)
+    prompts = data_dir / _project_id(at) / "project" / "prompts.json"
+    _click(at, *make_sample(n_frames=12).click, (480, 270), t=1)
+    for key in ("delete-object", "clear-all"):
+        _button(at, key).click().run()
+        assert not at.exception, at.exception
+        assert '"kind": "click"' in prompts.read_text()  # nothing deleted yet: the page asks
+        assert "Undo cannot bring them back" in _warnings(at)
+        _button(at, "confirm-drop-no").click().run()
+        assert '"kind": "click"' in prompts.read_text() and "Undo cannot" not in _warnings(at)
+    _button(at, "delete-object").click().run()
+    assert "object 1, its clicks and its masks" in _warnings(at)
+    _button(at, "confirm-drop-yes").click().run()
+    assert not at.exception, at.exception
+    assert '"kind"' not in prompts.read_text()
+    assert "Frame 0 (no mask yet)" in _captions(at)
