@@ -62,3 +62,29 @@ def test_delete_object_and_clear_all_ask_first(data_dir: Path) -> None:  # noqa:
     assert not at.exception, at.exception
     assert '"kind"' not in prompts.read_text()
     assert "Frame 0 (no mask yet)" in _captions(at)
+
+
+def test_a_click_while_another_process_holds_the_project_says_so_in_page_words(data_dir: Path) -> None:  # noqa: F811
+    """Another tab's job (or a tam command) holds the project's lock: the click is refused with a sentence for the
+    page, not the CLI's (a process id, ``--project``)."""
+    import subprocess
+    import sys
+
+    at = _opened_sample(data_dir)
+    root = data_dir / _project_id(at) / "project"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom editor.lock import project_lock\n"
+         f"with project_lock({str(root)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        _click(at, *make_sample(n_frames=12).click, (480, 270), t=1)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not at.exception, at.exception
+    errors = "\n".join(e.value for e in at.error)
+    assert "This project is busy" in errors and "Nothing was changed" in errors
+    assert "--project" not in errors and "process" not in errors.replace("tam command", "")
+    prompts = root / "prompts.json"
+    assert not prompts.exists() or '"kind"' not in prompts.read_text()  # the click was not applied
