@@ -129,8 +129,8 @@ def _tracked_status(flagged: int, frames: int) -> str:
     many frames its checks flag and what to do next."""
     if flagged:
         return (f":red[{flagged} of {frames} frames look wrong] (red on the timeline): go through them with "
-                "Review ▶, fix each with a click, then re-track. The checks miss some mistakes: play the clip with "
-                "its masks too.")
+                "Review ▶, fix each with a click, then re-track. The checks miss some mistakes: watch the clip with "
+                "Play with masks too.")
     return ("Every frame has a mask and none was flagged, but the checks miss some mistakes: watch the clip with "
             "Play with masks before rendering, and click on any frame to correct it.")
 
