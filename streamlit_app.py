@@ -116,12 +116,14 @@ def _project_sidebar(ws: Workspace | None) -> None:
         st.sidebar.caption("No project open.")
         return
     st.sidebar.caption(f"id `{ws.id}` · kept in the URL, so a reload continues here.")
-    if st.sidebar.button("New video", key="new-project"):
-        st.query_params.clear()
-        for key in list(st.session_state):
-            if key != "backend":
-                del st.session_state[key]
-        st.rerun()
+
+
+def _new_video() -> None:
+    """Button callback: leave this project (it stays on disk, its URL reopens it) for the upload step."""
+    st.query_params.clear()
+    for key in list(st.session_state):
+        if key != "backend":
+            del st.session_state[key]
 
 
 def _tracked_status(flagged: int, frames: int) -> str:
@@ -178,13 +180,17 @@ def _open(ws: Workspace, ctx: Any) -> dict[str, Any]:
 
 
 def _video_info(project: Project) -> None:
+    """The clip's facts on one line, and the way to another video (the sidebar starts collapsed)."""
     w, h = project.native_size
     ww, wh = project.working_size
     seconds = project.num_frames / float(project.fps)
-    st.caption(
+    facts, new = st.columns([8, 1], vertical_alignment="center")
+    facts.caption(
         f"**{project.source.name}** · Length {seconds:.2f} s ({project.num_frames} frames) · "
         f"{float(project.fps):.3g} fps · {w}×{h} (works at {ww}×{wh}) · audio {'yes' if project.has_audio else 'none'}"
     )
+    new.button("New video", key="new-project", on_click=_new_video,
+               help="open another video; this project stays, and its link (the URL) reopens it")
 
 
 def _objects_panel(session: Any) -> int | None:

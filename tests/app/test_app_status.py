@@ -88,3 +88,14 @@ def test_a_click_while_another_process_holds_the_project_says_so_in_page_words(d
     assert "--project" not in errors and "process" not in errors.replace("tam command", "")
     prompts = root / "prompts.json"
     assert not prompts.exists() or '"kind"' not in prompts.read_text()  # the click was not applied
+
+
+def test_new_video_is_on_the_page_not_only_in_the_collapsed_sidebar(data_dir: Path) -> None:  # noqa: F811
+    at = _opened_sample(data_dir)
+    pid = _project_id(at)
+    assert [b.key for b in at.main.button if b.key == "new-project"] == ["new-project"]
+    _button(at, "new-project").click().run()
+    assert not at.exception, at.exception
+    assert "project" not in at.query_params
+    assert any(b.key == "use-sample" for b in at.button)  # the upload step again
+    assert (data_dir / pid / "project" / "meta.json").is_file()  # the project stays on disk
