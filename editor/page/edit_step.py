@@ -24,7 +24,9 @@ EFFECT_NAMES = {"Remove": "remove", "Replace": "replace", "Blur": "blur", "Pixel
 
 
 def _download(path: Path, label: str, mime: str, key: str) -> None:
-    st.download_button(label, data=path.read_bytes(), file_name=path.name, mime=mime, key=key)
+    """A download of ``path``, read when it is clicked: a rerun reads no file (every kept render has a button, and a
+    render may be hundreds of MB), and the click itself reruns nothing."""
+    st.download_button(label, data=path.read_bytes, file_name=path.name, mime=mime, key=key, on_click="ignore")
 
 
 def _edit_spec(ws: Workspace, effect: str, ids: tuple[int, ...] | None) -> compose.EditSpec:

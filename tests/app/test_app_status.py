@@ -99,3 +99,31 @@ def test_new_video_is_on_the_page_not_only_in_the_collapsed_sidebar(data_dir: Pa
     assert "project" not in at.query_params
     assert any(b.key == "use-sample" for b in at.button)  # the upload step again
     assert (data_dir / pid / "project" / "meta.json").is_file()  # the project stays on disk
+
+
+def test_a_rerun_reads_no_render_or_export_file(data_dir: Path, monkeypatch) -> None:  # noqa: F811
+    """Every kept render and export has a download button; their bytes are read when one is clicked, not on every
+    rerun (a render may be hundreds of MB, and a step of the frame slider is a rerun)."""
+    at = _opened_sample(data_dir)
+    _click(at, *make_sample(n_frames=12).click, (480, 270), t=1)
+    _button(at, "track").click().run()
+    _wait(at, data_dir, "track")
+    _button(at, "render").click().run()
+    _wait(at, data_dir, "render")
+    _button(at, "export").click().run()
+    _wait(at, data_dir, "export")
+    assert any(b.label == "Download the video" for b in at.get("download_button"))
+    outputs = data_dir / _project_id(at)
+    read: list[str] = []
+    original = Path.read_bytes
+
+    def counting(self: Path) -> bytes:
+        if outputs in self.parents and ("outputs" in self.parts or "exports" in self.parts):
+            read.append(self.name)
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    at.run()
+    assert not at.exception, at.exception
+    assert any(b.label == "Download the video" for b in at.get("download_button"))
+    assert not read, read
