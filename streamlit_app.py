@@ -130,9 +130,9 @@ def _tracked_status(flagged: int, frames: int) -> str:
     """What the page says once every frame has a mask: never that the masks are right (tam cannot know), but how
     many frames its checks flag and what to do next."""
     if flagged:
-        return (f":red[{flagged} of {frames} frames look wrong] (red on the timeline): go through them with "
-                "Review ▶, fix each with a click, then re-track. The checks miss some mistakes: watch the clip with "
-                "Play with masks too.")
+        return (f":red[{flagged} of {frames} frames are flagged] for review (red on the timeline): check them "
+                "with Review ▶, fix a wrong one with a click, then re-track. The checks miss some mistakes and flag "
+                "some good frames: watch the clip with Play with masks too.")
     return ("Every frame has a mask and none was flagged, but the checks miss some mistakes: watch the clip with "
             "Play with masks before rendering, and click on any frame to correct it.")
 

@@ -57,8 +57,9 @@ def flagged_summary(flagged: dict[int, str], frames: int, root: Path) -> str:
     for why in flagged.values():
         reasons[why] = reasons.get(why, 0) + 1
     common = max(reasons, key=reasons.get)
-    return (f"[yellow]{len(flagged)} of {frames} frames look wrong (frames {frame_ranges(first)}; most often: "
-            f"{common}): watch them ({look}) and add a click on a wrong frame with --point X,Y@N or --neg X,Y@N[/]")
+    return (f"[yellow]{len(flagged)} of {frames} frames flagged for review (frames {frame_ranges(first)}; most often: "
+            f"{common}): watch them ({look}) and add a click on a wrong frame with --point X,Y@N or --neg X,Y@N; the "
+            "checks also flag some good frames[/]")
 
 
 def frame_ranges(frames: list[int], most: int = 6) -> str:

@@ -75,7 +75,7 @@ def test_new_shots_under_tracked_masks_reopen_the_session_and_say_to_track_again
     _click(at, cx, cy, (480, 270), t=1)
     _button(at, "track").click().run()
     _wait(at, data_dir, "track")
-    assert "Every frame has a mask" in _captions(at) or "frames look wrong" in _captions(at)
+    assert "Every frame has a mask" in _captions(at) or "frames are flagged" in _captions(at)
     root = data_dir / _project_id(at) / "project"
     project = Project.open(root)
     project.meta["shots"] = shots_to_json([Shot(0, 6, "start"), Shot(6, 12, "cut")])  # as tam shots --detect would

@@ -26,7 +26,7 @@ def test_tracked_status_says_what_the_checks_flag_not_that_the_masks_are_right(d
     assert not at.exception, at.exception
     status = _captions(at)
     assert "Every frame is tracked" not in status
-    assert "2 of 12 frames look wrong" in status and "Review ▶" in status
+    assert "2 of 12 frames are flagged" in status and "Review ▶" in status
     assert "2 frames are still flagged for review" in _warnings(at)  # step 3, beside the render button
     review.save(root, {})
     at.run()

@@ -66,7 +66,7 @@ def test_review_flags_step_speed_and_playback(server, browser) -> None:  # noqa:
     review = data / project_id / "project" / "review.json"
     assert review.is_file()
     # the status never claims the masks are right: it says how many frames the checks flag
-    status = page.locator("[data-testid='stCaptionContainer']").filter(has_text="of 66 frames look wrong").first
+    status = page.locator("[data-testid='stCaptionContainer']").filter(has_text="of 66 frames are flagged").first
     status.wait_for(timeout=30_000)
     assert "Review ▶" in status.inner_text() and "Play with masks" in status.inner_text()
     assert page.get_by_text("Every frame is tracked").count() == 0

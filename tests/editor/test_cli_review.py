@@ -23,7 +23,7 @@ def test_frame_ranges_and_the_summary_in_words(tmp_path: Path) -> None:
     assert "no frame flagged, but the checks miss some mistakes" in none and "--point X,Y@N" in none
     some = flagged_summary({2: "object 1: the mask is empty", 3: "object 1: the mask is empty", 7: "object 1: x"}, 10,
                            tmp_path)
-    assert "3 of 10 frames look wrong (frames 2–3, 7; most often: object 1: the mask is empty)" in some
+    assert "3 of 10 frames flagged for review (frames 2–3, 7; most often: object 1: the mask is empty)" in some
     assert "--format overlay" in some
 
 
@@ -35,7 +35,7 @@ def test_track_prints_the_check_and_keeps_review_json(tmp_path: Path, capsys, mo
     code, text = run_tam(["track", video, "--point", f"{x},{y}", "--masks-out", tmp_path / "m",
                           "--project", project, "--backend", "classical"], capsys, monkeypatch)
     assert code == 0, text
-    assert "checked the masks" in text or "frames look wrong" in text, text
+    assert "checked the masks" in text or "frames flagged for review" in text, text
     assert isinstance(json.loads((project / "review.json").read_text()), dict)
 
 
@@ -46,6 +46,6 @@ def test_track_on_real_footage_names_the_frames_that_look_wrong(tmp_path: Path, 
     code, text = run_tam(["track", DOGS, "--point", "205,95", "--masks-out", tmp_path / "m", "--project",
                           tmp_path / "work", "--backend", "classical"], capsys, monkeypatch)
     assert code == 0, text
-    assert "of 66 frames look wrong (frames " in text and "--point X,Y@N" in text, text
+    assert "of 66 frames flagged for review (frames " in text and "--point X,Y@N" in text, text
     flagged = json.loads((tmp_path / "work" / "review.json").read_text())
     assert len(flagged) > 10
