@@ -92,7 +92,13 @@ def step_edit(ws: Workspace, project: Project, session: Any, busy: bool, flagged
     """Step 3; ``flagged``: how many frames the review still flags (a render uses their masks as they are)."""
     st.subheader("3 · Edit and export")
     if not session.is_done():
-        st.caption("Track the objects through the clip first.")
+        dirty = session.dirty_frames()
+        tracked = set(project.masks.written()) - set(session.keyframes) if session.objects else set()
+        if tracked and dirty:  # tracked before, then corrected (or shots changed): not "track first" again
+            st.caption(f"Your changes put {len(dirty)} frames out of date: press Re-track changes (step 2) before "
+                       "rendering, so the video follows your corrections.")
+        else:
+            st.caption("Track the objects through the clip first.")
         return
     if flagged:
         st.warning(f"{flagged} frames are still flagged for review (step 2): a render uses their masks as they are, "

@@ -127,3 +127,19 @@ def test_a_rerun_reads_no_render_or_export_file(data_dir: Path, monkeypatch) -> 
     assert not at.exception, at.exception
     assert any(b.label == "Download the video" for b in at.get("download_button"))
     assert not read, read
+
+
+def test_step_3_after_a_correction_asks_to_re_track_not_to_track(data_dir: Path) -> None:  # noqa: F811
+    at = _opened_sample(data_dir)
+    cx, cy = make_sample(n_frames=12).click
+    _click(at, cx, cy, (480, 270), t=1)
+    assert "Track the objects through the clip first." in _captions(at)
+    _button(at, "track").click().run()
+    _wait(at, data_dir, "track")
+    at.slider(key="frame").set_value(6).run()
+    at.radio(key="mode").set_value("Negative point").run()
+    _click(at, 5, 5, (480, 270), t=2)  # a correction on a tracked frame
+    assert not at.exception, at.exception
+    captions = _captions(at)
+    assert "Track the objects through the clip first." not in captions
+    assert "frames out of date: press Re-track changes (step 2) before rendering" in captions
