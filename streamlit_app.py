@@ -54,7 +54,8 @@ def _current_workspace() -> Workspace | None:
         return None
     if not _ID.match(project_id) or not (pipeline.data_dir() / project_id).is_dir():
         st.query_params.clear()
-        st.warning(f"Project {project_id!r} was not found in {pipeline.data_dir()}; start a new one.")
+        st.warning(f"Project {project_id!r} was not found on this server (it may have been deleted, or the link is "
+                   "from another server): upload a video to start a new one.")
         return None
     return Workspace(project_id)
 

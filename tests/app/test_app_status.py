@@ -143,3 +143,15 @@ def test_step_3_after_a_correction_asks_to_re_track_not_to_track(data_dir: Path)
     captions = _captions(at)
     assert "Track the objects through the clip first." not in captions
     assert "frames out of date: press Re-track changes (step 2) before rendering" in captions
+
+
+def test_an_unknown_project_link_names_no_server_folder(data_dir: Path) -> None:  # noqa: F811
+    from tests.app.test_app import _app
+
+    at = _app()
+    at.query_params["project"] = "doesnotexist"
+    at.run()
+    assert not at.exception
+    warning = _warnings(at)
+    assert "was not found on this server" in warning and "upload a video" in warning
+    assert str(data_dir) not in warning and "/" not in warning
