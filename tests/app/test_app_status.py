@@ -155,3 +155,28 @@ def test_an_unknown_project_link_names_no_server_folder(data_dir: Path) -> None:
     warning = _warnings(at)
     assert "was not found on this server" in warning and "upload a video" in warning
     assert str(data_dir) not in warning and "/" not in warning
+
+
+def test_a_job_refused_by_a_busy_project_fails_in_page_words(tmp_path: Path) -> None:
+    """A page job (track, render, export) started while a tam command holds the project."""
+    import subprocess
+    import sys
+
+    from editor.jobs import FAILED, JobRunner
+
+    root = tmp_path / "project"
+    root.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom editor.lock import project_lock\n"
+         f"with project_lock({str(root)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        runner = JobRunner(tmp_path / "jobs")
+        runner.start("track", lambda ctx: None, lock=root)
+        status = runner.wait("track", timeout=10)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert status.state == FAILED
+    assert "This project is busy" in status.error and "--project" not in status.error
