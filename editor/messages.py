@@ -25,8 +25,8 @@ def scrub(text: str) -> str:
 def user_message(exc: BaseException) -> str:
     """The message to show for ``exc``: tam's own sentence, or a plain one for anything unexpected."""
     if isinstance(exc, ProjectBusy):  # its own words are for the CLI (the project's folder, --project)
-        who = f" ({scrub(exc.holder)})" if exc.holder else ""
-        return (f"This project is busy: another tab of this page, or a tam command{who}, is working on it. Nothing "
+        who = f" (held by {scrub(exc.holder)})" if exc.holder else ""
+        return (f"This project is busy: another tab of this page, or a tam command, is working on it{who}. Nothing "
                 "was changed; wait until it has finished (its progress shows where it was started), then try again.")
     if isinstance(exc, TamError):
         return scrub(str(exc))
