@@ -250,10 +250,18 @@ def _handle_click(session: Any, project: Project, frame: int, obj: int | None) -
         box = (min(x0, x), min(y0, y), max(x0, x), max(y0, y))
         if box[2] - box[0] < 2 or box[3] - box[1] < 2:
             raise TamError("That box is too small: click two opposite corners of the object.")
+        _segmenting(session, obj, frame)
         session.add_box(frame, obj, box)
     else:
+        _segmenting(session, obj, frame)
         session.add_click(frame, obj, x, y, positive=mode == MODES[0])
     return True
+
+
+def _segmenting(session: Any, obj: int, frame: int) -> None:
+    """Say at once that a click is being worked on: segmenting takes seconds on a CPU, and the frame only fades."""
+    name = next((o.name for o in session.objects if o.id == obj), f"object {obj}")
+    st.toast(f"Segmenting {name} on frame {frame}…", icon="⏳")
 
 
 def _go_to(frame: int | None) -> None:

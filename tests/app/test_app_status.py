@@ -179,3 +179,10 @@ def test_a_job_refused_by_a_busy_project_fails_in_page_words(tmp_path: Path) -> 
         status = runner.wait("track", timeout=10)
     assert status.state == FAILED
     assert "This project is busy" in status.error and "--project" not in status.error and str(root) not in status.error
+
+
+def test_a_click_says_at_once_that_it_is_being_segmented(data_dir: Path) -> None:  # noqa: F811
+    at = _opened_sample(data_dir)
+    _click(at, *make_sample(n_frames=12).click, (480, 270), t=1)
+    assert not at.exception, at.exception
+    assert [t.value for t in at.toast] == ["Segmenting object 1 on frame 0…"]
