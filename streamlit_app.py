@@ -54,7 +54,8 @@ def _current_workspace() -> Workspace | None:
         return None
     if not _ID.match(project_id) or not (pipeline.data_dir() / project_id).is_dir():
         st.query_params.clear()
-        st.warning(f"Project {project_id!r} was not found in {pipeline.data_dir()}; start a new one.")
+        st.warning(f"Project {project_id!r} was not found on this server (it may have been deleted, or the link is "
+                   "from another server): upload a video to start a new one.")
         return None
     return Workspace(project_id)
 
@@ -96,10 +97,15 @@ def _draw_prompts(image: np.ndarray, session: Any, frame: int, pending: tuple[fl
     return image
 
 
+def _masked(project: Project, session: Any) -> list[int]:
+    """The frames holding a mask of an object that exists (one listing of masks/: a long clip has thousands).
+    After "Clear all" the label maps on disk are empty: no frame is claimed as tracked then."""
+    return project.masks.written() if session.objects else []
+
+
 def _flags(project: Project, session: Any, written: list[int]) -> dict[int, dict[int, tuple[str, ...]]]:
     """The needs-review flags computed after the last tracking run that still apply to the masks on disk."""
-    saved = review.load(project.state_dir)
-    return review.current(saved, session.keyframes, set(written), {o.id for o in session.objects}) if saved else {}
+    return review.still_flagged(project.state_dir, session, written)
 
 
 # ------------------------------------------------------------------------------------------- sidebar
@@ -111,12 +117,25 @@ def _project_sidebar(ws: Workspace | None) -> None:
         st.sidebar.caption("No project open.")
         return
     st.sidebar.caption(f"id `{ws.id}` · kept in the URL, so a reload continues here.")
-    if st.sidebar.button("New video", key="new-project"):
-        st.query_params.clear()
-        for key in list(st.session_state):
-            if key != "backend":
-                del st.session_state[key]
-        st.rerun()
+
+
+def _new_video() -> None:
+    """Button callback: leave this project (it stays on disk, its URL reopens it) for the upload step."""
+    st.query_params.clear()
+    for key in list(st.session_state):
+        if key != "backend":
+            del st.session_state[key]
+
+
+def _tracked_status(flagged: int, frames: int) -> str:
+    """What the page says once every frame has a mask: never that the masks are right (tam cannot know), but how
+    many frames its checks flag and what to do next."""
+    if flagged:
+        return (f":red[{flagged} of {frames} frames are flagged] for review (red on the timeline): check them "
+                "with Review ▶, fix a wrong one with a click, then re-track. The checks miss some mistakes and flag "
+                "some good frames: watch the clip with Play with masks too.")
+    return ("Every frame has a mask and none was flagged, but the checks miss some mistakes: watch the clip with "
+            "Play with masks before rendering, and click on any frame to correct it.")
 
 
 # ------------------------------------------------------------------------------------------- steps
@@ -162,13 +181,17 @@ def _open(ws: Workspace, ctx: Any) -> dict[str, Any]:
 
 
 def _video_info(project: Project) -> None:
+    """The clip's facts on one line, and the way to another video (the sidebar starts collapsed)."""
     w, h = project.native_size
     ww, wh = project.working_size
     seconds = project.num_frames / float(project.fps)
-    st.caption(
+    facts, new = st.columns([8, 1], vertical_alignment="center")
+    facts.caption(
         f"**{project.source.name}** · Length {seconds:.2f} s ({project.num_frames} frames) · "
         f"{float(project.fps):.3g} fps · {w}×{h} (works at {ww}×{wh}) · audio {'yes' if project.has_audio else 'none'}"
     )
+    new.button("New video", key="new-project", on_click=_new_video,
+               help="open another video; this project stays, and its link (the URL) reopens it")
 
 
 def _objects_panel(session: Any) -> int | None:
@@ -227,10 +250,18 @@ def _handle_click(session: Any, project: Project, frame: int, obj: int | None) -
         box = (min(x0, x), min(y0, y), max(x0, x), max(y0, y))
         if box[2] - box[0] < 2 or box[3] - box[1] < 2:
             raise TamError("That box is too small: click two opposite corners of the object.")
+        _segmenting(session, obj, frame)
         session.add_box(frame, obj, box)
     else:
+        _segmenting(session, obj, frame)
         session.add_click(frame, obj, x, y, positive=mode == MODES[0])
     return True
+
+
+def _segmenting(session: Any, obj: int, frame: int) -> None:
+    """Say at once that a click is being worked on: segmenting takes seconds on a CPU, and the frame only fades."""
+    name = next((o.name for o in session.objects if o.id == obj), f"object {obj}")
+    st.toast(f"Segmenting {name} on frame {frame}…", icon="⏳")
 
 
 def _go_to(frame: int | None) -> None:
@@ -260,14 +291,34 @@ def _step_select(ws: Workspace, project: Project, session: Any, busy: bool) -> N
             session.clear_frame(frame, obj)
             st.rerun()
         if b3.button("Delete object", key="delete-object", disabled=busy or obj is None):
-            session.remove_object(obj)
-            st.session_state.pop("object", None)
-            st.rerun()
+            st.session_state["confirm-drop"] = obj
         if b4.button("Clear all", key="clear-all", disabled=busy or not session.objects):
-            session.reset_state()
-            st.session_state.pop("object", None)
-            st.rerun()
+            st.session_state["confirm-drop"] = "all"
+        _confirm_drop(session, busy)
         _step_track(ws, project, session, busy)
+
+
+def _confirm_drop(session: Any, busy: bool) -> None:
+    """Deleting an object or everything cannot be undone (the undo history goes with it): asked once more."""
+    target = st.session_state.get("confirm-drop")
+    names = {o.id: o.name for o in session.objects}
+    if target is None or busy or (target != "all" and target not in names):
+        st.session_state.pop("confirm-drop", None)
+        return
+    what = "every object, its clicks and its masks" if target == "all" else f"{names[target]}, its clicks and its masks"
+    st.warning(f"Delete {what} on every frame? Undo cannot bring them back.")
+    yes, no = st.columns(2)
+    if yes.button("Delete", key="confirm-drop-yes", type="primary"):
+        if target == "all":
+            session.reset_state()
+        else:
+            session.remove_object(target)
+        st.session_state.pop("object", None)
+        st.session_state.pop("confirm-drop", None)
+        st.rerun()
+    if no.button("Keep", key="confirm-drop-no"):
+        st.session_state.pop("confirm-drop", None)
+        st.rerun()
 
 
 @st.fragment
@@ -288,7 +339,7 @@ def _viewer(ws: Workspace, project_dir: str, backend: str, busy: bool) -> None:
                 st.rerun(scope="app")
         except Exception as exc:  # noqa: BLE001 - a bad click is an error message, the page goes on
             fail(exc)
-    written = project.masks.written()  # one listing of masks/ per step: a long clip has thousands
+    written = _masked(project, session)
     flags = _flags(project, session, written)
     preview = ws.outputs_dir / PREVIEW_FILE
     playing = preview.is_file() and st.session_state.get("play-masks", False)
@@ -364,7 +415,8 @@ def _frame_caption(project: Project, session: Any, frame: int, flags: dict[int, 
         f"({100.0 * ((labels == o.id).sum() if labels is not None else 0) / total:.1f} %)"
         for o in session.objects
     ]
-    kind = "keyframe" if frame in session.keyframes else ("tracked" if labels is not None else "no mask yet")
+    masked = labels is not None and bool(session.objects)
+    kind = "keyframe" if frame in session.keyframes else ("tracked" if masked else "no mask yet")
     st.caption(f"Frame {frame} ({kind}) · " + (" · ".join(areas) or "click the object to select it"))
     pending = st.session_state.get("box-start")
     if pending and pending[0] == frame:
@@ -379,7 +431,8 @@ def _frame_caption(project: Project, session: Any, frame: int, flags: dict[int, 
 
 def _step_track(ws: Workspace, project: Project, session: Any, busy: bool) -> None:
     dirty = session.dirty_frames()
-    written = project.masks.written()
+    written = _masked(project, session)
+    flags = _flags(project, session, written) if written else {}
     tracked_with = tracked_cuts(project)
     if tracked_with is not None and tracked_with != project.cuts:
         st.warning(f"The clip's shots changed since it was tracked ({len(tracked_with)} cuts then, "
@@ -391,14 +444,13 @@ def _step_track(ws: Workspace, project: Project, session: Any, busy: bool) -> No
             lo, hi = min(dirty), max(dirty)
             st.caption(f"{len(dirty)} frames to track (frames {lo}–{hi}).")
         else:
-            st.caption("Every frame is tracked. Click on any frame to correct it, then re-track.")
+            st.caption(_tracked_status(len(flags), project.num_frames))
         if st.button(label, key="track", type="primary", disabled=busy or not dirty):
             start_job(ws, "track", lambda ctx: review.track_and_review(
                 session, project.root, ws.outputs_dir / PREVIEW_FILE, ctx, ctx.message), "Tracking")
             st.rerun()
     job_panel(ws.jobs, ("track",))
     if written:
-        flags = _flags(project, session, written)
         refined = session.state.refined
         st.caption(
             f"Timeline: :blue[■] keyframes {len(session.keyframes)} · :orange[■] refined {len(refined)} · "
@@ -456,7 +508,7 @@ def main() -> None:
         return
     try:
         _step_select(ws, project, session, busy)
-        step_edit(ws, project, session, busy)
+        step_edit(ws, project, session, busy, flagged=len(_flags(project, session, _masked(project, session))))
     except Exception as exc:  # noqa: BLE001 - the page shows a message, never a traceback
         fail(exc)
 

@@ -36,7 +36,7 @@ from editor.cli_args import (
     object_prompts,
     project_root,
 )
-from editor.cli_output import console, stage, warn
+from editor.cli_output import console, flagged_summary, stage, stages, warn
 from editor.cli_weights import weights_app
 from editor.errors import InputError, OutputError, TamError
 
@@ -66,8 +66,8 @@ def open_for(source: Path, project: Path | None, working: int, frames=None):
 def run_tracking(proj, prompts, backend: str, refine: str):
     from editor.pipeline import track
 
-    with stage("track") as progress:
-        report = track(proj, prompts, backend=backend, refine=refine, progress=progress)
+    with stages("track", "check the masks") as (progress, checking):
+        report = track(proj, prompts, backend=backend, refine=refine, progress=progress, check=checking)
     console.print(
         f"tracked objects {report.object_ids} with {report.segmenter} + {report.propagator} on {report.device}"
         + (f"; refined {len(report.refined)} unsure frames" if report.refined else "")
@@ -77,6 +77,7 @@ def run_tracking(proj, prompts, backend: str, refine: str):
                       "check them and add clicks there[/]")
     for obj in report.empty_objects:
         console.print(f"[yellow]warning: object {obj} has no pixels in any frame[/]")
+    console.print(flagged_summary(report.flagged or {}, proj.num_frames, proj.root))
     warn(report.warnings)
     return report
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from editor.errors import CancelledError, TamError
 from editor.lock import project_lock
+from editor.messages import user_message
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 FAILED, CANCELLED, INTERRUPTED = "failed", "cancelled", "interrupted"
@@ -213,8 +214,8 @@ class JobRunner:
                 ctx.check()  # a cancel that came after the last progress report still counts
         except CancelledError:
             self._finish(name, CANCELLED, message="Cancelled.")
-        except TamError as exc:
-            self._finish(name, FAILED, error=str(exc))
+        except TamError as exc:  # the page shows it: its words (a busy project is another tab or command, no pid)
+            self._finish(name, FAILED, error=user_message(exc))
         except Exception as exc:  # noqa: BLE001 - a job must always leave a final state on disk
             self._finish(name, FAILED, error=f"{name} failed unexpectedly: {exc}", detail=traceback.format_exc())
         else:

@@ -34,7 +34,11 @@ LOCK_NAME = ".lock"
 
 
 class ProjectBusy(TamError):
-    """Another process (or another job of this one) is working on the project."""
+    """Another process (or another job of this one) is working on the project; ``holder`` says who, in words."""
+
+    def __init__(self, message: str, holder: str = "") -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 @dataclass
@@ -96,9 +100,11 @@ def project_lock(root: str | os.PathLike[str], *, shared: bool = False) -> Itera
         fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
+        who = holder(path.parent)
         raise ProjectBusy(
-            f"the project {path.parent} is in use by {holder(path.parent)}; wait for it to finish "
-            "(or stop it), or use another --project folder"
+            f"the project {path.parent} is in use by {who}; wait for it to finish (or stop it), or use another "
+            "--project folder",
+            holder=who,
         ) from None
     if not shared:
         command = " ".join(["tam" if Path(sys.argv[0]).name in ("tam", "cli.py") else Path(sys.argv[0]).name,

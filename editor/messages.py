@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from editor.errors import TamError
+from editor.lock import ProjectBusy
 
 _ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
 _PATH = re.compile(r"(?P<q>['\"]?)(?P<path>/(?:[^\s'\":;,()]+/)+(?P<name>[^\s'\":;,()/]*))(?P=q)")
@@ -23,6 +24,10 @@ def scrub(text: str) -> str:
 
 def user_message(exc: BaseException) -> str:
     """The message to show for ``exc``: tam's own sentence, or a plain one for anything unexpected."""
+    if isinstance(exc, ProjectBusy):  # its own words are for the CLI (the project's folder, --project)
+        who = f" (held by {scrub(exc.holder)})" if exc.holder else ""
+        return (f"This project is busy: another tab of this page, or a tam command, is working on it{who}. Nothing "
+                "was changed; wait until it has finished (its progress shows where it was started), then try again.")
     if isinstance(exc, TamError):
         return scrub(str(exc))
     if isinstance(exc, MemoryError):

@@ -132,6 +132,8 @@ class TrackReport:
     unsure: dict[int, str] = field(default_factory=dict)  # frame -> why its mask still looks unsure
     empty_objects: list[int] = field(default_factory=list)  # objects with no pixels in any frame
     warnings: list[str] = field(default_factory=list)  # e.g. a click whose mask covers most of the frame
+    # frame -> why its mask looks wrong (the page's review rules, ``editor.review``); None when not checked
+    flagged: dict[int, str] | None = None
 
 
 def _to_working(project: Project, frame: int, xy: tuple[float, float]) -> tuple[float, float]:
@@ -268,20 +270,23 @@ def track(
     refine: str = "auto",
     device: str | None = None,
     progress: Progress | None = None,
+    check: Progress | bool = False,
 ) -> TrackReport:
     """Segment each object from its prompts and propagate the masks through the whole clip.
 
     Running the same prompts again on the same project continues (or skips) the earlier work; other
-    prompts start a new session.
+    prompts start a new session. ``check`` (True, or a progress callback): then flag the frames whose masks look
+    wrong, as the page does (``editor.review``; one more read of the frames), kept in the project's
+    ``review.json`` and returned in ``TrackReport.flagged``.
     """
     if not objects:
         raise InputError("nothing to track: give at least one --point or --box")
     with project_lock(project.root):
-        return _track(project, objects, backend, refine, device, progress)
+        return _track(project, objects, backend, refine, device, progress, check)
 
 
 def _track(project: Project, objects: Sequence[ObjectPrompt], backend: str, refine: str, device: str | None,
-           progress: Progress | None) -> TrackReport:
+           progress: Progress | None, check: Progress | bool = False) -> TrackReport:
     warnings: list[str] = []
     session = open_session(project, backend, refine, device, warnings)
     code = source_digest("tracking")
@@ -312,6 +317,14 @@ def _track(project: Project, objects: Sequence[ObjectPrompt], backend: str, refi
     def reasons(record: dict[int, dict[int, str]]) -> dict[int, str]:
         return {f: "; ".join(f"object {o}: {r}" for o, r in sorted(objs.items())) for f, objs in record.items()}
 
+    flagged = None
+    if check:
+        from editor import review
+
+        flags = review.compute(project, session, progress=check if callable(check) else None)
+        review.save(project.state_dir, flags)
+        flagged = reasons({f: {o: "; ".join(r) for o, r in objs.items()} for f, objs in flags.items()})
+
     return TrackReport(
         segmenter=segmenter,
         propagator=choice.backend,
@@ -322,6 +335,7 @@ def _track(project: Project, objects: Sequence[ObjectPrompt], backend: str, refi
         unsure=reasons(session.state.low_confidence),
         empty_objects=[o for o in ids if o not in present],
         warnings=warnings,
+        flagged=flagged,
     )
 
 

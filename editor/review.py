@@ -18,7 +18,7 @@ from editor.files import atomic_write_json
 from tracking.flags import Flags, next_flagged, review_flags
 
 REVIEW_FILE = "review.json"
-__all__ = ["compute", "current", "describe", "load", "next_flagged", "save", "summary"]
+__all__ = ["compute", "current", "describe", "load", "next_flagged", "save", "still_flagged", "summary"]
 
 
 def compute(project: Any, session: Any, progress: Callable[[int, int], None] | None = None) -> Flags:
@@ -79,6 +79,12 @@ def current(flags: Flags, keyframes: list[int], written: set[int], objects: set[
             if kept:
                 out[f] = kept
     return out
+
+
+def still_flagged(state_dir: Path, session: Any, written: Sequence[int]) -> Flags:
+    """The saved flags that still apply to ``session``'s masks (``written``: the frames holding one)."""
+    saved = load(state_dir)
+    return current(saved, session.keyframes, set(written), {o.id for o in session.objects}) if saved else {}
 
 
 def describe(frame_flags: Mapping[int, tuple[str, ...]], names: Mapping[int, str]) -> list[str]:

@@ -3,8 +3,9 @@
 A project keeps the shots found when it was decoded (``meta.json``'s ``shots``); a newer detector
 (``editor.shots``) may cut the clip elsewhere. :func:`redetect` runs the detector again over the project's frame
 store, records the new shots and returns what changed. The tracking session keeps the cuts its masks were tracked
-with (``session.json``'s ``cuts``); where those differ from the project's, the masks may carry an object across a
-new cut (or stop at one that is gone) until the clip is tracked again, which :func:`stale_tracking` says in words.
+with (``session.json``'s ``tracked_cuts``; its ``cuts``, the session's own, are saved by any click after the shots
+changed); where those differ from the project's, the masks may carry an object across a new cut (or stop at one
+that is gone) until the clip is tracked again, which :func:`stale_tracking` says in words.
 """
 
 from __future__ import annotations
@@ -81,7 +82,9 @@ def tracked_cuts(project: Project) -> list[int] | None:
         return None
     if not session.get("keyframes") and not session.get("done"):
         return None  # nothing prompted or tracked: no mask depends on the cuts
-    return [int(c) for c in session.get("cuts", [])]
+    # ``cuts`` are the session's now (saved by any click after the shots changed); ``tracked_cuts`` those its masks
+    # were tracked with (sessions from before they were kept have only ``cuts``)
+    return [int(c) for c in session.get("tracked_cuts", session.get("cuts", []))]
 
 
 def stale_tracking(project: Project) -> str | None:

@@ -205,7 +205,8 @@ class Project:
         root = Path(root)
         meta_path = root / "meta.json"
         if not meta_path.is_file():
-            raise ProjectError(f"{root} is not a tam project (no meta.json); create it from a video first")
+            raise ProjectError(f"{root} is not a tam project (no meta.json): make it from a video first, e.g. "
+                               f"tam track VIDEO --point X,Y --masks-out MASKS --project {root}")
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, json.JSONDecodeError) as exc:

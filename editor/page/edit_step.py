@@ -24,7 +24,9 @@ EFFECT_NAMES = {"Remove": "remove", "Replace": "replace", "Blur": "blur", "Pixel
 
 
 def _download(path: Path, label: str, mime: str, key: str) -> None:
-    st.download_button(label, data=path.read_bytes(), file_name=path.name, mime=mime, key=key)
+    """A download of ``path``, read when it is clicked: a rerun reads no file (every kept render has a button, and a
+    render may be hundreds of MB), and the click itself reruns nothing."""
+    st.download_button(label, data=path.read_bytes, file_name=path.name, mime=mime, key=key, on_click="ignore")
 
 
 def _edit_spec(ws: Workspace, effect: str, ids: tuple[int, ...] | None) -> compose.EditSpec:
@@ -86,11 +88,21 @@ def _restore_form(latest: renders.Render | None) -> None:
         state["bg-colour"] = latest.settings["colour"]
 
 
-def step_edit(ws: Workspace, project: Project, session: Any, busy: bool) -> None:
+def step_edit(ws: Workspace, project: Project, session: Any, busy: bool, flagged: int = 0) -> None:
+    """Step 3; ``flagged``: how many frames the review still flags (a render uses their masks as they are)."""
     st.subheader("3 · Edit and export")
     if not session.is_done():
-        st.caption("Track the objects through the clip first.")
+        dirty = session.dirty_frames()
+        tracked = set(project.masks.written()) - set(session.keyframes) if session.objects else set()
+        if tracked and dirty:  # tracked before, then corrected (or shots changed): not "track first" again
+            st.caption(f"Your changes put {len(dirty)} frames out of date: press Re-track changes (step 2) before "
+                       "rendering, so the video follows your corrections.")
+        else:
+            st.caption("Track the objects through the clip first.")
         return
+    if flagged:
+        st.warning(f"{flagged} frames are still flagged for review (step 2): a render uses their masks as they are, "
+                   "so check them first.")
     kept = renders.load(ws.outputs_dir)
     _restore_form(kept[-1] if kept else None)
     objects = {o.id: o.name for o in session.objects}

@@ -253,6 +253,7 @@ def test_negative_click_box_undo_and_errors(data_dir: Path) -> None:
     assert _button(at, "redo").disabled is False
     # clear all: no objects, no prompts
     _button(at, "clear-all").click().run()
+    _button(at, "confirm-drop-yes").click().run()
     assert '"kind"' not in prompts.read_text()
     assert not at.exception
 

@@ -65,6 +65,11 @@ def test_review_flags_step_speed_and_playback(server, browser) -> None:  # noqa:
     page.screenshot(path=str(_path("review-02-tracked")))
     review = data / project_id / "project" / "review.json"
     assert review.is_file()
+    # the status never claims the masks are right: it says how many frames the checks flag
+    status = page.locator("[data-testid='stCaptionContainer']").filter(has_text="of 66 frames are flagged").first
+    status.wait_for(timeout=30_000)
+    assert "Review ▶" in status.inner_text() and "Play with masks" in status.inner_text()
+    assert page.get_by_text("Every frame is tracked").count() == 0
 
     # a flagged frame is one button away, with its reasons in words
     flagged = page.get_by_text(re.compile(r"^\d+ frames to review$"))
@@ -99,7 +104,7 @@ def test_review_flags_step_speed_and_playback(server, browser) -> None:  # noqa:
     assert median < 1.0, times  # loosely here (a shared machine); precisely in benchmarks.review_speed
 
     # play with masks: the overlay video rendered after tracking plays in the page
-    page.get_by_text("Play with masks").click()
+    page.get_by_text("Play with masks", exact=True).click()
     video = page.locator("video").first
     video.wait_for(timeout=30_000)
     page.wait_for_function("() => document.querySelector('video') && document.querySelector('video').readyState >= 2",

@@ -266,4 +266,4 @@ def test_edit_and_export_commands(tmp_path, sample_video, capsys, monkeypatch):
     assert_clean_error(code, text, "davis, coco")
     code, text = run_tam(["export", tmp_path / "nothing", "--format", "coco", "-o", tmp_path / "y.json"],
                          capsys, monkeypatch)
-    assert_clean_error(code, text, "not a tam project")
+    assert_clean_error(code, text, "not a tam project", "tam track VIDEO --point X,Y")

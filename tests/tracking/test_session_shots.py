@@ -324,3 +324,33 @@ def test_undo_brings_back_the_found_again_mark_a_click_in_the_shot_replaced(tmp_
     s.undo()
     assert json.loads((s.state_dir / "signals.json").read_text()) == before
     assert s.signal_log.signals[14][obj].refound == "found"
+
+
+def test_masks_keep_the_cuts_they_were_tracked_with_until_tracked_again(tmp_path: Path, clip) -> None:
+    """session.json's ``tracked_cuts`` are the cuts the masks on disk were tracked with: a click made after the
+    shots changed saves the new ``cuts`` but must not hide that the masks still cross them (the page's and
+    ``tam info``'s "track again" warning reads ``tracked_cuts``); a complete pass with the new cuts updates them."""
+    frames, truth = clip
+    s, obj = clicked(tmp_path, frames, truth, cuts=())
+    path = tmp_path / "state" / "session.json"
+    assert json.loads(path.read_text())["tracked_cuts"] == []
+    shots = session(tmp_path, frames)  # the project's shots changed (tam shots --detect)
+    shots.add_click(0, obj, *centre(truth[0]), positive=True)  # a correction saves session.json
+    saved = json.loads(path.read_text())
+    assert saved["cuts"] == list(CUTS) and saved["tracked_cuts"] == []
+    run(shots)
+    assert json.loads(path.read_text())["tracked_cuts"] == list(CUTS)
+
+
+def test_undo_after_the_shots_changed_keeps_the_new_cuts(tmp_path: Path, clip) -> None:
+    """Undo steps recorded before the shots changed hold the old cuts: they are dropped when a session opens with
+    other cuts, so an undo never brings back cuts the clip no longer has (and a pass across a cut with them)."""
+    frames, truth = clip
+    s, obj = clicked(tmp_path, frames, truth, cuts=())
+    s.add_click(3, obj, *centre(truth[3]))
+    assert len(s.history) == 2
+    shots = session(tmp_path, frames)
+    shots.undo()
+    assert shots.state.cuts == CUTS
+    run(shots)
+    assert not any(shots.masks[t].any() for t in range(*CUTS))

@@ -69,7 +69,7 @@ class TrackSession(ShotRefinder, SpanRunner):
         self._logits: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._size: tuple[int, int] | None = None
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.state = self._load() or SessionState(num_frames=len(frames))
+        self.state = self._load() or SessionState(num_frames=len(frames), cuts=cuts, tracked_cuts=cuts)
         self.history = History(self.state_dir)
         # review signals per written frame (tracking.flags); undo restores them with the frame's label map
         self.signal_log = SignalLog(self.state_dir, before_change=self.history.record_signals)
@@ -79,8 +79,11 @@ class TrackSession(ShotRefinder, SpanRunner):
                 f"{len(frames)}: use another state_dir or reset_state()"
             )
         if self.state.cuts != cuts:  # other shots: every span and every re-finding decision is out of date
+            if not self.state.done and not self.state.progress:
+                self.state.tracked_cuts = cuts  # nothing was tracked: no mask on disk depends on the old cuts
             self.state.cuts = cuts
             self.state.done, self.state.progress, self.state.refound = set(), {}, {}
+            self.history.clear()  # its steps hold the old cuts: an undo would bring them back
 
     # -- objects -------------------------------------------------------------------------------------
     @property
@@ -311,7 +314,7 @@ class TrackSession(ShotRefinder, SpanRunner):
         self.history.clear()
         self._logits.clear()
         self.signal_log.forget()
-        self.state = SessionState(num_frames=len(self.frames), cuts=self.state.cuts)
+        self.state = SessionState(num_frames=len(self.frames), cuts=self.state.cuts, tracked_cuts=self.state.cuts)
         self._save()
 
     def frame_mask(self, frame: int) -> np.ndarray | None:
@@ -529,6 +532,8 @@ class TrackSession(ShotRefinder, SpanRunner):
             raise SessionError(f"object {obj_id} does not exist (objects: {known}); call add_object() first")
 
     def _save(self) -> None:
+        if self.state.tracked_cuts != self.state.cuts and self.is_done():
+            self.state.tracked_cuts = self.state.cuts  # every mask is now tracked with the session's cuts
         self.signal_log.save()
         write_atomic(self.state_dir / "prompts.json", json.dumps(self.state.prompts_json(), indent=1).encode())
         write_atomic(self.state_dir / "session.json", json.dumps(self.state.session_json(), indent=1).encode())

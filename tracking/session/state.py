@@ -144,6 +144,9 @@ class SessionState:
     # keyframe -> unprompted objects whose mask there is settled (kept from before, or filled by propagation)
     resolved: dict[int, set[int]] = field(default_factory=dict)
     cuts: tuple[int, ...] = ()  # first frames of every shot after the first: nothing is propagated across them
+    # the cuts the masks on disk were tracked with: they stay the old ones after the shots change (``cuts``)
+    # until a complete pass with the new cuts, so "track again" is still said after a click saves the session
+    tracked_cuts: tuple[int, ...] = ()
     # (shot start, object) -> whether the object was found again in a shot where it has no prompt
     refound: dict[tuple[int, int], Refound] = field(default_factory=dict)
 
@@ -249,6 +252,7 @@ class SessionState:
                 str(f): {str(o): r for o, r in objs.items()} for f, objs in sorted(self.low_confidence.items())
             },
             "cuts": list(self.cuts),
+            "tracked_cuts": list(self.tracked_cuts),
             "refound": [asdict(r) for _, r in sorted(self.refound.items())],
         }
 
@@ -279,6 +283,7 @@ class SessionState:
             int(f): {int(o): r for o, r in objs.items()} for f, objs in session.get("low_confidence", {}).items()
         }
         state.cuts = tuple(int(c) for c in session.get("cuts", ()))  # sessions from before shots have none
+        state.tracked_cuts = tuple(int(c) for c in session.get("tracked_cuts", state.cuts))
         for r in session.get("refound", ()):
             found = Refound(int(r["shot"]), int(r["obj_id"]), None if r["frame"] is None else int(r["frame"]),
                             float(r["score"]), tuple(int(i) for i in r["prompts"]))

@@ -1,0 +1,188 @@
+"""What the page tells a new user (Streamlit AppTest): never that masks are right when it cannot know, never a mask
+or a tracked frame after everything was cleared, nothing that cannot be undone without asking first, a busy
+project or an unknown link in the page's words (no pid, no server folder), the way to another video on the page,
+step 3 after a correction, and downloads that read no file until clicked."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from editor import review
+from editor.sample import make_sample
+from editor.store import Project
+from tests.app.test_app import _button, _captions, _click, _opened_sample, _project_id, _wait, data_dir  # noqa: F401
+
+
+def _warnings(at) -> str:
+    return "\n".join(w.value for w in at.warning)
+
+
+@contextlib.contextmanager
+def _held_by_another_process(root: Path) -> Iterator[None]:
+    """The project's lock held by another process (as another tab's job or a tam command holds it)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom editor.lock import project_lock\n"
+         f"with project_lock({str(root)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_tracked_status_says_what_the_checks_flag_not_that_the_masks_are_right(data_dir: Path) -> None:  # noqa: F811
+    at = _opened_sample(data_dir)
+    _click(at, *make_sample(n_frames=12).click, (480, 270), t=1)
+    _button(at, "track").click().run()
+    _wait(at, data_dir, "track")
+    root = data_dir / _project_id(at) / "project"
+    review.save(root, {3: {1: ("the mask is empty",)}, 7: {1: ("the mask jumped",)}})
+    at.run()
+    assert not at.exception, at.exception
+    status = _captions(at)
+    assert "Every frame is tracked" not in status
+    assert "2 of 12 frames are flagged" in status and "Review ▶" in status
+    assert "2 frames are still flagged for review" in _warnings(at)  # step 3, beside the render button
+    review.save(root, {})
+    at.run()
+    status = _captions(at)
+    assert "none was flagged, but the checks miss some mistakes" in status and "Play with masks" in status
+    assert "still flagged" not in _warnings(at)
+
+    # after "Clear all" no frame is claimed as tracked, and the timeline counts nothing
+    _button(at, "clear-all").click().run()
+    _button(at, "confirm-drop-yes").click().run()
+    assert not at.exception, at.exception
+    assert all(not m.any() for m in (Project.open(root).masks[f] for f in range(12)))
+    status = _captions(at)
+    assert "Frame 0 (no mask yet)" in status and "tracked 12/12" not in status
+    at.slider(key="frame").set_value(5).run()
+    assert "Frame 5 (no mask yet)" in _captions(at)
+
+
+def test_delete_object_and_clear_all_ask_first(data_dir: Path) -> None:  # noqa: F811
+    at = _opened_sample(data_dir)
+    prompts = data_dir / _project_id(at) / "project" / "prompts.json"
+    _click(at, *make_sample(n_frames=12).click, (480, 270), t=1)
+    for key in ("delete-object", "clear-all"):
+        _button(at, key).click().run()
+        assert not at.exception, at.exception
+        assert '"kind": "click"' in prompts.read_text()  # nothing deleted yet: the page asks
+        assert "Undo cannot bring them back" in _warnings(at)
+        _button(at, "confirm-drop-no").click().run()
+        assert '"kind": "click"' in prompts.read_text() and "Undo cannot" not in _warnings(at)
+    _button(at, "delete-object").click().run()
+    assert "object 1, its clicks and its masks" in _warnings(at)
+    _button(at, "confirm-drop-yes").click().run()
+    assert not at.exception, at.exception
+    assert '"kind"' not in prompts.read_text()
+    assert "Frame 0 (no mask yet)" in _captions(at)
+
+
+def test_a_click_while_another_process_holds_the_project_says_so_in_page_words(data_dir: Path) -> None:  # noqa: F811
+    """Another tab's job (or a tam command) holds the project's lock: the click is refused with a sentence for the
+    page, not the CLI's (a process id, ``--project``)."""
+    at = _opened_sample(data_dir)
+    root = data_dir / _project_id(at) / "project"
+    with _held_by_another_process(root):
+        _click(at, *make_sample(n_frames=12).click, (480, 270), t=1)
+    assert not at.exception, at.exception
+    errors = "\n".join(e.value for e in at.error)
+    assert "This project is busy" in errors and "Nothing was changed" in errors
+    assert "--project" not in errors and str(root) not in errors
+    prompts = root / "prompts.json"
+    assert not prompts.exists() or '"kind"' not in prompts.read_text()  # the click was not applied
+
+
+def test_new_video_is_on_the_page_not_only_in_the_collapsed_sidebar(data_dir: Path) -> None:  # noqa: F811
+    at = _opened_sample(data_dir)
+    pid = _project_id(at)
+    assert [b.key for b in at.main.button if b.key == "new-project"] == ["new-project"]
+    _button(at, "new-project").click().run()
+    assert not at.exception, at.exception
+    assert "project" not in at.query_params
+    assert any(b.key == "use-sample" for b in at.button)  # the upload step again
+    assert (data_dir / pid / "project" / "meta.json").is_file()  # the project stays on disk
+
+
+def test_a_rerun_reads_no_render_or_export_file(data_dir: Path, monkeypatch) -> None:  # noqa: F811
+    """Every kept render and export has a download button; their bytes are read when one is clicked, not on every
+    rerun (a render may be hundreds of MB, and a step of the frame slider is a rerun)."""
+    at = _opened_sample(data_dir)
+    _click(at, *make_sample(n_frames=12).click, (480, 270), t=1)
+    _button(at, "track").click().run()
+    _wait(at, data_dir, "track")
+    _button(at, "render").click().run()
+    _wait(at, data_dir, "render")
+    _button(at, "export").click().run()
+    _wait(at, data_dir, "export")
+    assert any(b.label == "Download the video" for b in at.get("download_button"))
+    outputs = data_dir / _project_id(at)
+    read: list[str] = []
+    original = Path.read_bytes
+
+    def counting(self: Path) -> bytes:
+        if outputs in self.parents and ("outputs" in self.parts or "exports" in self.parts):
+            read.append(self.name)
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    at.run()
+    assert not at.exception, at.exception
+    assert any(b.label == "Download the video" for b in at.get("download_button"))
+    assert not read, read
+
+
+def test_step_3_after_a_correction_asks_to_re_track_not_to_track(data_dir: Path) -> None:  # noqa: F811
+    at = _opened_sample(data_dir)
+    cx, cy = make_sample(n_frames=12).click
+    _click(at, cx, cy, (480, 270), t=1)
+    assert "Track the objects through the clip first." in _captions(at)
+    _button(at, "track").click().run()
+    _wait(at, data_dir, "track")
+    at.slider(key="frame").set_value(6).run()
+    at.radio(key="mode").set_value("Negative point").run()
+    _click(at, 5, 5, (480, 270), t=2)  # a correction on a tracked frame
+    assert not at.exception, at.exception
+    captions = _captions(at)
+    assert "Track the objects through the clip first." not in captions
+    assert "frames out of date: press Re-track changes (step 2) before rendering" in captions
+
+
+def test_an_unknown_project_link_names_no_server_folder(data_dir: Path) -> None:  # noqa: F811
+    from tests.app.test_app import _app
+
+    at = _app()
+    at.query_params["project"] = "doesnotexist"
+    at.run()
+    assert not at.exception
+    warning = _warnings(at)
+    assert "was not found on this server" in warning and "upload a video" in warning
+    assert str(data_dir) not in warning and "/" not in warning
+
+
+def test_a_job_refused_by_a_busy_project_fails_in_page_words(tmp_path: Path) -> None:
+    """A page job (track, render, export) started while a tam command holds the project."""
+    from editor.jobs import FAILED, JobRunner
+
+    root = tmp_path / "project"
+    root.mkdir()
+    with _held_by_another_process(root):
+        runner = JobRunner(tmp_path / "jobs")
+        runner.start("track", lambda ctx: None, lock=root)
+        status = runner.wait("track", timeout=10)
+    assert status.state == FAILED
+    assert "This project is busy" in status.error and "--project" not in status.error and str(root) not in status.error
+
+
+def test_a_click_says_at_once_that_it_is_being_segmented(data_dir: Path) -> None:  # noqa: F811
+    at = _opened_sample(data_dir)
+    _click(at, *make_sample(n_frames=12).click, (480, 270), t=1)
+    assert not at.exception, at.exception
+    assert [t.value for t in at.toast] == ["Segmenting object 1 on frame 0…"]
