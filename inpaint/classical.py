@@ -32,6 +32,7 @@ import numpy as np
 from inpaint import homography_source as hs
 from inpaint import sources as src
 from inpaint.flow_completion import FlowConfig, FlowSolver, sample_points
+from inpaint.long_range import Keyframes, LongRangeConfig, long_range_colours
 from inpaint.paste import paste_back
 from inpaint.ring_check import check_all
 
@@ -51,6 +52,7 @@ class ClassicalConfig:
     inpaint_radius: int = 5
     flow: FlowConfig = field(default_factory=FlowConfig)
     homography: hs.HomographyConfig = field(default_factory=hs.HomographyConfig)
+    long_range: LongRangeConfig = field(default_factory=LongRangeConfig)
 
 
 def _disk(r: int) -> np.ndarray:
@@ -73,6 +75,8 @@ class _Clip:
         self._grey: dict[int, np.ndarray] = {}
         self._unknown: dict[int, np.ndarray] = {}
         self._step: dict[int, np.ndarray | None] = {}
+        self.keyframes = Keyframes(cfg.long_range)
+        self._scouted = 0  # frames before this one have been offered as keyframes and matched to the next
 
     def frame(self, i: int) -> np.ndarray:
         if i not in self._frame:
@@ -155,12 +159,34 @@ class _Clip:
         """Homography from frame ``i`` into frame ``j``, composed of the consecutive steps between them."""
         return hs.compose(self.step, i, j)
 
+    def scout(self, upto: int, keep: range) -> None:
+        """Match consecutive frames and keep the keyframes up to frame ``upto``, ahead of the fill (the long-range
+        source looks that far into the future); frames outside ``keep`` are forgotten once matched (their chunk
+        reads them again), so memory holds the keyframes, not the frames between them."""
+        upto = min(upto, self.n - 1)
+        while self._scouted <= upto:
+            k = self._scouted
+            self.keyframes.offer(k, self.frame, self.unknown)
+            if k + 1 < self.n:
+                self.step(k)
+            if k not in keep:
+                self._forget(k)
+            self._scouted += 1
+
+    def _forget(self, k: int) -> None:
+        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown):
+            store.pop(k, None)
+
     def evict_before(self, i: int) -> None:
-        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown, self._step):
+        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown):
             for k in [k for k in store if k < i]:
                 del store[k]
         for key in [key for key in self._flow if min(key) < i]:
             del self._flow[key]
+        far = i - self.cfg.long_range.reach  # what the long-range source may still reach back to
+        self.keyframes.evict_before(far)
+        for k in [k for k in self._step if k < far]:
+            del self._step[k]
 
 
 class ClassicalInpainter:
@@ -196,6 +222,8 @@ class ClassicalInpainter:
             todo = [i for i in range(a, b) if i not in skip and clip.mask(i).any()]
             lo, hi = max(0, a - cfg.span), min(n, b + cfg.span)
             clip.evict_before(lo)
+            if cfg.long_range.reach > 0:
+                clip.scout(b - 1 + cfg.long_range.reach, range(lo, hi))
             past: dict[int, src.Sources] = {}
             future: dict[int, src.Sources] = {}
             if todo:
@@ -243,6 +271,15 @@ class ClassicalInpainter:
                                             cfg.homography)
         if ok.any():
             candidates.append((colours, ok))
+        # what no source within the span shows: keyframes farther away (a slow pan reveals it later)
+        lacking = region.unknown.copy()
+        for _, has in candidates:
+            lacking &= ~has
+        if cfg.long_range.reach > 0 and lacking.any():
+            colours, ok = long_range_colours(i, region, lacking, clip.keyframes, cfg.homography.window, clip.step,
+                                             clip.frame)
+            if (ok & region.unknown).any():
+                candidates.append((colours, ok))
         floors = [np.zeros(n, np.float32)] * len(candidates)
         if carried is not None:
             qx, qy = clip.targets(i, i - 1)
