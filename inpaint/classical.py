@@ -277,7 +277,7 @@ class ClassicalInpainter:
             lacking &= ~has
         if cfg.long_range.reach > 0 and lacking.any():
             colours, ok = long_range_colours(i, region, lacking, clip.keyframes, cfg.homography.window, clip.step,
-                                             clip.frame)
+                                             clip.frame, clip.unknown, clip.n)
             if (ok & region.unknown).any():
                 candidates.append((colours, ok))
         floors = [np.zeros(n, np.float32)] * len(candidates)

@@ -65,8 +65,7 @@ def homography_colours(
     if order is None:
         order = sorted((j for j in range(max(0, i - cfg.window), min(n, i + cfg.window + 1)) if j != i),
                        key=lambda j: (abs(j - i), j))
-    gate_at = np.nonzero(~region.unknown)[0]
-    gate_at = gate_at[:: max(1, len(gate_at) // _GATE_SAMPLES)]
+    gate_pts, gate_own = ring_points(region, frame(i)) if gate is not None else (xy, own)
     need = np.arange(count_n)  # the region pixels that may still take candidates (a superset of those lacking)
     pts = xy  # their points
     lacking = count_n
@@ -82,7 +81,7 @@ def homography_colours(
             use &= count[need] < cfg.candidates
         if not use.any():
             continue
-        if gate is not None and not _aligned(xy[:, gate_at], own[gate_at], hij, frame(j), unknown(j), gate):
+        if gate is not None and not _aligned(gate_pts, gate_own, hij, frame(j), unknown(j), gate):
             continue
         idx = need[use]
         colours = sample_points(frame(j), qx[use], qy[use])
@@ -110,14 +109,28 @@ def homography_colours(
 
 def _aligned(pts: np.ndarray, own: np.ndarray, hom: np.ndarray, image: np.ndarray, hidden: np.ndarray,
              gate: float) -> bool:
-    """Whether ring points ``pts`` (``1 x M x 2``, true colours ``own``) land on the same colours in ``image``
-    under ``hom``: the median of their mean absolute differences, after the median offset, within ``gate``."""
+    return ring_residual(pts, own, hom, image, hidden) <= gate
+
+
+def ring_points(region: Region, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(points ``1 x M x 2``, their colours ``M x 3`` float32): at most ``_GATE_SAMPLES`` ring pixels of
+    ``region`` in ``frame``, spread evenly."""
+    at = np.nonzero(~region.unknown)[0]
+    at = at[:: max(1, len(at) // _GATE_SAMPLES)]
+    pts = np.stack([region.xs[at], region.ys[at]], 1).astype(np.float32)[None]
+    return pts, frame[region.ys[at], region.xs[at]].astype(np.float32)
+
+
+def ring_residual(pts: np.ndarray, own: np.ndarray, hom: np.ndarray, image: np.ndarray, hidden: np.ndarray) -> float:
+    """How far ring points ``pts`` (``1 x M x 2``, true colours ``own``) land from the same colours in ``image``
+    under ``hom``: the median of their mean absolute differences after the median offset (inf: fewer than 16
+    land in view)."""
     qx, qy, use = visible(pts, hom, hidden)
     if use.sum() < 16:
-        return False
+        return float("inf")
     diff = own[use] - sample_points(image, qx[use], qy[use])
     residual = np.abs(diff - np.median(diff, axis=0)).mean(axis=1)
-    return bool(np.median(residual) <= gate)
+    return float(np.median(residual))
 
 
 def visible(pts: np.ndarray, hom: np.ndarray, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -27,7 +27,11 @@ from inpaint.sources import Region
 class LongRangeConfig:
     reach: int = 120  # farthest frame (each side) a long-range source may come from; 0: off
     stride: int = 5  # every stride-th frame is a keyframe
-    gate: float = 6.0  # ring misalignment (grey levels) above which a keyframe is not used for a frame
+    # a keyframe is used for a frame only where the ring lands on the same colours in it: its ring residual at
+    # most this many times the residual of the nearest frame (what any alignment leaves on this ring: texture,
+    # noise, compression), which is at least ``floor`` grey levels
+    gate_ratio: float = 4.0
+    floor: float = 1.0
 
 
 class Keyframes:
@@ -93,13 +97,14 @@ def long_range_colours(
     near: int,
     step: Callable[[int], np.ndarray | None],
     frame: Callable[[int], np.ndarray],
+    unknown: Callable[[int], np.ndarray],
+    n: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(colours ``N x 3`` float32, has-colour bool) per region pixel of frame ``i``: for the hole pixels in
     ``lacking`` (bool per region pixel: no nearer source) and the ring (to check them), from keyframes farther
-    than ``near`` frames."""
-    n = len(region.ys)
-    colours = np.zeros((n, 3), np.float32)
-    ok = np.zeros(n, bool)
+    than ``near`` frames. ``frame``, ``unknown``: frame ``i``'s and its neighbours' (of ``n`` frames)."""
+    colours = np.zeros((len(region.ys), 3), np.float32)
+    ok = np.zeros(len(region.ys), bool)
     keys = keyframes.around(i, near)
     if not keys or not lacking.any():
         return colours, ok
@@ -111,7 +116,26 @@ def long_range_colours(
     def frame_of(k: int) -> np.ndarray:
         return frame(i) if k == i else keyframes.frame(k)
 
+    cfg = keyframes.config
+    gate = cfg.gate_ratio * max(cfg.floor, _nearest_residual(i, region, step, frame, unknown, n))
+    if not np.isfinite(gate):  # nothing tells an aligned keyframe from a drifted one
+        return colours, ok
     got, has = hs.homography_colours(i, sub, 0, lambda _i, k: homs.get(k), frame_of, keyframes.unknown,
-                                     order=keys, gate=keyframes.config.gate)
+                                     order=keys, gate=gate)
     colours[pick], ok[pick] = got, has
     return colours, ok
+
+
+def _nearest_residual(i: int, region: Region, step: Callable[[int], np.ndarray | None],
+                      frame: Callable[[int], np.ndarray], unknown: Callable[[int], np.ndarray], n: int) -> float:
+    """The ring residual (``homography_source.ring_residual``) of frame ``i`` against its nearest frames, one
+    step away (the smaller of the two; inf when neither can be aligned)."""
+    pts, own = hs.ring_points(region, frame(i))
+    best = float("inf")
+    for j in (i + 1, i - 1):
+        if not 0 <= j < n:
+            continue
+        s = step(i) if j > i else step(j)
+        if s is not None:
+            best = min(best, hs.ring_residual(pts, own, s if j > i else np.linalg.inv(s), frame(j), unknown(j)))
+    return best
