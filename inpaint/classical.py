@@ -177,13 +177,13 @@ class _Clip:
         for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown):
             store.pop(k, None)
 
-    def evict_before(self, i: int) -> None:
+    def evict_before(self, i: int, far: int) -> None:
+        """Forget frames before ``i``, and keyframes and steps before ``far`` (the long-range source's reach)."""
         for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown):
             for k in [k for k in store if k < i]:
                 del store[k]
         for key in [key for key in self._flow if min(key) < i]:
             del self._flow[key]
-        far = i - self.cfg.long_range.reach  # what the long-range source may still reach back to
         self.keyframes.evict_before(far)
         for k in [k for k in self._step if k < far]:
             del self._step[k]
@@ -221,7 +221,7 @@ class ClassicalInpainter:
             b = min(n, a + cfg.chunk)
             todo = [i for i in range(a, b) if i not in skip and clip.mask(i).any()]
             lo, hi = max(0, a - cfg.span), min(n, b + cfg.span)
-            clip.evict_before(lo)
+            clip.evict_before(lo, a - cfg.long_range.reach)
             if cfg.long_range.reach > 0:
                 clip.scout(b - 1 + cfg.long_range.reach, range(lo, hi))
             past: dict[int, src.Sources] = {}

@@ -266,3 +266,29 @@ def test_a_slow_pan_fills_from_what_it_reveals_beyond_the_window():
     telea = [cv2.inpaint(f, mask.astype(np.uint8), 5, cv2.INPAINT_TELEA) for f in frames]
     floor = psnr(np.concatenate(telea), np.concatenate(frames), np.concatenate([middle] * n))
     assert pooled >= 40.0 and pooled >= floor + 15.0
+
+
+def test_long_clips_keep_a_bounded_number_of_keyframes(monkeypatch):
+    """The long-range source keeps every 5th frame within its reach of the frames being filled, not every
+    keyframe of the clip: on a 400-frame clip at most (chunk + 2 * reach) / stride + 2 = 56 are held at once
+    (all 80 of the clip would be, without the eviction)."""
+    from inpaint import classical
+
+    held: list[int] = []
+
+    class Counting(classical.Keyframes):
+        def offer(self, k, frame, unknown):
+            super().offer(k, frame, unknown)
+            held.append(len(self))
+
+    monkeypatch.setattr(classical, "Keyframes", Counting)
+    rng = np.random.default_rng(1)
+    n = 400
+    world = cv2.GaussianBlur(rng.integers(0, 256, (40, 64 + n // 4, 3)).astype(np.uint8), (0, 0), 1.0)
+    frames = [np.ascontiguousarray(world[:, t // 4 : t // 4 + 64]) for t in range(n)]
+    mask = np.zeros((40, 64), bool)
+    mask[10:30, 24:40] = True
+    out = _run(frames, [mask] * n)
+    cfg = classical.ClassicalConfig()
+    assert len(out) == n and len(held) == n
+    assert max(held) <= (cfg.chunk + 2 * cfg.long_range.reach) // cfg.long_range.stride + 2 < n // 5
