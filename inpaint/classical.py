@@ -10,7 +10,9 @@ memory does not grow with the clip, and a chunked run gives what a whole-clip ru
    (within ``span``) where its background point is known (``inpaint.sources``, drift re-matched on the ring);
    a homography per neighbouring frame, composed of consecutive-frame steps, a third
    (``inpaint.homography_source``); the previous frame's fill carried along the flow a fourth (a still
-   background stays still), no better than it was;
+   background stays still), no better than it was; for the hole pixels none of these covers, keyframes up to
+   ``long_range.reach`` frames away (``inpaint.long_range``: what a slow pan reveals later), matched ahead of
+   the fill so the future's keyframes are there;
 4. each candidate is checked on the ring (``inpaint.ring_check``, on the ring pixels some candidate explains):
    its colours are corrected by the ring's slow colour difference (the seam), and dropped where the ring's
    local misalignment exceeds ``max_error``; the trusted ones are averaged with weights that fall with their
