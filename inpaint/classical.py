@@ -161,11 +161,13 @@ class _Clip:
         """Homography from frame ``i`` into frame ``j``, composed of the consecutive steps between them."""
         return hs.compose(self.step, i, j)
 
-    def scout(self, upto: int, keep: range) -> None:
-        """Match consecutive frames and keep the keyframes up to frame ``upto``, ahead of the fill (the long-range
-        source looks that far into the future); frames outside ``keep`` are forgotten once matched (their chunk
-        reads them again), so memory holds the keyframes, not the frames between them."""
+    def scout(self, start: int, upto: int, keep: range) -> None:
+        """Match consecutive frames and keep the keyframes from ``start`` (or where the last call stopped) up to
+        frame ``upto``, ahead of the fill (the long-range source looks that far into the future); frames outside
+        ``keep`` are forgotten once matched (their chunk reads them again), so memory holds the keyframes, not
+        the frames between them."""
         upto = min(upto, self.n - 1)
+        self._scouted = max(self._scouted, start)
         while self._scouted <= upto:
             k = self._scouted
             self.keyframes.offer(k, self.frame, self.unknown)
@@ -224,8 +226,9 @@ class ClassicalInpainter:
             todo = [i for i in range(a, b) if i not in skip and clip.mask(i).any()]
             lo, hi = max(0, a - cfg.span), min(n, b + cfg.span)
             clip.evict_before(lo, a - cfg.long_range.reach)
-            if cfg.long_range.reach > 0:
-                clip.scout(b - 1 + cfg.long_range.reach, range(lo, hi))
+            if cfg.long_range.reach > 0 and todo:  # only around frames to fill: an object seen for a moment
+                # in a long shot does not make the whole shot be matched
+                clip.scout(a - cfg.long_range.reach, b - 1 + cfg.long_range.reach, range(lo, hi))
             past: dict[int, src.Sources] = {}
             future: dict[int, src.Sources] = {}
             if todo:

@@ -292,3 +292,22 @@ def test_long_clips_keep_a_bounded_number_of_keyframes(monkeypatch):
     cfg = classical.ClassicalConfig()
     assert len(out) == n and len(held) == n
     assert max(held) <= (cfg.chunk + 2 * cfg.long_range.reach) // cfg.long_range.stride + 2 < n // 5
+
+
+def test_the_long_range_source_matches_only_around_the_frames_to_fill(monkeypatch):
+    """An object masked on 10 frames at the end of a 400-frame shot: consecutive frames are matched only within
+    the long-range reach of the chunk that has them, not over the whole shot."""
+    from inpaint import classical
+
+    calls: list[int] = []
+    real = classical.hs.step
+    monkeypatch.setattr(classical.hs, "step", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(2)
+    n = 400
+    world = cv2.GaussianBlur(rng.integers(0, 256, (40, 64 + n // 4, 3)).astype(np.uint8), (0, 0), 1.0)
+    frames = [np.ascontiguousarray(world[:, t // 4 : t // 4 + 64]) for t in range(n)]
+    empty, mask = np.zeros((40, 64), bool), np.zeros((40, 64), bool)
+    mask[10:30, 24:40] = True
+    out = _run(frames, [mask if t >= 390 else empty for t in range(n)])
+    reach = classical.ClassicalConfig().long_range.reach
+    assert len(out) == n and 0 < len(calls) <= 30 + reach
