@@ -10,7 +10,9 @@ memory does not grow with the clip, and a chunked run gives what a whole-clip ru
    (within ``span``) where its background point is known (``inpaint.sources``, drift re-matched on the ring);
    a homography per neighbouring frame, composed of consecutive-frame steps, a third
    (``inpaint.homography_source``); the previous frame's fill carried along the flow a fourth (a still
-   background stays still), no better than it was;
+   background stays still), no better than it was; for the hole pixels none of these covers, keyframes up to
+   ``long_range.reach`` frames away (``inpaint.long_range``: what a slow pan reveals later), matched ahead of
+   the fill so the future's keyframes are there;
 4. each candidate is checked on the ring (``inpaint.ring_check``, on the ring pixels some candidate explains):
    its colours are corrected by the ring's slow colour difference (the seam), and dropped where the ring's
    local misalignment exceeds ``max_error``; the trusted ones are averaged with weights that fall with their
@@ -32,6 +34,7 @@ import numpy as np
 from inpaint import homography_source as hs
 from inpaint import sources as src
 from inpaint.flow_completion import FlowConfig, FlowSolver, sample_points
+from inpaint.long_range import Keyframes, LongRangeConfig, long_range_colours
 from inpaint.paste import paste_back
 from inpaint.ring_check import check_all
 
@@ -51,6 +54,7 @@ class ClassicalConfig:
     inpaint_radius: int = 5
     flow: FlowConfig = field(default_factory=FlowConfig)
     homography: hs.HomographyConfig = field(default_factory=hs.HomographyConfig)
+    long_range: LongRangeConfig = field(default_factory=LongRangeConfig)
 
 
 def _disk(r: int) -> np.ndarray:
@@ -73,6 +77,8 @@ class _Clip:
         self._grey: dict[int, np.ndarray] = {}
         self._unknown: dict[int, np.ndarray] = {}
         self._step: dict[int, np.ndarray | None] = {}
+        self.keyframes = Keyframes(cfg.long_range)
+        self._scouted = 0  # frames before this one have been offered as keyframes and matched to the next
 
     def frame(self, i: int) -> np.ndarray:
         if i not in self._frame:
@@ -155,12 +161,36 @@ class _Clip:
         """Homography from frame ``i`` into frame ``j``, composed of the consecutive steps between them."""
         return hs.compose(self.step, i, j)
 
-    def evict_before(self, i: int) -> None:
-        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown, self._step):
+    def scout(self, start: int, upto: int, keep: range) -> None:
+        """Match consecutive frames and keep the keyframes from ``start`` (or where the last call stopped) up to
+        frame ``upto``, ahead of the fill (the long-range source looks that far into the future); frames outside
+        ``keep`` are forgotten once matched (their chunk reads them again), so memory holds the keyframes, not
+        the frames between them."""
+        upto = min(upto, self.n - 1)
+        self._scouted = max(self._scouted, start)
+        while self._scouted <= upto:
+            k = self._scouted
+            self.keyframes.offer(k, self.frame, self.unknown)
+            if k + 1 < self.n:
+                self.step(k)
+            if k not in keep:
+                self._forget(k)
+            self._scouted += 1
+
+    def _forget(self, k: int) -> None:
+        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown):
+            store.pop(k, None)
+
+    def evict_before(self, i: int, far: int) -> None:
+        """Forget frames before ``i``, and keyframes and steps before ``far`` (the long-range source's reach)."""
+        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown):
             for k in [k for k in store if k < i]:
                 del store[k]
         for key in [key for key in self._flow if min(key) < i]:
             del self._flow[key]
+        self.keyframes.evict_before(far)
+        for k in [k for k in self._step if k < far]:
+            del self._step[k]
 
 
 class ClassicalInpainter:
@@ -195,7 +225,10 @@ class ClassicalInpainter:
             b = min(n, a + cfg.chunk)
             todo = [i for i in range(a, b) if i not in skip and clip.mask(i).any()]
             lo, hi = max(0, a - cfg.span), min(n, b + cfg.span)
-            clip.evict_before(lo)
+            clip.evict_before(lo, a - cfg.long_range.reach)
+            if cfg.long_range.reach > 0 and todo:  # only around frames to fill: an object seen for a moment
+                # in a long shot does not make the whole shot be matched
+                clip.scout(a - cfg.long_range.reach, b - 1 + cfg.long_range.reach, range(lo, hi))
             past: dict[int, src.Sources] = {}
             future: dict[int, src.Sources] = {}
             if todo:
@@ -243,6 +276,15 @@ class ClassicalInpainter:
                                             cfg.homography)
         if ok.any():
             candidates.append((colours, ok))
+        # what no source within the span shows: keyframes farther away (a slow pan reveals it later)
+        lacking = region.unknown.copy()
+        for _, has in candidates:
+            lacking &= ~has
+        if cfg.long_range.reach > 0 and lacking.any():
+            colours, ok = long_range_colours(i, region, lacking, clip.keyframes, cfg.homography.window, clip.step,
+                                             clip.frame, clip.unknown, clip.n)
+            if (ok & region.unknown).any():
+                candidates.append((colours, ok))
         floors = [np.zeros(n, np.float32)] * len(candidates)
         if carried is not None:
             qx, qy = clip.targets(i, i - 1)

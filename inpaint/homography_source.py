@@ -12,7 +12,7 @@ rejects it and the flow-chained sources win.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -33,6 +33,7 @@ class HomographyConfig:
 
 
 _SHIFT_SAMPLES = 2000  # ring pixels the exposure shift of a neighbour is the median of
+_GATE_SAMPLES = 400  # ring pixels a gated neighbour's alignment is checked on
 
 _LK = {"winSize": (15, 15), "maxLevel": 4, "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)}
 
@@ -45,17 +46,26 @@ def homography_colours(
     frame: Callable[[int], np.ndarray],
     unknown: Callable[[int], np.ndarray],
     config: HomographyConfig | None = None,
+    order: Sequence[int] | None = None,
+    gate: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(colours ``N x 3`` float32, has-colour bool) for the region pixels of frame ``i``;
-    ``hom(i, j)`` maps frame ``i``'s points into frame ``j`` (None when unknown)."""
+    ``hom(i, j)`` maps frame ``i``'s points into frame ``j`` (None when unknown).
+
+    ``order``: the neighbours to search, in that order (default: ``config.window`` on each side, nearest
+    first). ``gate``: a neighbour whose ring pixels differ from this frame's by more than this (median of the
+    mean absolute grey-level difference, after the exposure shift) is not used: its homography has drifted
+    (``None``: no gate)."""
     cfg = config or HomographyConfig()
     count_n = len(region.ys)
     acc = np.zeros((cfg.candidates * count_n, 3), np.float32)  # candidate k of pixel p at row k * count_n + p
     count = np.zeros(count_n, np.int32)
     xy = np.stack([region.xs, region.ys], 1).astype(np.float32)[None]
     own = frame(i)[region.ys, region.xs].astype(np.float32)
-    order = sorted((j for j in range(max(0, i - cfg.window), min(n, i + cfg.window + 1)) if j != i),
-                   key=lambda j: (abs(j - i), j))
+    if order is None:
+        order = sorted((j for j in range(max(0, i - cfg.window), min(n, i + cfg.window + 1)) if j != i),
+                       key=lambda j: (abs(j - i), j))
+    gate_pts, gate_own = ring_points(region, frame(i)) if gate is not None else (xy, own)
     need = np.arange(count_n)  # the region pixels that may still take candidates (a superset of those lacking)
     pts = xy  # their points
     lacking = count_n
@@ -70,6 +80,8 @@ def homography_colours(
         if len(need) > lacking:  # pixels that have all their candidates are skipped
             use &= count[need] < cfg.candidates
         if not use.any():
+            continue
+        if gate is not None and not _aligned(gate_pts, gate_own, hij, frame(j), unknown(j), gate):
             continue
         idx = need[use]
         colours = sample_points(frame(j), qx[use], qy[use])
@@ -93,6 +105,32 @@ def homography_colours(
             out[sel] = _median(acc[:c, sel]) if c > 2 else acc[:c, sel].mean(axis=0)
     out[count == 0] = 0.0
     return out, count > 0
+
+
+def _aligned(pts: np.ndarray, own: np.ndarray, hom: np.ndarray, image: np.ndarray, hidden: np.ndarray,
+             gate: float) -> bool:
+    return ring_residual(pts, own, hom, image, hidden) <= gate
+
+
+def ring_points(region: Region, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(points ``1 x M x 2``, their colours ``M x 3`` float32): at most ``_GATE_SAMPLES`` ring pixels of
+    ``region`` in ``frame``, spread evenly."""
+    at = np.nonzero(~region.unknown)[0]
+    at = at[:: max(1, len(at) // _GATE_SAMPLES)]
+    pts = np.stack([region.xs[at], region.ys[at]], 1).astype(np.float32)[None]
+    return pts, frame[region.ys[at], region.xs[at]].astype(np.float32)
+
+
+def ring_residual(pts: np.ndarray, own: np.ndarray, hom: np.ndarray, image: np.ndarray, hidden: np.ndarray) -> float:
+    """How far ring points ``pts`` (``1 x M x 2``, true colours ``own``) land from the same colours in ``image``
+    under ``hom``: the median of their mean absolute differences after the median offset (inf: fewer than 16
+    land in view)."""
+    qx, qy, use = visible(pts, hom, hidden)
+    if use.sum() < 16:
+        return float("inf")
+    diff = own[use] - sample_points(image, qx[use], qy[use])
+    residual = np.abs(diff - np.median(diff, axis=0)).mean(axis=1)
+    return float(np.median(residual))
 
 
 def visible(pts: np.ndarray, hom: np.ndarray, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
