@@ -23,10 +23,11 @@ import cv2
 import numpy as np
 
 from tracking.backend import SegmentResult
-from tracking.classical.geodesic import take_back
-from tracking.classical.ranking import agreement, click_fill, consensus
+from tracking.classical.geodesic import grow, take_back
+from tracking.classical.ranking import agreement, click_depth, click_fill, consensus
 
 MAX_ADDED = 0.1  # a positive correction on a small mask adds at most this share of the frame
+GROW_REACH = 1.0  # a correction's grown region: geodesic radius, in multiples of the click's depth
 
 
 @dataclass(frozen=True)
@@ -289,6 +290,7 @@ class GrabCutSegmenter:
 
         seeds = self._seed_map(pts, lbl, (sh, sw))
         candidates: list[np.ndarray] = []
+        fallback: np.ndarray | None = None  # a correction's answer when no candidate changes the clicked pixel
         if prior is not None:
             candidates.extend(self._run_prior(p, prior, seeds, bx, pos))
             if len(pts) and lbl[-1] == 1 and bx is None:
@@ -303,6 +305,15 @@ class GrabCutSegmenter:
                 spill = take_back(p.lab, prior, tuple(pts[-1]), pos, r)
                 if spill.any():
                     candidates.append(prior & ~spill)
+            if len(pts) and bx is None:
+                # the part a correction stands for is at least as wide as the click's distance to the mask's
+                # edge: GrabCut seeded with the region grown that far from the click learns the part's colours
+                grown = self._grown(p, prior, tuple(pts[-1]), bool(lbl[-1]))
+                if grown is not None:
+                    wider = seeds.copy()
+                    wider[grown] = int(lbl[-1])
+                    candidates.extend(self._run_prior(p, prior, wider, bx, pos))
+                    fallback = (prior | grown) if lbl[-1] == 1 else (prior & ~grown)
         elif bx is not None:
             candidates.extend(self._run_box(p, bx, seeds, pos))
         else:
@@ -332,6 +343,8 @@ class GrabCutSegmenter:
             click, positive = tuple(pts[-1]), bool(lbl[-1])
             ranked = [(sep * click_fill(prior, c, click, positive), -i, sep, c) for sep, i, c in scored]
             if max(t[0] for t in ranked) <= 0:
+                if fallback is not None:
+                    scored = [(separation_score(p.lab, fallback), len(candidates), fallback)]
                 ranked = [(sep, -i, sep, c) for sep, i, c in scored]
             _, _, score, small_mask = max(ranked, key=lambda t: (t[0], t[1]))
         else:
@@ -576,6 +589,17 @@ class GrabCutSegmenter:
             if area <= limit and not touches:
                 mask[cc == i] = True
         return mask
+
+    @staticmethod
+    def _grown(p: _Prepared, prior: np.ndarray, click: tuple[float, float], positive: bool) -> np.ndarray | None:
+        """The region a correction click stands for at least: grown from the click (``geodesic.grow``) on its
+        side of the prior, as far as the click's distance to the prior's edge (the user clicks the middle of what
+        is wrong, so the part is at least that wide); None when the click is on the prior's edge."""
+        depth = click_depth(~prior if positive else prior, click)
+        if depth < 2.0:
+            return None
+        region = grow(p.lab, ~prior if positive else prior, click, GROW_REACH * depth)
+        return region if region.any() else None
 
     def _edit(
         self, full_prior: np.ndarray, prior: np.ndarray, answer: np.ndarray, click: np.ndarray, positive: int,

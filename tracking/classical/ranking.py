@@ -29,6 +29,12 @@ def _depth(mask: np.ndarray, x: int, y: int) -> float:
     return float(dist[y, x])
 
 
+def click_depth(mask: np.ndarray, click: tuple[float, float]) -> float:
+    """Distance from ``click`` (x, y, rounded into the image) to the nearest pixel outside ``mask``."""
+    h, w = mask.shape
+    return _depth(mask, min(w - 1, max(0, int(round(click[0])))), min(h - 1, max(0, int(round(click[1])))))
+
+
 def click_fill(prior: np.ndarray, candidate: np.ndarray, click: tuple[float, float], positive: bool) -> float:
     """How much of the part a correction click stands for ``candidate`` changes, in [0, 1]: the click's depth
     in the candidate's change (what it adds for a positive click, removes for a negative one; the connected
