@@ -4,7 +4,9 @@ A pixel's geodesic distance from a set of seeds is the cheapest path to it, a st
 ``weight`` times the colour difference it crosses: paths run freely inside a region of one colour and pay for
 every edge they cross. ``take_back`` splits a mask between a negative click and the object's positive seeds by
 which of them each pixel is geodesically nearer to (the geodesic Voronoi split of Bai and Sapiro's geodesic
-matting): a spill joined to the object across an image edge goes with the click, the object stays.
+matting): a spill joined to the object across an image edge goes with the click, the object stays. ``grow`` is
+the region within a geodesic radius of a correction click (steps costing by their colour difference relative to
+the local texture): the part the click stands for, which stops at the part's edges.
 
 The distance is computed with raster scans: each horizontal or vertical sweep is a min-plus prefix scan,
 ``d[x] = S[x] + cummin(d - S)[x]`` with ``S`` the cumulative step cost, so whole rows (or columns) go at once.

@@ -11,6 +11,9 @@ Recipe (at a reduced working size, then upsampled):
 4. each candidate is scored by how well its colours separate from a ring of background around it; with
    clicks only the ranking also weighs object-likeness (``objectness``: clicks well inside, outline on image
    edges, not cut by the border, larger at equal separation), and the best one wins.
+A correction (clicks on a previous mask) also runs GrabCut with the region grown from the last click as its seeds
+(``geodesic.grow``, as far as the click's distance to the mask's edge), and its candidates are ranked by
+separation times how much of the part under the click they change (``ranking.click_fill``).
 """
 
 from __future__ import annotations
@@ -306,8 +309,9 @@ class GrabCutSegmenter:
                 if spill.any():
                     candidates.append(prior & ~spill)
             if len(pts) and bx is None:
-                # the part a correction stands for is at least as wide as the click's distance to the mask's
-                # edge: GrabCut seeded with the region grown that far from the click learns the part's colours
+                # the part a correction stands for is about as wide as the click's distance to the mask's edge
+                # (the user clicks its middle): GrabCut seeded with the region grown that far from the click
+                # learns the part's colours
                 grown = self._grown(p, prior, tuple(pts[-1]), bool(lbl[-1]))
                 if grown is not None:
                     wider = seeds.copy()
@@ -592,9 +596,10 @@ class GrabCutSegmenter:
 
     @staticmethod
     def _grown(p: _Prepared, prior: np.ndarray, click: tuple[float, float], positive: bool) -> np.ndarray | None:
-        """The region a correction click stands for at least: grown from the click (``geodesic.grow``) on its
-        side of the prior, as far as the click's distance to the prior's edge (the user clicks the middle of what
-        is wrong, so the part is at least that wide); None when the click is on the prior's edge."""
+        """The region a correction click stands for: grown from the click (``geodesic.grow``) on its side of the
+        prior, as far as the click's distance to the prior's edge (the user clicks the middle of what is wrong, so
+        the part is about that wide where the prior's edge bounds it; an edge of the object nearer to the click
+        stops the growth); None when the click is within 2 px of the prior's edge."""
         depth = click_depth(~prior if positive else prior, click)
         if depth < 2.0:
             return None
