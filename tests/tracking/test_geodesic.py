@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from tracking.classical.geodesic import geodesic_distance, take_back
+from tracking.classical.geodesic import geodesic_distance, grow, take_back
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -44,3 +44,24 @@ def test_a_negative_click_on_a_spill_takes_back_the_spill_not_the_object() -> No
     assert (alone & spill).sum() > 0.9 * spill.sum() and not (alone & obj).any()
     # a click outside the mask takes nothing
     assert not take_back(_lab(image), prior, (5.0, 5.0), np.zeros((0, 2)), 2).any()
+
+
+def test_grow_fills_the_clicked_region_up_to_its_edge_and_no_farther() -> None:
+    # a textured grey region (the missed part) beside a red one (background): a click grown by its radius
+    # covers the grey region around it, stops at the red edge, and stays inside ``allowed``
+    rng = np.random.default_rng(0)
+    h, w = 80, 120
+    image = np.clip(rng.normal(128, 6, (h, w, 3)), 0, 255).astype(np.uint8)
+    image[:, 70:] = (220, 30, 30)
+    allowed = np.ones((h, w), bool)
+    allowed[:, :10] = False  # the mask shown
+    region = grow(_lab(image), allowed, (40.0, 40.0), 30.0)
+    grey = np.zeros((h, w), bool)
+    grey[:, 10:70] = True
+    yy, xx = np.mgrid[:h, :w]
+    near = np.abs(xx - 40) + np.abs(yy - 40) <= 30  # 4-connected steps: a diamond on a flat region
+    assert (region & grey & near).sum() > 0.8 * (grey & near).sum()
+    assert not region[:, 70:].any() and not region[:, :10].any()
+    # farther than the radius nothing is taken; a click outside ``allowed`` grows nothing
+    assert not region[:, :5].any() and not (region & (np.abs(xx - 40) + np.abs(yy - 40) > 45)).any()
+    assert not grow(_lab(image), allowed, (5.0, 40.0), 30.0).any()

@@ -4,7 +4,9 @@ A pixel's geodesic distance from a set of seeds is the cheapest path to it, a st
 ``weight`` times the colour difference it crosses: paths run freely inside a region of one colour and pay for
 every edge they cross. ``take_back`` splits a mask between a negative click and the object's positive seeds by
 which of them each pixel is geodesically nearer to (the geodesic Voronoi split of Bai and Sapiro's geodesic
-matting): a spill joined to the object across an image edge goes with the click, the object stays.
+matting): a spill joined to the object across an image edge goes with the click, the object stays. ``grow`` is
+the region within a geodesic radius of a correction click (steps costing by their colour difference relative to
+the local texture): the part the click stands for, which stops at the part's edges.
 
 The distance is computed with raster scans: each horizontal or vertical sweep is a min-plus prefix scan,
 ``d[x] = S[x] + cummin(d - S)[x]`` with ``S`` the cumulative step cost, so whole rows (or columns) go at once.
@@ -25,13 +27,21 @@ def _sweep(d: np.ndarray, step: np.ndarray) -> np.ndarray:
     return np.minimum(d, s + np.minimum.accumulate(d - s, axis=1))
 
 
+def _colour_steps(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lab colour difference of each horizontal step (``x - 1`` to ``x``) and vertical step, lightly blurred."""
+    f = cv2.GaussianBlur(lab, (3, 3), 0).astype(np.float64)
+    return np.sqrt(((f[:, 1:] - f[:, :-1]) ** 2).sum(-1)), np.sqrt(((f[1:] - f[:-1]) ** 2).sum(-1))
+
+
 def geodesic_distance(lab: np.ndarray, seeds: np.ndarray, allowed: np.ndarray, weight: float = WEIGHT) -> np.ndarray:
     """Geodesic distance from ``seeds`` over the pixels ``allowed`` (``inf`` elsewhere and where unreachable)."""
-    f = cv2.GaussianBlur(lab, (3, 3), 0).astype(np.float64)
+    dh, dv = _colour_steps(lab)
+    return _distance(1.0 + weight * dh, 1.0 + weight * dv, seeds, allowed)
+
+
+def _distance(dh: np.ndarray, dv: np.ndarray, seeds: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Geodesic distance from ``seeds`` over ``allowed`` with step costs ``dh`` (H x W-1) and ``dv`` (H-1 x W)."""
     blocked = 1e7  # float64 prefix sums of it stay exact enough for path lengths of a few thousand
-    # cost of stepping from pixel x-1 to x (column 0: from outside the image, never taken)
-    dh = 1.0 + weight * np.sqrt(((f[:, 1:] - f[:, :-1]) ** 2).sum(-1))
-    dv = 1.0 + weight * np.sqrt(((f[1:] - f[:-1]) ** 2).sum(-1))
     h, w = seeds.shape
     step_h = np.full((h, w), blocked, np.float64)
     step_h[:, 1:] = dh
@@ -93,3 +103,30 @@ def take_back(lab: np.ndarray, prior: np.ndarray, click: tuple[float, float], po
     keep = int(cc[yi, xi])
     return cc == keep if keep else np.zeros_like(prior)
 
+
+
+EDGE = 3.0  # growing across a colour step costs 1 + (step / (EDGE * the window's median step))^2 px
+
+
+def grow(lab: np.ndarray, allowed: np.ndarray, click: tuple[float, float], radius: float) -> np.ndarray:
+    """The pixels of ``allowed`` within geodesic distance ``radius`` of ``click``: a disc of that radius on a
+    region of one colour or texture, stopping at colour edges and following the region where it runs on
+    (a leg, a wheel). A correction click lies about as deep in the part it stands for as its distance to the mask's
+    edge, so that distance (or a few times it) is the radius of the part it adds or removes.
+    Computed on a window of ``2 * radius`` around the click (nothing farther is in reach)."""
+    h, w = allowed.shape
+    x, y = min(w - 1, max(0, int(round(click[0])))), min(h - 1, max(0, int(round(click[1]))))
+    out = np.zeros((h, w), bool)
+    if not allowed[y, x] or radius <= 0:
+        return out
+    r = int(np.ceil(radius)) + 1
+    x0, y0, x1, y1 = max(0, x - r), max(0, y - r), min(w, x + r + 1), min(h, y + r + 1)
+    seeds = np.zeros((y1 - y0, x1 - x0), bool)
+    seeds[y - y0, x - x0] = True
+    dh, dv = _colour_steps(lab[y0:y1, x0:x1])
+    # steps cost by their colour difference relative to the window's usual one, squared: texture inside a
+    # region costs little, a real edge (many times the usual step) a lot
+    tau = EDGE * max(float(np.median(np.concatenate([dh.ravel(), dv.ravel()]))), 1.0)
+    d = _distance(1.0 + (dh / tau) ** 2, 1.0 + (dv / tau) ** 2, seeds, allowed[y0:y1, x0:x1])
+    out[y0:y1, x0:x1] = d <= radius
+    return out

@@ -9,8 +9,11 @@ Recipe (at a reduced working size, then upsampled):
    the clicks (textured objects defeat the flood fill), plus a seeds-only hypothesis;
 3. GrabCut on a crop around each proposal; connected components holding a positive click are kept;
 4. each candidate is scored by how well its colours separate from a ring of background around it; with
-   clicks only the ranking also weighs object-likeness (``objectness``: clicks well inside, outline on image
+   clicks only the ranking also weighs object-likeness (``ranking.objectness``: clicks well inside, outline on image
    edges, not cut by the border, larger at equal separation), and the best one wins.
+A correction (clicks on a previous mask) also runs GrabCut with the region grown from the last click as its seeds
+(``geodesic.grow``, as far as the click's distance to the mask's edge), and its candidates are ranked by
+separation times how much of the part under the click they change (``ranking.click_fill``).
 """
 
 from __future__ import annotations
@@ -23,10 +26,19 @@ import cv2
 import numpy as np
 
 from tracking.backend import SegmentResult
-from tracking.classical.geodesic import take_back
-from tracking.classical.ranking import agreement, click_fill, consensus
+from tracking.classical.geodesic import grow, take_back
+from tracking.classical.ranking import (
+    agreement,
+    click_depth,
+    click_fill,
+    consensus,
+    demote_merges,
+    objectness,
+    separation_score,
+)
 
 MAX_ADDED = 0.1  # a positive correction on a small mask adds at most this share of the frame
+GROW_REACH = 1.0  # a correction's grown region: geodesic radius, in multiples of the click's depth
 
 
 @dataclass(frozen=True)
@@ -62,114 +74,6 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     if min(image.shape[:2]) < 8:
         raise ValueError(f"image is too small to segment ({image.shape[1]}x{image.shape[0]}); need 8x8 or more")
     return image
-
-
-def _quantize(lab: np.ndarray, bins: int = 12) -> np.ndarray:
-    q = (lab.astype(np.int32) * bins) >> 8
-    return (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
-
-
-def separation_score(lab: np.ndarray, mask: np.ndarray, bins: int = 12) -> float:
-    """How well ``mask``'s colours separate from a ring of background around it, in [0, 1].
-
-    Colour histograms of the mask and of the ring give a per-pixel posterior; the score is the mean
-    posterior of the right class on both sides, mapped so that chance (0.5) gives 0.
-    """
-    area = int(mask.sum())
-    if area == 0 or area == mask.size:
-        return 0.0
-    r = int(max(3, 0.2 * np.sqrt(area)))
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    ring = (cv2.dilate(mask.astype(np.uint8), k) > 0) & ~mask
-    if not ring.any():
-        return 0.0
-    return _colour_separation(lab, mask, ring, bins)
-
-
-def _centred(mask: np.ndarray, pos: np.ndarray) -> float:
-    """How deep inside ``mask`` the clicks lie: distance to its edge over its largest such distance."""
-    h, w = mask.shape
-    dist = cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
-    if not len(pos):
-        return 0.0
-    inside = np.mean([dist[min(h - 1, round(float(y))), min(w - 1, round(float(x)))] for x, y in pos])
-    return float(inside / max(float(dist.max()), 1e-6))
-
-
-def objectness(separation: float, grad: np.ndarray, mask: np.ndarray, pos: np.ndarray) -> float:
-    """Rank of a click-only candidate: colour ``separation`` weighted by priors on what a clicked object is.
-
-    - the clicks lie well inside it (distance to its edge relative to its widest point);
-    - its outline follows image edges (mean ``grad`` on the outline, ``grad`` normalised by the image's);
-    - it is not cut by the image border (share of the outline on the border);
-    - larger is better at equal separation (a distinct part of an object loses to the whole object).
-    """
-    h, w = mask.shape
-    m8 = mask.astype(np.uint8)
-    dist = cv2.distanceTransform(np.pad(m8, 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
-    inside = (
-        np.mean([dist[min(h - 1, round(float(y))), min(w - 1, round(float(x)))] for x, y in pos]) if len(pos) else 0
-    )
-    centred = float(inside / max(float(dist.max()), 1e-6))
-    outline = (cv2.dilate(m8, None) - cv2.erode(m8, None)) > 0
-    edge = float(np.clip(grad[outline].mean(), 0.0, 2.0)) if outline.any() else 0.0
-    on_border = int(mask[0].sum() + mask[-1].sum() + mask[:, 0].sum() + mask[:, -1].sum())
-    perimeter = sum(cv2.arcLength(c, True) for c in cv2.findContours(m8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0])
-    border = min(1.0, on_border / max(perimeter, 1.0))
-    area = max(float(mask.mean()), 1e-4)
-    return separation * (0.2 + centred) ** 0.5 * (1.0 - border) * (0.3 + edge) + 0.2 * float(np.log10(area))
-
-
-def _colour_separation(lab: np.ndarray, a: np.ndarray, b: np.ndarray, bins: int = 12) -> float:
-    """How well two regions' colours tell them apart, in [0, 1] (0: same colours, as for ``separation_score``)."""
-    if not a.any() or not b.any():
-        return 1.0
-    q = _quantize(lab, bins)
-    n = bins**3
-    ha = np.bincount(q[a], minlength=n).astype(np.float64) + 0.5
-    hb = np.bincount(q[b], minlength=n).astype(np.float64) + 0.5
-    ha /= ha.sum()
-    hb /= hb.sum()
-    post = ha / (ha + hb)
-    s = 0.5 * post[q[a]].mean() + 0.5 * (1.0 - post[q[b]]).mean()
-    return float(np.clip(2.0 * (s - 0.5), 0.0, 1.0))
-
-
-def _demote_merges(ranked: list[tuple], grad: np.ndarray, lab: np.ndarray, pos: np.ndarray) -> list[tuple]:
-    """Demote a candidate that merely contains a smaller one plus a neighbour across a strong edge.
-
-    A small object next to a similar-looking one (a dark dog against a person's legs) separates poorly
-    from its ring, so the merged region outscores it. When a smaller candidate lies inside a larger one
-    and the seam between them (the small one's outline inside the large one) is as strong an image edge
-    as the large one's own outline, the large one is two things glued together and is ranked below.
-    """
-    out = list(ranked)
-    order = sorted(range(len(out)), key=lambda j: int(out[j][3].sum()))
-    for bi in order:
-        big = out[bi][3]
-        b8 = big.astype(np.uint8)
-        b_area = int(b8.sum())
-        b_outline = (cv2.dilate(b8, None) - cv2.erode(b8, None)) > 0
-        b_edge = float(grad[b_outline].mean()) if b_outline.any() else 0.0
-        interior = cv2.erode(b8, None, iterations=2) > 0
-        for si in order:
-            small = out[si][3]
-            s_area = int(small.sum())
-            if s_area * 1.6 > b_area or s_area < 0.004 * small.size or not 0.0 < out[si][0] < out[bi][0]:
-                continue
-            if np.count_nonzero(small & big) < 0.9 * s_area:
-                continue
-            s8 = small.astype(np.uint8)
-            seam = ((cv2.dilate(s8, None) - cv2.erode(s8, None)) > 0) & interior
-            if np.count_nonzero(seam) < 0.25 * np.sqrt(s_area) or float(grad[seam].mean()) < 0.7 * b_edge:
-                continue
-            if _centred(small, pos) < _centred(big, pos) + 0.15:
-                continue  # the click is as central in the large one: the small one is a part of it
-            if _colour_separation(lab, small, big & ~small) > 0.55:
-                continue  # a distinct part of one object (a swan's neck, a shirt), not a look-alike neighbour
-            out[bi] = (min(out[bi][0], 0.95 * out[si][0]), *out[bi][1:])
-            break
-    return out
 
 
 CENTRED = 0.5  # a correction's change must hold its click this deep (share of the change's widest point) ...
@@ -289,6 +193,7 @@ class GrabCutSegmenter:
 
         seeds = self._seed_map(pts, lbl, (sh, sw))
         candidates: list[np.ndarray] = []
+        fallback: np.ndarray | None = None  # a correction's answer when no candidate changes the clicked pixel
         if prior is not None:
             candidates.extend(self._run_prior(p, prior, seeds, bx, pos))
             if len(pts) and lbl[-1] == 1 and bx is None:
@@ -303,6 +208,16 @@ class GrabCutSegmenter:
                 spill = take_back(p.lab, prior, tuple(pts[-1]), pos, r)
                 if spill.any():
                     candidates.append(prior & ~spill)
+            if len(pts) and bx is None:
+                # the part a correction stands for is about as wide as the click's distance to the mask's edge
+                # (the user clicks its middle): GrabCut seeded with the region grown that far from the click
+                # learns the part's colours
+                grown = self._grown(p, prior, tuple(pts[-1]), bool(lbl[-1]))
+                if grown is not None:
+                    wider = seeds.copy()
+                    wider[grown] = int(lbl[-1])
+                    candidates.extend(self._run_prior(p, prior, wider, bx, pos))
+                    fallback = (prior | grown) if lbl[-1] == 1 else (prior & ~grown)
         elif bx is not None:
             candidates.extend(self._run_box(p, bx, seeds, pos))
         else:
@@ -321,7 +236,7 @@ class GrabCutSegmenter:
             # that spills into the background; rank with the object-likeness priors too
             grad = self._gradient(p)
             ranked = [(objectness(sep, grad, c, pos), -i, sep, c) for sep, i, c in scored]
-            demoted = _demote_merges(ranked, grad, p.lab, pos)
+            demoted = demote_merges(ranked, grad, p.lab, pos)
             # the answer is the consensus of the candidates left (a merge demoted above does not vote), each
             # weighted by its score plus its agreement with the others
             kept = [d for d, r in zip(demoted, ranked, strict=True) if d[0] >= r[0]]
@@ -332,6 +247,8 @@ class GrabCutSegmenter:
             click, positive = tuple(pts[-1]), bool(lbl[-1])
             ranked = [(sep * click_fill(prior, c, click, positive), -i, sep, c) for sep, i, c in scored]
             if max(t[0] for t in ranked) <= 0:
+                if fallback is not None:
+                    scored = [(separation_score(p.lab, fallback), len(candidates), fallback)]
                 ranked = [(sep, -i, sep, c) for sep, i, c in scored]
             _, _, score, small_mask = max(ranked, key=lambda t: (t[0], t[1]))
         else:
@@ -576,6 +493,18 @@ class GrabCutSegmenter:
             if area <= limit and not touches:
                 mask[cc == i] = True
         return mask
+
+    @staticmethod
+    def _grown(p: _Prepared, prior: np.ndarray, click: tuple[float, float], positive: bool) -> np.ndarray | None:
+        """The region a correction click stands for: grown from the click (``geodesic.grow``) on its side of the
+        prior, as far as the click's distance to the prior's edge (the user clicks the middle of what is wrong, so
+        the part is about that wide where the prior's edge bounds it; an edge of the object nearer to the click
+        stops the growth); None when the click is within 2 px of the prior's edge."""
+        depth = click_depth(~prior if positive else prior, click)
+        if depth < 2.0:
+            return None
+        region = grow(p.lab, ~prior if positive else prior, click, GROW_REACH * depth)
+        return region if region.any() else None
 
     def _edit(
         self, full_prior: np.ndarray, prior: np.ndarray, answer: np.ndarray, click: np.ndarray, positive: int,
