@@ -79,6 +79,54 @@ def test_a_pass_never_replays_across_a_cut(tmp_path: Path) -> None:
     assert any(steps[0] == (16, True) and (18, True) in steps for steps in passes)  # memory inside the shot
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def test_a_correction_far_from_the_keyframe_before_it_replays_a_bounded_lead_in(tmp_path: Path) -> None:
+    """A correction 30 frames after the only keyframe: each pass from it (the backward pass of the span before
+    it, the writing pass after it) replays at most ``max_lead_in`` frames before it, starting from the mask
+    tracked there (after the keyframe itself, whose look stays the pass's memory); the old replay stepped all
+    30 frames from the keyframe, twice."""
+    clip = make_clip(n=40, speed=2)
+    passes: list[list[tuple[int, bool]]] = []
+    s = _session(clip.frames, tmp_path, passes)
+    obj = s.add_object()
+    s.add_mask(0, obj, clip.disc[0])
+    _run(s)
+    tracked_20 = s.masks[20]
+    passes.clear()
+    s.add_mask(30, obj, clip.disc[30])
+    steps = [0]
+    s.run_propagation(progress=lambda done, total: steps.__setitem__(0, max(steps[0], total)))
+    lead_in = [(0, True), (20, True), *((t, False) for t in range(21, 30)), (30, True)]
+    backward = next(p for p in passes if p[-1][0] == 1 and p[-2][0] == 2)
+    assert backward == [*lead_in, *((t, False) for t in range(29, 0, -1))]
+    tail = next(p for p in passes if p[-1][0] == 39)
+    assert tail == [*lead_in, *((t, False) for t in range(31, 40))]
+    # steps after each pass's seed: 40 + 29 (the span's writing pass) + 20, and the progress total says so;
+    # replaying from frame 0 took 59 + 29 + 39
+    assert sum(len(p) for p in passes) - len(passes) == steps[0] == 89
+    assert s.masks[20] is not None and np.array_equal(s.masks[30] == obj, clip.disc[30])
+    assert tracked_20 is not None and (tracked_20 == obj).any()
+    for t in (25, 31, 35, 39):  # the frames after the correction start from it and still follow the disc
+        assert _iou(s.masks[t] == obj, clip.disc[t]) > 0.7, t
+
+
+def test_frames_not_tracked_yet_are_replayed_from_the_keyframe(tmp_path: Path) -> None:
+    """Two keyframes 30 frames apart before anything was tracked: there is no tracked mask to start a capped
+    replay from, so the backward pass replays the span from the left keyframe as before."""
+    clip = make_clip(n=40, speed=2)
+    passes: list[list[tuple[int, bool]]] = []
+    s = _session(clip.frames, tmp_path, passes)
+    obj = s.add_object()
+    s.add_mask(0, obj, clip.disc[0])
+    s.add_mask(30, obj, clip.disc[30])
+    _run(s)
+    backward = next(p for p in passes if p[-1][0] == 1 and p[-2][0] == 2)
+    assert backward[:31] == [(0, True), *((t, False) for t in range(1, 30)), (30, True)]
+
+
 @pytest.mark.slow
 def test_a_correction_on_the_dog_does_not_cost_the_frames_after_it(clips_dir: Path) -> None:
     """davis2016-dog, one click on frame 0 and one correction of the standard simulated user (a small positive

@@ -170,12 +170,15 @@ class SpanRunner:
         prog = self.state.progress.get(span, SpanProgress())
         blended = span.left is not None and span.right is not None
         backward = 0
-        if blended and not prog.backward_cached:  # the span's frames, twice: the lead-in, then the pass
-            backward = 2 * len(span.frames(self.state.num_frames)) + 1
+        if blended and not prog.backward_cached:  # its lead-in from the left keyframe, then the span's frames
+            ids = self._known(span.right)  # type: ignore[arg-type]
+            backward = self._lead_steps(span.left, span.right, ids) + len(span.frames(self.state.num_frames))
         seed = span.left if span.left is not None else span.right
-        origin = self._lead_from(seed, forward=span.left is not None) if seed is not None else None
-        lead_in = 0 if origin is None else abs(seed - origin)  # type: ignore[operator]
-        return backward + lead_in + len(self._remaining(span))
+        if seed is None:
+            return backward + len(self._remaining(span))
+        forward = span.left is not None
+        ids = self._known(seed) if forward else self._known(span.right)  # type: ignore[arg-type]
+        return backward + self._lead_steps(self._lead_from(seed, forward), seed, ids) + len(self._remaining(span))
 
     def _lead_from(self, seed: int, forward: bool) -> int | None:
         """The keyframe a writing pass from ``seed`` replays from: the bound of its shot just before it in the
@@ -187,17 +190,46 @@ class SpanRunner:
             return None
         return before[-1] if forward else before[0]
 
-    def _lead_in(self, origin: int | None, seed: int, obj_ids: Sequence[int]) -> LeadIn:
-        """The frames a pass from ``seed`` steps first: the keyframe ``origin`` (frame and label map), then every
-        frame from it towards ``seed`` (to predict); empty without an origin or when it holds none of
-        ``obj_ids`` (``origin`` is always a bound of ``seed``'s shot: nothing is replayed across a cut)."""
+    def _lead_start(self, origin: int | None, seed: int, obj_ids: Sequence[int]) -> tuple[int, np.ndarray] | None:
+        """Where a pass from ``seed`` starts replaying, and the label map it is given there: the keyframe
+        ``origin`` itself, or, when ``origin`` lies more than ``max_lead_in`` frames away, the frame that far
+        before ``seed`` with the mask tracked on it (what the tracker produced there), so a correction's cost
+        does not grow with the distance to the keyframe before it. None: no lead-in (no origin, or it holds
+        none of ``obj_ids``)."""
         if origin is None or not obj_ids:
-            return []
+            return None
         label_map = self._keyframe_map(origin)
         if not np.isin(label_map, obj_ids).any():
+            return None
+        start = seed - (1 if origin < seed else -1) * self.max_lead_in
+        if abs(seed - origin) > self.max_lead_in + 1:
+            tracked = self.masks[start] if start in self.masks else None
+            wanted = set(np.unique(label_map).tolist()) & set(obj_ids)
+            if tracked is not None and wanted <= set(np.unique(tracked).tolist()):
+                return start, tracked
+        return origin, label_map  # the frames are not tracked yet (or few): replay from the keyframe
+
+    def _lead_steps(self, origin: int | None, seed: int, obj_ids: Sequence[int]) -> int:
+        """How many frames ``_lead_in`` steps (for the progress count)."""
+        found = self._lead_start(origin, seed, obj_ids)
+        if found is None:
+            return 0
+        return abs(seed - found[0]) + (found[0] != origin)
+
+    def _lead_in(self, origin: int | None, seed: int, obj_ids: Sequence[int]) -> LeadIn:
+        """The frames a pass from ``seed`` steps first: the keyframe ``origin`` (frame and label map), then,
+        when the replay is capped (``_lead_start``), the frame it starts from with its tracked mask, then every
+        frame from there towards ``seed`` (to predict); empty without an origin or when it holds none of
+        ``obj_ids`` (``origin`` is always a bound of ``seed``'s shot: nothing is replayed across a cut)."""
+        found = self._lead_start(origin, seed, obj_ids)
+        if found is None:
             return []
-        between = range(origin + 1, seed) if origin < seed else range(origin - 1, seed, -1)
-        return [(self.frames[origin], label_map), *((self.frames[t], None) for t in between)]
+        start, label_map = found
+        lead: list[tuple[np.ndarray, np.ndarray | None]] = [(self.frames[origin], self._keyframe_map(origin))]
+        if start != origin:  # the keyframe's look stays the pass's memory; the replay goes on from ``start``
+            lead.append((self.frames[start], label_map))
+        step = 1 if start < seed else -1
+        return [*lead, *((self.frames[t], None) for t in range(start + step, seed, step))]
 
     def _known(self, keyframe: int) -> list[int]:
         """Objects a pass from this keyframe carries: those with pixels there.
