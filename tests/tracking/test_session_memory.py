@@ -53,8 +53,9 @@ def test_a_pass_from_a_correction_replays_from_the_keyframe_before_it(tmp_path: 
     written = s.run_propagation().written
     assert written == (1, 2, 3, 4, 6, 7, 8, 9, 10, 11)  # only the spans beside the correction
     lead_in = [(0, True), (1, False), (2, False), (3, False), (4, False), (5, True)]
-    # span 0..5: the backward pass replays it forward first, then turns round at the correction
-    assert passes[0] == [*lead_in, (4, False), (3, False), (2, False), (1, False)]
+    # span 0..5: the backward pass replays it forward first (and predicts the correction's frame: the forward
+    # pass's error there), then turns round at the correction and steps back onto keyframe 0 (its own error)
+    assert passes[0] == [*lead_in[:-1], (5, False), (5, True), (4, False), (3, False), (2, False), (1, False), (0, False)]
     # the pass after the correction starts from it, after replaying from keyframe 0
     tail = next(p for p in passes if p[-1][0] == 11)
     assert tail == [*lead_in, *((t, False) for t in range(6, 12))]
@@ -100,13 +101,13 @@ def test_a_correction_far_from_the_keyframe_before_it_replays_a_bounded_lead_in(
     steps = [0]
     s.run_propagation(progress=lambda done, total: steps.__setitem__(0, max(steps[0], total)))
     lead_in = [(0, True), (20, True), *((t, False) for t in range(21, 30)), (30, True)]
-    backward = next(p for p in passes if p[-1][0] == 1 and p[-2][0] == 2)
-    assert backward == [*lead_in, *((t, False) for t in range(29, 0, -1))]
+    backward = passes[0]
+    assert backward == [*lead_in[:-1], (30, False), (30, True), *((t, False) for t in range(29, -1, -1))]
     tail = next(p for p in passes if p[-1][0] == 39)
     assert tail == [*lead_in, *((t, False) for t in range(31, 40))]
-    # steps after each pass's seed: 40 + 29 (the span's writing pass) + 20, and the progress total says so;
+    # steps after each pass's seed: 42 + 29 (the span's writing pass) + 20, and the progress total says so;
     # replaying from frame 0 took 59 + 29 + 39
-    assert sum(len(p) for p in passes) - len(passes) == steps[0] == 89
+    assert sum(len(p) for p in passes) - len(passes) == steps[0] == 91
     assert s.masks[20] is not None and np.array_equal(s.masks[30] == obj, clip.disc[30])
     assert tracked_20 is not None and (tracked_20 == obj).any()
     for t in (25, 31, 35, 39):  # the frames after the correction start from it and still follow the disc
@@ -123,8 +124,7 @@ def test_frames_not_tracked_yet_are_replayed_from_the_keyframe(tmp_path: Path) -
     s.add_mask(0, obj, clip.disc[0])
     s.add_mask(30, obj, clip.disc[30])
     _run(s)
-    backward = next(p for p in passes if p[-1][0] == 1 and p[-2][0] == 2)
-    assert backward[:31] == [(0, True), *((t, False) for t in range(1, 30)), (30, True)]
+    assert passes[0][:31] == [(0, True), *((t, False) for t in range(1, 31))]
 
 
 @pytest.mark.slow
