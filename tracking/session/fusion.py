@@ -37,6 +37,8 @@ def forward_weight(t: int, left: int, right: int, errors: tuple[float, float] | 
     if errors is None:
         return 1.0 - d
     e_fwd, e_bwd = (max(ERROR_FLOOR, float(e)) for e in errors)
+    if e_fwd == e_bwd:
+        return 1.0 - d
     return e_bwd * (1.0 - d) / (e_fwd * d + e_bwd * (1.0 - d))
 
 
