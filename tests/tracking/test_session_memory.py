@@ -30,9 +30,10 @@ class Logged(FlowPropagator):
         return super().step(frame, label_map)
 
 
-def _session(frames: list[np.ndarray], tmp: Path, passes: list, cuts=()) -> TrackSession:
+def _session(frames: list[np.ndarray], tmp: Path, passes: list, cuts=(), max_lead_in: int = 30) -> TrackSession:
     store = FolderStore(tmp / "masks", len(frames))
-    return TrackSession(frames, store, tmp / "state", GrabCutSegmenter(), lambda: Logged(frames, passes), cuts=cuts)
+    return TrackSession(frames, store, tmp / "state", GrabCutSegmenter(), lambda: Logged(frames, passes), cuts=cuts,
+                        max_lead_in=max_lead_in)
 
 
 def _run(s: TrackSession) -> None:
@@ -85,13 +86,14 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_a_correction_far_from_the_keyframe_before_it_replays_a_bounded_lead_in(tmp_path: Path) -> None:
-    """A correction 30 frames after the only keyframe: each pass from it (the backward pass of the span before
-    it, the writing pass after it) replays at most ``max_lead_in`` frames before it, starting from the mask
+    """A correction 30 frames after the only keyframe (``max_lead_in`` 10 here, 30 by default): each pass from it
+    (the backward pass of the span before it, the writing pass after it) replays at most ``max_lead_in`` frames
+    before it, starting from the mask
     tracked there (after the keyframe itself, whose look stays the pass's memory); the old replay stepped all
     30 frames from the keyframe, twice."""
     clip = make_clip(n=40, speed=2)
     passes: list[list[tuple[int, bool]]] = []
-    s = _session(clip.frames, tmp_path, passes)
+    s = _session(clip.frames, tmp_path, passes, max_lead_in=10)
     obj = s.add_object()
     s.add_mask(0, obj, clip.disc[0])
     _run(s)
@@ -119,7 +121,7 @@ def test_frames_not_tracked_yet_are_replayed_from_the_keyframe(tmp_path: Path) -
     replay from, so the backward pass replays the span from the left keyframe as before."""
     clip = make_clip(n=40, speed=2)
     passes: list[list[tuple[int, bool]]] = []
-    s = _session(clip.frames, tmp_path, passes)
+    s = _session(clip.frames, tmp_path, passes, max_lead_in=10)
     obj = s.add_object()
     s.add_mask(0, obj, clip.disc[0])
     s.add_mask(30, obj, clip.disc[30])

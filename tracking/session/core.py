@@ -53,7 +53,7 @@ class TrackSession(ShotRefinder, SpanRunner):
         refiner: Refiner | None = None,
         cuts: Sequence[int] = (),
         finder: Finder | None = None,
-        max_lead_in: int = 10,
+        max_lead_in: int = 30,
     ) -> None:
         if len(frames) == 0:
             raise SessionError("the clip has no frames: decode the video before tracking")
