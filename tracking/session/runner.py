@@ -6,7 +6,10 @@ A pass from a keyframe that has another keyframe of its shot before it (in the p
 from nothing: the propagator first replays the frames from that keyframe up to the seed (stepping them, writing
 nothing), then takes the seed's mask. So a pass from a correction keeps what the tracker knew when it reached the
 corrected frame (XMem's memory, the classical tracker's looks, sizes and speed) while the frames after it start
-from the corrected mask; a pass never replays across a cut."""
+from the corrected mask; a pass never replays across a cut. The replay is bounded: a keyframe more than
+``max_lead_in`` frames away is stepped, then the replay goes on from the mask tracked ``max_lead_in`` frames before
+the seed. The backward pass of a span also measures each pass's error at the far keyframe (its replay's prediction
+on the right keyframe, one step back onto the left one) for the blend (``tracking.session.fusion``)."""
 
 from __future__ import annotations
 
