@@ -390,3 +390,20 @@ def test_grabcut_positive_correction_never_floods_the_frame() -> None:
     mask = seg.predict(np.array([[85.0, 60.0]]), np.array([1]), mask_input=prior).mask
     assert (mask & ~prior).sum() <= max(2 * prior.sum(), 0.1 * prior.size)
     assert prior[mask.shape[0] // 2, 70] and mask[60, 70]  # the rest of the mask stays
+
+
+@pytest.mark.slow
+def test_fast_legs_the_flow_cannot_follow_are_kept_when_the_resegmentation_keeps_them(clips_dir):
+    """davis2016-breakdance from the dancer's true mask: on frame 1 the legs swing too fast for the flow's
+    forward-backward check and the re-segmentation disagrees with the warped mask, whose fallback kept only the
+    flow-consistent part, so the legs were dropped (IoU 0.595). What the re-segmentation kept of the warped mask
+    now stays with it."""
+    clip = clips_dir / "davis2016-breakdance"
+    if not clip.is_dir():
+        pytest.skip(f"{clip} not found")
+    seq = list(_load_davis(clip, 3))
+    prop = FlowPropagator()
+    prop.reset([1])
+    prop.step(seq[0][0], seq[0][1].astype(np.uint8))
+    first = prop.step(seq[1][0])[1] > 0.5
+    assert iou(first, seq[1][1]) > 0.8

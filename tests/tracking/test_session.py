@@ -246,8 +246,9 @@ def test_cancel_keeps_written_frames_and_resumes_only_what_is_dirty(clip: Clip, 
 
     def progress(done: int, total: int) -> None:
         seen.append((done, total))
-        # 13 backward steps (cached: the lead-in, keyframe 0 and frames 1..6, then 6 predicted) + 3 written frames
-        if done == 16:
+        # 15 backward steps (cached: the lead-in, keyframe 0 and frames 1..6, its prediction on keyframe 7, then 6
+        # predicted and a step onto keyframe 0, for the passes' errors) + 3 written frames
+        if done == 18:
             raise StopAt()
 
     store: FolderStore = s.masks  # type: ignore[assignment]
@@ -255,8 +256,8 @@ def test_cancel_keeps_written_frames_and_resumes_only_what_is_dirty(clip: Clip, 
     with pytest.raises(StopAt):
         for _ in s.propagate(progress):
             pass
-    # span 0..7: 7 + 6 backward, 6 written; the tail: 7 replayed from keyframe 0 (its lead-in), 4 written
-    assert seen[0] == (0, 7 + 6 + 6 + 7 + 4) and store.writes == [1, 2, 3]
+    # span 0..7: 7 + 1 + 6 + 1 backward, 6 written; the tail: 7 replayed from keyframe 0 (its lead-in), 4 written
+    assert seen[0] == (0, 7 + 1 + 6 + 1 + 6 + 7 + 4) and store.writes == [1, 2, 3]
     assert all(iou(store[i] == obj, clip.disc[i]) > 0.7 for i in (1, 2, 3))
     assert s.dirty_frames() == [4, 5, 6, 8, 9, 10, 11]
 

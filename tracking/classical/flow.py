@@ -12,8 +12,8 @@ Per predicted frame and object:
    models learnt on this frame, so the boundary snaps back to the object instead of drifting; a mask that
    has shrunk below the object's usual (recent median) area gets a band wide enough to grow back to it, so
    parts lost to fast deformation (legs, a tail, a turn) are recovered instead of shrinking for good;
-3. a sanity check falls back to the warped mask when the re-segmentation changes the area too much (unless
-   it regrew a shrunken mask around nearly all of it, up to ``regrow_max`` times its usual area);
+3. a re-segmentation that changes the area too much keeps only the flow-consistent part and what it kept itself
+   of the warped mask (unless it regrew a shrunken mask around nearly all of it, up to ``regrow_max`` times);
 4. re-detection: when an object's mask falls below ``lost_area`` of its recent median area or falls apart,
    its stored appearances (keyframe, last good frame: colour crop + mask) are template-matched (masked colour
    distance, a few scales) around where it should be and where it was last seen whole; a good match is pasted
@@ -230,7 +230,7 @@ class FlowPropagator:
             kept = np.count_nonzero(refined & hard) / max(1, area)
             regrown = grow > 0 and kept >= self.config.regrow_keep and refined.sum() <= self.config.regrow_max * usual
             if agree < self.config.min_agreement and not regrown:
-                refined = trusted
+                refined = trusted | (refined & hard)
             refined = self._drop_strays(k, small, refined, shift, displacement)
             learn = grow == 0 or agree >= self.config.min_agreement
             refined = self._check_and_redetect(k, small, bgr, refined, hard, learn=learn)

@@ -40,6 +40,7 @@ class TrackSession(ShotRefinder, SpanRunner):
     after the first (``editor.store.Project.cuts``): nothing is propagated across them, and an object is looked
     for (``finder``, by default the one that suits the propagator: ``tracking.refind.finder_for``) in each
     shot where it has no prompt. Opening a session with other cuts than it had makes every span dirty.
+    A pass from a keyframe replays at most ``max_lead_in`` frames before it (``tracking.session.runner``).
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class TrackSession(ShotRefinder, SpanRunner):
         refiner: Refiner | None = None,
         cuts: Sequence[int] = (),
         finder: Finder | None = None,
+        max_lead_in: int = 30,
     ) -> None:
         if len(frames) == 0:
             raise SessionError("the clip has no frames: decode the video before tracking")
@@ -64,6 +66,11 @@ class TrackSession(ShotRefinder, SpanRunner):
         self.propagator_factory = propagator_factory
         self.refiner = refiner
         self.finder = finder
+        if max_lead_in < 1:
+            raise SessionError(
+                f"max_lead_in is how many frames a pass replays before its keyframe (1 or more), got {max_lead_in}"
+            )
+        self.max_lead_in = max_lead_in
         cuts = check_cuts(cuts, len(frames))
         # (frame, obj) -> low-res logits of the segmenter's last answer there, and the mask that answer became
         self._logits: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}

@@ -6,7 +6,10 @@ A pass from a keyframe that has another keyframe of its shot before it (in the p
 from nothing: the propagator first replays the frames from that keyframe up to the seed (stepping them, writing
 nothing), then takes the seed's mask. So a pass from a correction keeps what the tracker knew when it reached the
 corrected frame (XMem's memory, the classical tracker's looks, sizes and speed) while the frames after it start
-from the corrected mask; a pass never replays across a cut."""
+from the corrected mask; a pass never replays across a cut. The replay is bounded: a keyframe more than
+``max_lead_in`` frames away is stepped, then the replay goes on from the mask tracked ``max_lead_in`` frames before
+the seed. The backward pass of a span also measures each pass's error at the far keyframe (its replay's prediction
+on the right keyframe, one step back onto the left one) for the blend (``tracking.session.fusion``)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import numpy as np
 
 from tracking.backend import Propagator, probs_to_labels
 from tracking.flags import frame_signals
+from tracking.session.fusion import blend, forward_weight, pass_error
 from tracking.session.state import (
     PropagatedFrame,
     PropagationReport,
@@ -40,19 +44,30 @@ class Pass:
         self.propagator = factory() if self.obj_ids else None
 
     def seed(
-        self, frame: np.ndarray, label_map: np.ndarray, lead_in: LeadIn = (), tick: Callable[[], None] | None = None
-    ) -> None:
+        self,
+        frame: np.ndarray,
+        label_map: np.ndarray,
+        lead_in: LeadIn = (),
+        tick: Callable[[], None] | None = None,
+        predict: bool = False,
+    ) -> np.ndarray | None:
         """Start the pass from a keyframe, after stepping the ``lead_in`` frames (the earlier keyframe it starts
         from, then the frames up to this one): the propagator carries what it learnt there into the pass, and
-        the frames after the seed start from the seed's mask. ``tick`` is called per lead-in frame."""
+        the frames after the seed start from the seed's mask. ``tick`` is called per lead-in frame. With
+        ``predict`` and a lead-in, the lead-in steps onto the keyframe too and its prediction there (what the
+        pass from the earlier keyframe makes of it) is returned; else None."""
         if self.propagator is None:
-            return
+            return None
         self.propagator.reset(self.obj_ids)
-        for image, known in lead_in:
-            self.propagator.step(image, None if known is None else restrict(known, self.obj_ids))
+        predicted = None
+        for image, known in [*lead_in, *([(frame, None)] if predict and lead_in else [])]:
+            probs = self.propagator.step(image, None if known is None else restrict(known, self.obj_ids))
+            if known is None:
+                predicted = probs
             if tick is not None:
                 tick()
         self.propagator.step(frame, restrict(label_map, self.obj_ids))
+        return probs_to_labels(np.asarray(predicted), self.obj_ids) if predict and predicted is not None else None
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         if self.propagator is None:
@@ -73,51 +88,6 @@ class Pass:
 def restrict(label_map: np.ndarray, obj_ids: Sequence[int]) -> np.ndarray:
     """The label map with every object not in ``obj_ids`` set to background."""
     return np.where(np.isin(label_map, obj_ids), label_map, 0).astype(np.uint8)
-
-
-def blend(
-    fwd: np.ndarray | None,
-    fwd_ids: Sequence[int],
-    bwd: np.ndarray | None,
-    bwd_ids: Sequence[int],
-    w_fwd: float,
-) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Combine forward and backward probabilities into a label map and per-object probability maps.
-
-    Objects seen by both passes are blended with ``w_fwd`` / ``1 - w_fwd``; an object seen by one pass only
-    takes that pass's probability and claims the pixels where it wins that pass and no shared object does.
-    """
-    fwd_pos = {o: i + 1 for i, o in enumerate(fwd_ids)}
-    bwd_pos = {o: i + 1 for i, o in enumerate(bwd_ids)}
-    shared = [o for o in fwd_ids if o in bwd_pos]
-    obj_probs: dict[int, np.ndarray] = {}
-    if fwd is not None and bwd is not None:
-        bg = w_fwd * fwd[0] + (1.0 - w_fwd) * bwd[0]
-        for o in shared:
-            obj_probs[o] = w_fwd * fwd[fwd_pos[o]] + (1.0 - w_fwd) * bwd[bwd_pos[o]]
-    else:
-        bg = (fwd if fwd is not None else bwd)[0]  # type: ignore[index]
-        shared = list(fwd_ids if fwd is not None else bwd_ids)
-        only = fwd if fwd is not None else bwd
-        pos = fwd_pos if fwd is not None else bwd_pos
-        for o in shared:
-            obj_probs[o] = only[pos[o]]  # type: ignore[index]
-    if shared:
-        stack = np.stack([bg, *(obj_probs[o] for o in shared)])
-        labels = probs_to_labels(stack, shared)
-    else:
-        labels = np.zeros(bg.shape, dtype=np.uint8)
-    if fwd is not None and bwd is not None:
-        for probs, ids, pos in ((fwd, fwd_ids, fwd_pos), (bwd, bwd_ids, bwd_pos)):
-            alone = [o for o in ids if o not in shared]
-            if not alone:
-                continue
-            pass_labels = probs_to_labels(probs, ids)
-            for o in alone:
-                obj_probs[o] = probs[pos[o]]
-                labels[(pass_labels == o) & (labels == 0)] = o
-    return labels, obj_probs
-
 
 
 class SpanRunner:
@@ -170,12 +140,18 @@ class SpanRunner:
         prog = self.state.progress.get(span, SpanProgress())
         blended = span.left is not None and span.right is not None
         backward = 0
-        if blended and not prog.backward_cached:  # the span's frames, twice: the lead-in, then the pass
-            backward = 2 * len(span.frames(self.state.num_frames)) + 1
+        if blended and not prog.backward_cached:  # its lead-in from the left keyframe, then the span's frames
+            ids = self._known(span.right)  # type: ignore[arg-type]
+            lead = self._lead_steps(span.left, span.right, ids)
+            # with a lead-in: its prediction on the right keyframe, and a step onto the left one (their errors)
+            n = len(span.frames(self.state.num_frames))
+            backward = lead + n + (2 if lead and n else 0)
         seed = span.left if span.left is not None else span.right
-        origin = self._lead_from(seed, forward=span.left is not None) if seed is not None else None
-        lead_in = 0 if origin is None else abs(seed - origin)  # type: ignore[operator]
-        return backward + lead_in + len(self._remaining(span))
+        if seed is None:
+            return backward + len(self._remaining(span))
+        forward = span.left is not None
+        ids = self._known(seed) if forward else self._known(span.right)  # type: ignore[arg-type]
+        return backward + self._lead_steps(self._lead_from(seed, forward), seed, ids) + len(self._remaining(span))
 
     def _lead_from(self, seed: int, forward: bool) -> int | None:
         """The keyframe a writing pass from ``seed`` replays from: the bound of its shot just before it in the
@@ -187,17 +163,46 @@ class SpanRunner:
             return None
         return before[-1] if forward else before[0]
 
-    def _lead_in(self, origin: int | None, seed: int, obj_ids: Sequence[int]) -> LeadIn:
-        """The frames a pass from ``seed`` steps first: the keyframe ``origin`` (frame and label map), then every
-        frame from it towards ``seed`` (to predict); empty without an origin or when it holds none of
-        ``obj_ids`` (``origin`` is always a bound of ``seed``'s shot: nothing is replayed across a cut)."""
+    def _lead_start(self, origin: int | None, seed: int, obj_ids: Sequence[int]) -> tuple[int, np.ndarray] | None:
+        """Where a pass from ``seed`` starts replaying, and the label map it is given there: the keyframe
+        ``origin`` itself, or, when ``origin`` lies more than ``max_lead_in`` frames away, the frame that far
+        before ``seed`` with the mask tracked on it (what the tracker produced there), so a correction's cost
+        does not grow with the distance to the keyframe before it. None: no lead-in (no origin, or it holds
+        none of ``obj_ids``)."""
         if origin is None or not obj_ids:
-            return []
+            return None
         label_map = self._keyframe_map(origin)
         if not np.isin(label_map, obj_ids).any():
+            return None
+        start = seed - (1 if origin < seed else -1) * self.max_lead_in
+        if abs(seed - origin) > self.max_lead_in + 1:
+            tracked = self.masks[start] if start in self.masks else None
+            wanted = set(np.unique(label_map).tolist()) & set(obj_ids)
+            if tracked is not None and wanted <= set(np.unique(tracked).tolist()):
+                return start, tracked
+        return origin, label_map  # the frames are not tracked yet (or few): replay from the keyframe
+
+    def _lead_steps(self, origin: int | None, seed: int, obj_ids: Sequence[int]) -> int:
+        """How many frames ``_lead_in`` steps (for the progress count)."""
+        found = self._lead_start(origin, seed, obj_ids)
+        if found is None:
+            return 0
+        return abs(seed - found[0]) + (found[0] != origin)
+
+    def _lead_in(self, origin: int | None, seed: int, obj_ids: Sequence[int]) -> LeadIn:
+        """The frames a pass from ``seed`` steps first: the keyframe ``origin`` (frame and label map), then,
+        when the replay is capped (``_lead_start``), the frame it starts from with its tracked mask, then every
+        frame from there towards ``seed`` (to predict); empty without an origin or when it holds none of
+        ``obj_ids`` (``origin`` is always a bound of ``seed``'s shot: nothing is replayed across a cut)."""
+        found = self._lead_start(origin, seed, obj_ids)
+        if found is None:
             return []
-        between = range(origin + 1, seed) if origin < seed else range(origin - 1, seed, -1)
-        return [(self.frames[origin], label_map), *((self.frames[t], None) for t in between)]
+        start, label_map = found
+        lead: list[tuple[np.ndarray, np.ndarray | None]] = [(self.frames[origin], self._keyframe_map(origin))]
+        if start != origin:  # the keyframe's look stays the pass's memory; the replay goes on from ``start``
+            lead.append((self.frames[start], label_map))
+        step = 1 if start < seed else -1
+        return [*lead, *((self.frames[t], None) for t in range(start + step, seed, step))]
 
     def _known(self, keyframe: int) -> list[int]:
         """Objects a pass from this keyframe carries: those with pixels there.
@@ -226,13 +231,23 @@ class SpanRunner:
         if blended and not prog.backward_cached:
             bwd = Pass(self.propagator_factory, bwd_ids)
             # it first replays the span forward from its left keyframe: it knows what the forward pass learnt
-            # on the way to the right keyframe (sizes, looks, memory), not only the right keyframe's mask
+            # on the way to the right keyframe (sizes, looks, memory), not only the right keyframe's mask; that
+            # replay's prediction on the right keyframe is the forward pass's error there (``fusion``)
             lead_in = self._lead_in(span.left, span.right, bwd_ids)
-            bwd.seed(self.frames[span.right], self._keyframe_map(span.right), lead_in, tick)
+            right_map = self._keyframe_map(span.right)  # type: ignore[arg-type]
+            fwd_at_right = bwd.seed(self.frames[span.right], right_map, lead_in, tick, predict=bool(frames))
             for t in reversed(frames):
                 probs = bwd.step(self.frames[t])
                 self._save_cache(t, probs)
                 tick()
+            if fwd_at_right is not None and bwd.propagator is not None:  # and the backward pass's error on the left
+                left_map = self._keyframe_map(span.left)  # type: ignore[arg-type]
+                bwd_at_left = probs_to_labels(bwd.step(self.frames[span.left]), bwd_ids)
+                tick()
+                prog.errors = {
+                    str(o): [pass_error(fwd_at_right == o, right_map == o), pass_error(bwd_at_left == o, left_map == o)]
+                    for o in bwd_ids
+                }
             prog.backward_cached = True
             self._save()
 
@@ -262,7 +277,10 @@ class SpanRunner:
             probs = writer.step(frame)
             passes = None
             if blended:
-                w_fwd = (span.right - t) / (span.right - span.left)  # type: ignore[operator]
+                w_fwd = {
+                    o: forward_weight(t, span.left, span.right, prog.errors.get(str(o)))  # type: ignore[arg-type]
+                    for o in bwd_ids
+                }
                 bwd_probs = self._load_cache(t, len(bwd_ids))
                 labels, obj_probs = blend(probs, ids, bwd_probs, bwd_ids, w_fwd)
                 passes = ((probs, ids), (bwd_probs, bwd_ids))

@@ -122,10 +122,13 @@ class Refound:
 
 @dataclass
 class SpanProgress:
-    """How far an interrupted span got: backward cache complete, last frame written by the writing pass."""
+    """How far an interrupted span got: backward cache complete, last frame written by the writing pass, and
+    per object (id as text) the passes' errors at the span's far keyframes (forward on the right one, backward on
+    the left one: ``tracking.session.fusion``), measured with the backward pass."""
 
     backward_cached: bool = False
     written_to: int | None = None
+    errors: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
