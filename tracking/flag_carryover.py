@@ -89,8 +89,9 @@ def carry_over(
     """``fresh`` flags plus the ``previous`` flags whose masks have not changed since they were raised.
 
     A previous flag is dropped when its object is gone (not in ``keyframes``), the frame is now one of the
-    object's keyframes (a person corrected it), the frame has no mask, no print was kept for it, or the mask
-    there changed (:meth:`MaskPrint.same_mask`). Kept reasons are added after the fresh ones, once each.
+    object's keyframes (a person corrected it), the frame has no label map, no print was kept for it, the
+    flagged mask was empty (the rules judge an empty mask by the frames next to it, not by a keyframe), or the
+    mask there changed (:meth:`MaskPrint.same_mask`). Kept reasons are added after the fresh ones, once each.
     """
     out: Flags = {t: dict(objs) for t, objs in fresh.items()}
     for t, objs in previous.items():
@@ -99,8 +100,8 @@ def carry_over(
             continue
         for obj, reasons in objs.items():
             kept = previous_prints.get(t, {}).get(obj)
-            if obj not in keyframes or t in keyframes[obj] or kept is None:
-                continue
+            if obj not in keyframes or t in keyframes[obj] or kept is None or kept.area == 0:
+                continue  # an empty mask is judged by its neighbours, not by a keyframe: the rules stay in charge
             if not kept.same_mask(MaskPrint.of(labels == obj), min_overlap):
                 continue
             now = out.setdefault(t, {}).get(obj, ())

@@ -33,3 +33,6 @@ def test_previous_flags_stay_on_unchanged_masks_only() -> None:
     assert carry_over({}, previous, prints, masks, {1: [0, 1]}) == {2: {1: ("colours",)}}  # 1 is a keyframe now
     assert carry_over({}, previous, prints, masks, {2: [0]}) == {}  # object 1 is gone
     assert carry_over({}, previous, {}, masks, {1: [0]}) == {}  # no print kept: nothing to compare with
+    blank = [np.zeros((60, 100), np.uint8)] * 2
+    lost = {1: {1: ("the mask is empty",)}}
+    assert carry_over({}, lost, prints_of(lost, blank), blank, {1: [0]}) == {}  # the rules judge it again
