@@ -6,66 +6,71 @@ drifted mask, that reference is itself drifted, and every flag around it disappe
 changed (the kitten of trackanything-sample2: 24 frames flagged, one negative click on frame 75, none).
 A correction says something about the frame it was made on, and about the frames whose masks it changed;
 it says nothing about a frame whose mask is the same as before. So a flag is kept, with its reasons, as long
-as the object's mask on that frame is unchanged (:class:`MaskPrint`: a coarse picture of the mask, compared
-by overlap) and the frame has not become one of the object's keyframes. A frame whose mask the re-track did
+as the object's mask on that frame is the same (:class:`MaskPrint`: the mask, kept compressed; the same at
+IoU >= 0.8 with it) and the frame has not become one of the object's keyframes. A frame whose mask the re-track did
 change is judged afresh by the rules.
 """
 
 from __future__ import annotations
 
+import base64
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from tracking.flags import Flags
 
 Prints = dict[int, dict[int, "MaskPrint"]]  # frame -> object id -> the mask a flag was raised on
+# two masks are "the same" for review at this IoU or more: the overlap the flags benchmark calls a good mask
+# against the truth (``benchmarks.flags.GOOD_IOU``), so a mask this close to a flagged one is as suspect as it
+SAME_MASK = 0.8
 
 
 @dataclass(frozen=True)
 class MaskPrint:
-    """A flagged mask, small enough to keep with the flags: its area and a coarse bit picture of it."""
+    """A flagged mask, kept with the flags: its area, its bounding box and the bits inside the box (packed,
+    compressed: a blob's print is a few hundred bytes), so the overlap with a later mask is exact."""
 
     area: int
-    shape: tuple[int, int]  # (rows, columns) of ``bits``
-    bits: str  # the coarse mask, row-major, packed 8 pixels a byte, in hex
-
-    SIDE = 64  # the longer side of the coarse picture, in cells
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive); all 0 for an empty mask
+    bits: str  # the mask inside ``box``, row-major, packed 8 pixels a byte, zlib, base64
 
     @classmethod
     def of(cls, mask: np.ndarray) -> MaskPrint:
-        """The print of a bool mask (shrunk by area, so a thin object still leaves cells)."""
-        h, w = mask.shape
-        scale = cls.SIDE / max(h, w)
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        coarse = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.25
-        return cls(int(mask.sum()), (size[1], size[0]), np.packbits(coarse).tobytes().hex())
+        """The print of a bool mask."""
+        ys, xs = np.nonzero(mask)
+        if not len(xs):
+            return cls(0, (0, 0, 0, 0), "")
+        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        crop = np.ascontiguousarray(mask[box[1]:box[3], box[0]:box[2]], bool)
+        return cls(int(len(xs)), box, base64.b64encode(zlib.compress(np.packbits(crop).tobytes())).decode())
 
-    def cells(self) -> np.ndarray:
-        n = self.shape[0] * self.shape[1]
-        return np.unpackbits(np.frombuffer(bytes.fromhex(self.bits), np.uint8))[:n].reshape(self.shape).astype(bool)
+    def crop(self) -> np.ndarray:
+        w, h = self.box[2] - self.box[0], self.box[3] - self.box[1]
+        packed = np.frombuffer(zlib.decompress(base64.b64decode(self.bits)), np.uint8)
+        return np.unpackbits(packed)[: w * h].reshape(h, w).astype(bool)
 
-    def same_mask(self, other: MaskPrint, min_overlap: float) -> bool:
-        """Whether two prints show the same mask: the coarse pictures overlap by ``min_overlap`` (IoU) and the
-        areas differ by less than ``1 - min_overlap``."""
-        if self.shape != other.shape:
-            return False
+    def overlap(self, other: MaskPrint) -> float:
+        """IoU of the two masks (1.0 for two empty ones)."""
         if self.area == 0 or other.area == 0:
-            return self.area == other.area
-        if abs(self.area - other.area) > (1.0 - min_overlap) * max(self.area, other.area):
-            return False
-        a, b = self.cells(), other.cells()
-        union = int(np.logical_or(a, b).sum())
-        return union == 0 or np.logical_and(a, b).sum() / union >= min_overlap
+            return 1.0 if self.area == other.area else 0.0
+        x0, y0 = min(self.box[0], other.box[0]), min(self.box[1], other.box[1])
+        x1, y1 = max(self.box[2], other.box[2]), max(self.box[3], other.box[3])
+        a, b = np.zeros((y1 - y0, x1 - x0), bool), np.zeros((y1 - y0, x1 - x0), bool)
+        for canvas, p in ((a, self), (b, other)):
+            canvas[p.box[1] - y0:p.box[3] - y0, p.box[0] - x0:p.box[2] - x0] = p.crop()
+        inter = int(np.logical_and(a, b).sum())
+        return inter / (self.area + other.area - inter)
 
     def to_json(self) -> dict:
-        return {"area": self.area, "shape": list(self.shape), "bits": self.bits}
+        return {"area": self.area, "box": list(self.box), "bits": self.bits}
 
     @classmethod
     def from_json(cls, data: Mapping) -> MaskPrint:
-        return cls(int(data["area"]), (int(data["shape"][0]), int(data["shape"][1])), str(data["bits"]))
+        x0, y0, x1, y1 = (int(v) for v in data["box"])
+        return cls(int(data["area"]), (x0, y0, x1, y1), str(data["bits"]))
 
 
 def prints_of(flags: Flags, masks: Sequence[np.ndarray | None]) -> Prints:
@@ -84,14 +89,15 @@ def carry_over(
     previous_prints: Mapping[int, Mapping[int, MaskPrint]],
     masks: Sequence[np.ndarray | None],
     keyframes: Mapping[int, Sequence[int]],
-    min_overlap: float = 0.9,
+    min_overlap: float = SAME_MASK,
 ) -> Flags:
     """``fresh`` flags plus the ``previous`` flags whose masks have not changed since they were raised.
 
     A previous flag is dropped when its object is gone (not in ``keyframes``), the frame is now one of the
     object's keyframes (a person corrected it), the frame has no label map, no print was kept for it, the
     flagged mask was empty (the rules judge an empty mask by the frames next to it, not by a keyframe), or the
-    mask there changed (:meth:`MaskPrint.same_mask`). Kept reasons are added after the fresh ones, once each.
+    mask there changed (IoU with the flagged one below ``min_overlap``). Kept reasons are added after the
+    fresh ones, once each.
     """
     out: Flags = {t: dict(objs) for t, objs in fresh.items()}
     for t, objs in previous.items():
@@ -102,7 +108,7 @@ def carry_over(
             kept = previous_prints.get(t, {}).get(obj)
             if obj not in keyframes or t in keyframes[obj] or kept is None or kept.area == 0:
                 continue  # an empty mask is judged by its neighbours, not by a keyframe: the rules stay in charge
-            if not kept.same_mask(MaskPrint.of(labels == obj), min_overlap):
+            if kept.overlap(MaskPrint.of(labels == obj)) < min_overlap:
                 continue
             now = out.setdefault(t, {}).get(obj, ())
             out[t][obj] = now + tuple(r for r in reasons if r not in now)

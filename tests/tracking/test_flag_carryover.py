@@ -13,21 +13,22 @@ def _square(x: int, size: int = 20) -> np.ndarray:
     return label
 
 
-def test_a_print_tells_the_same_mask_from_a_moved_or_grown_one() -> None:
+def test_a_print_gives_the_exact_overlap_of_two_masks() -> None:
     base = MaskPrint.of(_square(10) == 1)
-    assert base.same_mask(MaskPrint.of(_square(10) == 1), 0.9)
-    assert not base.same_mask(MaskPrint.of(_square(16) == 1), 0.9)  # moved by 30 % of its size
-    assert not base.same_mask(MaskPrint.of(_square(10, 26) == 1), 0.9)  # grew by 70 %
+    assert base.overlap(MaskPrint.of(_square(10) == 1)) == 1.0
+    assert base.overlap(MaskPrint.of(_square(16) == 1)) == 14 * 20 / (2 * 400 - 14 * 20)  # moved 6 px
+    assert base.overlap(MaskPrint.of(_square(10, 26) == 1)) == 400 / 676  # grew
+    assert base.overlap(MaskPrint.of(_square(50) == 1)) == 0.0
     assert MaskPrint.from_json(base.to_json()) == base
     empty = MaskPrint.of(np.zeros((60, 100), bool))
-    assert empty.same_mask(MaskPrint.of(np.zeros((60, 100), bool)), 0.9) and not empty.same_mask(base, 0.9)
+    assert empty.overlap(MaskPrint.of(np.zeros((60, 100), bool))) == 1.0 and empty.overlap(base) == 0.0
 
 
 def test_previous_flags_stay_on_unchanged_masks_only() -> None:
     masks = [_square(10), _square(30), _square(50), None]
     previous = {1: {1: ("grew",)}, 2: {1: ("colours",)}, 3: {1: ("empty",)}}
     prints = prints_of(previous, masks)
-    moved = [_square(10), _square(30), _square(60), None]  # frame 2 re-tracked elsewhere
+    moved = [_square(10), _square(31), _square(60), None]  # frame 1 moved a pixel (the same), 2 re-tracked elsewhere
     out = carry_over({1: {1: ("jumped",)}}, previous, prints, moved, {1: [0]})
     assert out == {1: {1: ("jumped", "grew")}}
     assert carry_over({}, previous, prints, masks, {1: [0, 1]}) == {2: {1: ("colours",)}}  # 1 is a keyframe now
