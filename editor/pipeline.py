@@ -322,7 +322,7 @@ def _track(project: Project, objects: Sequence[ObjectPrompt], backend: str, refi
         from editor import review
 
         flags = review.compute(project, session, progress=check if callable(check) else None)
-        review.save(project.state_dir, flags)
+        review.save(project.state_dir, flags, project.masks)
         flagged = reasons({f: {o: "; ".join(r) for o, r in objs.items()} for f, objs in flags.items()})
 
     return TrackReport(

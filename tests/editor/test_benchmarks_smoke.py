@@ -225,6 +225,21 @@ def test_flags_benchmark(tiny_clip: Path, tmp_path: Path) -> None:
     assert "recall" in text and 0.0 <= good_rate <= 1.0
 
 
+def test_flags_benchmark_after_one_correction(tiny_clip: Path, tmp_path: Path) -> None:
+    from benchmarks import flags
+
+    clip = common.load_clip(tiny_clip)
+    project, session, start, sid = flags.track(clip, tmp_path, "mask")
+    before = flags.score_clip(clip, project, session, start, sid, "mask")
+    t, k = flags.correct_once(clip, project, session, sid, before, "mask")
+    assert t in session.keyframes and (project.state_dir / "review.json").is_file()
+    after = flags.score_clip(clip, project, session, start, sid, "mask", corrected=(t, k))
+    assert (t, k) not in {(p.frame, p.obj) for p in after.pairs} and len(after.pairs) == len(before.pairs) - 1
+    assert all(p.flagged or not p.fresh for p in after.pairs)  # the page's flags include the rules' own
+    text, _, _ = flags.table([after])
+    assert "rules alone" in text and "corrected frame" in text
+
+
 def test_click_benchmark_scoring_on_hand_made_cases() -> None:
     from benchmarks import clicks
 
