@@ -213,20 +213,26 @@ def test_spatial_fill_in_boxes_equals_telea_on_the_whole_frame():
     assert np.array_equal(spatial_fill(img, hole), cv2.inpaint(img, hole.astype(np.uint8), 5, cv2.INPAINT_TELEA))
 
 
+def _against_telea(clips_dir, host: str, kind: str, frames: int):
+    """A benchmark case of ``benchmarks.removal_quality`` scored for the classical fill and for Telea."""
+    if not (clips_dir / host).is_dir():
+        pytest.skip(f"{host} missing")
+    from benchmarks import removal_quality as rq
+
+    spec = next(s for s in rq.CASES if s.host == host and s.kind == kind)
+    case = rq.make_case(spec, frames, str(clips_dir))
+    mine = rq.score(case, "classical", ClassicalInpainter())
+    floor = rq.score(case, "telea", rq.telea, warp_truth=mine.warp_truth)
+    return case, mine, floor
+
+
 @pytest.mark.slow
 def test_parallax_grid_at_480p_beats_telea(clips_dir):
     """The parallax clip (issue 19): bmx-trees (854x480, trees in front of the rider) under the static grid of
     squares (11 % of the frame) meets the quality targets against Telea on the same frames. Its speed is a
     benchmark figure (``python -m benchmarks.removal_speed``), not a timed test; the work that made it fast is
     counted in ``test_homographies_are_matched_once_per_frame``."""
-    if not (clips_dir / "davis2016-bmx-trees").is_dir():
-        pytest.skip("davis2016-bmx-trees missing")
-    from benchmarks import removal_quality as rq
-
-    spec = next(s for s in rq.CASES if s.host == "davis2016-bmx-trees" and s.kind == "grid")
-    case = rq.make_case(spec, 12, str(clips_dir))
-    mine = rq.score(case, "classical", ClassicalInpainter())
-    floor = rq.score(case, "telea", rq.telea, warp_truth=mine.warp_truth)
+    case, mine, floor = _against_telea(clips_dir, "davis2016-bmx-trees", "grid", 12)
     assert case.frames[0].shape[:2] == (480, 854) and 0.10 <= case.hole_share <= 0.12
     assert mine.outside_change == 0
     assert mine.psnr >= floor.psnr + 3
@@ -318,14 +324,7 @@ def test_a_slow_pan_under_a_logo_uses_what_the_whole_clip_reveals(clips_dir):
     """The cows clip (104 frames, a slow pan) under the static logo: much of what the logo hides is shown only
     more than 20 frames away. With the long-range keyframes the fill is +5.95 dB over Telea with 6 frames below
     18 dB (main's code before them: +4.12 dB, 39 frames; docs/benchmarks.md, fourth round)."""
-    if not (clips_dir / "davis2016-cows").is_dir():
-        pytest.skip("davis2016-cows missing")
-    from benchmarks import removal_quality as rq
-
-    spec = next(s for s in rq.CASES if s.host == "davis2016-cows" and s.kind == "logo")
-    case = rq.make_case(spec, 300, str(clips_dir))
-    mine = rq.score(case, "classical", ClassicalInpainter())
-    floor = rq.score(case, "telea", rq.telea, warp_truth=mine.warp_truth)
+    case, mine, floor = _against_telea(clips_dir, "davis2016-cows", "logo", 300)
     assert len(case.frames) > 100 and mine.outside_change == 0
     assert mine.psnr >= floor.psnr + 5.0
     assert mine.worst_psnr >= floor.worst_psnr and mine.bad_frames() <= 20
