@@ -392,6 +392,22 @@ def test_grabcut_positive_correction_never_floods_the_frame() -> None:
     assert prior[mask.shape[0] // 2, 70] and mask[60, 70]  # the rest of the mask stays
 
 
+
+def test_grabcut_negative_click_in_the_middle_of_a_plain_object_never_drops_it() -> None:
+    # a negative click at the centre of a plain object's mask grew over the whole object (the grown region reaches
+    # as far as the click's distance to the mask's edge) and the mask went from 9,173 to 778 px in the page's
+    # browser test: a negative correction keeps at least half of the mask (the clicked pixel is then taken out by
+    # the session's honouring, tracking/session/edit.py)
+    image = np.full((120, 160, 3), (90, 90, 90), np.uint8)
+    cv2.circle(image, (80, 60), 30, (40, 160, 200), -1)
+    prior = np.zeros((120, 160), np.uint8)
+    cv2.circle(prior, (80, 60), 30, 1, -1)
+    prior = prior.astype(bool)
+    seg = GrabCutSegmenter()
+    seg.set_image(image)
+    mask = seg.predict(np.array([[80.0, 60.0]]), np.array([0]), mask_input=prior).mask
+    assert mask.sum() >= 0.5 * prior.sum() and not (mask & ~prior).any()
+
 @pytest.mark.slow
 def test_fast_legs_the_flow_cannot_follow_are_kept_when_the_resegmentation_keeps_them(clips_dir):
     """davis2016-breakdance from the dancer's true mask: on frame 1 the legs swing too fast for the flow's

@@ -38,6 +38,7 @@ from tracking.classical.ranking import (
 )
 
 MAX_ADDED = 0.1  # a positive correction on a small mask adds at most this share of the frame
+MIN_KEPT = 0.5  # a negative correction keeps at least this share of the mask (the mirror of the 2x positive cap)
 GROW_REACH = 1.0  # a correction's grown region: geodesic radius, in multiples of the click's depth
 
 
@@ -227,6 +228,14 @@ class GrabCutSegmenter:
             # answer adding more than twice the mask (or a tenth of the frame, for a small mask) is a spill
             cap = max(2.0 * float(prior.sum()), MAX_ADDED * prior.size)
             candidates = [c for c in candidates if float(np.count_nonzero(c & ~prior)) <= cap]
+        elif prior is not None and len(pts) and lbl[-1] == 0:
+            # a negative correction removes the part under the click, never the object: an answer keeping less
+            # than half of the mask has dropped it (a click in the middle of a plain object grows over all of it);
+            # with no answer left, the mask stays and only the region under the click is taken out
+            keep = MIN_KEPT * float(prior.sum())
+            candidates = [c for c in candidates if float(np.count_nonzero(c & prior)) >= keep] or [prior.copy()]
+            if fallback is not None and float(np.count_nonzero(fallback)) < keep:
+                fallback = None
         scored = [(separation_score(p.lab, c), i, c) for i, c in enumerate(candidates) if c.any()]
         if not scored:
             small_mask = np.zeros((sh, sw), bool)
