@@ -9,6 +9,12 @@ shapes users' footage has (every host is a real clip at 480p or below, mostly a 
   frame, minus the host's own object dilated by 15 px (what a removed object hides is background);
 - ``large``: the same mask grown until it covers about a quarter of the frame (grown after the host's object
   was cut out, so it covers parts of that object too: the truth there is the object);
+- ``softlogo`` and ``halo``: what a user's mask leaves around what it covers. A white watermark, and another
+  clip's object moved along a path (its own pixels, ``path``'s masks), are laid over the host with an edge
+  softened by a Gaussian of ``HALO_SIGMA`` px (anti-aliasing, a soft or motion-blurred outline): the mask
+  given is the layer's outline before the softening (what a drawn or tracked mask covers), the truth is the
+  host's own frame, and the score counts every pixel the layer changed by more than ``HALO_LEVELS`` grey
+  levels (the halo the mask misses too: it must go as well);
 - the synthetic sample (``editor.sample.make_sample``), whose clean background is rendered with it: the
   hole is its object, the truth the background behind it.
 The inpainter never sees the truth inside the hole: those pixels are painted mid-grey before it runs.
@@ -53,6 +59,10 @@ from benchmarks.removal_ceiling import Ceiling, ceiling
 BAD_DB = 18.0  # a frame below this is visibly wrong
 TELEA_GOOD_DB = 20.0  # ... unless Telea does no better there either
 OUTSIDE_GUARD = 6  # px: pixels farther than this from the hole must come back unchanged
+# The soft edge of ``softlogo`` and ``halo``: 1.5 px reaches about 3 px past the mask's edge at 480p, inside the
+# tolerance within which the DAVIS boundary measure counts a mask's edge as right (0.8 % of the diagonal, 4 px).
+HALO_SIGMA = 1.5
+HALO_LEVELS = 2.0  # a pixel the soft layer changed by more than this (grey levels, max over RGB) must be filled
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,7 @@ class CaseSpec:
     """One benchmark case: a host clip, a hole shape, and what the camera does (for the reader)."""
 
     host: str
-    kind: str  # grid | logo | path | large
+    kind: str  # grid | logo | path | large | softlogo | halo
     camera: str
     donor: str = ""  # donor clip of the object-shaped masks (path, large)
 
@@ -83,6 +93,14 @@ CASES = (
     CaseSpec("e2fgvi-tennis", "large", "pan after the player", "davis2016-dance-twirl"),
     CaseSpec("davis2016-camel", "large", "slow pan", "davis2016-breakdance"),
     CaseSpec("davis2016-drift-chicane", "large", "static camera, car and smoke", "davis2016-blackswan"),
+    CaseSpec("davis2016-car-shadow", "softlogo", "pan after a car"),
+    CaseSpec("davis2016-cows", "softlogo", "slow pan"),
+    CaseSpec("e2fgvi-tennis", "softlogo", "pan after the player (160 px in 20 frames)"),
+    CaseSpec("sam2-bedroom", "softlogo", "indoor, moving camera"),
+    CaseSpec("davis2016-blackswan", "halo", "slow pan", "davis2016-dance-twirl"),
+    CaseSpec("davis2016-car-roundabout", "halo", "pan after a car, close trees", "davis2016-dog"),
+    CaseSpec("davis2016-breakdance", "halo", "static-ish, crowd", "davis2016-camel"),
+    CaseSpec("davis2016-bmx-trees", "halo", "fast, parallax (trees in front)", "davis2016-dog"),
 )
 QUICK_CASES = (CASES[0], CASES[4], CASES[8], CASES[14])
 
@@ -90,9 +108,19 @@ QUICK_CASES = (CASES[0], CASES[4], CASES[8], CASES[14])
 @dataclass
 class Case:
     name: str
-    frames: list[np.ndarray]  # RGB uint8, the truth
-    holes: list[np.ndarray]  # bool
+    frames: list[np.ndarray]  # RGB uint8, what the inpainter is given (its holes painted grey first)
+    holes: list[np.ndarray]  # bool, the masks it is given
     camera: str = ""
+    truth: list[np.ndarray] | None = None  # what should come out, where not ``frames`` (a layer was laid over them)
+    scored: list[np.ndarray] | None = None  # bool, the pixels scored, where not ``holes`` (the halo beyond them)
+
+    @property
+    def target(self) -> list[np.ndarray]:
+        return self.frames if self.truth is None else self.truth
+
+    @property
+    def judged(self) -> list[np.ndarray]:
+        return self.holes if self.scored is None else self.scored
 
     @property
     def hole_share(self) -> float:
@@ -151,12 +179,16 @@ def _best_offset(union: np.ndarray, forbidden: np.ndarray, step: int = 8) -> tup
     return best
 
 
-def _scaled_crops(donor: Sequence[np.ndarray], box_h: float, box_w: float) -> list[np.ndarray]:
-    """The donor masks cut to their union box and scaled to fit ``box_h`` x ``box_w``."""
+def _scaled_crops(donor: Sequence[np.ndarray], box_h: float, box_w: float,
+                  images: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+    """The donor masks cut to their union box and scaled to fit ``box_h`` x ``box_w`` (or, given ``images``,
+    the donor's frames cut and scaled the same way)."""
     union = np.logical_or.reduce(list(donor))
     x0, y0, x1, y1 = _bbox(union)
     s = min(box_h / (y1 - y0), box_w / (x1 - x0))
     uw, uh = max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))
+    if images is not None:
+        return [cv2.resize(f[y0:y1, x0:x1], (uw, uh), interpolation=cv2.INTER_AREA) for f in images]
     return [cv2.resize(m[y0:y1, x0:x1].astype(np.uint8), (uw, uh), interpolation=cv2.INTER_NEAREST) > 0
             for m in donor]
 
@@ -182,30 +214,65 @@ def place_masks(
 
 def path_masks(
     donor: Sequence[np.ndarray], host_objects: Sequence[np.ndarray], size: tuple[int, int], scale: float,
-    guard: int = 15,
-) -> list[np.ndarray]:
+    guard: int = 15, images: Sequence[np.ndarray] | None = None,
+) -> list[np.ndarray] | tuple[list[np.ndarray], list[np.ndarray]]:
     """Donor masks (union box ``scale`` of the frame) moved along a straight path from the left third to the
     right third of the frame over the clip, minus the host's own objects dilated by ``guard`` px; of a few
-    heights for the path, the one that leaves the most hole (the host's object is not what is hidden)."""
+    heights for the path, the one that leaves the most hole (the host's object is not what is hidden).
+    Given the donor's frames as ``images``: (the masks, the donor's pixels moved the same way, RGB frames)."""
     w, h = size
     crops = _scaled_crops(donor, scale * h, scale * w)
+    pixels = _scaled_crops(donor, scale * h, scale * w, images) if images is not None else None
     uh, uw = crops[0].shape
     n = len(crops)
     bad = [cv2.dilate(o.astype(np.uint8), _disk(guard)) > 0 for o in host_objects]
     best: list[np.ndarray] = []
+    best_height = 0.0
     for height in (0.35, 0.5, 0.65):
         out = []
         for t, (crop, obj) in enumerate(zip(crops, bad, strict=True)):
-            s = t / max(n - 1, 1)
-            cx = w * (0.33 + 0.34 * s)
-            cy = h * (height + 0.05 * math.sin(2 * math.pi * s))
-            ox, oy = round(cx - uw / 2), round(cy - uh / 2)
-            hole = np.zeros((h + 2 * uh, w + 2 * uw), bool)  # room for a crop partly outside the frame
-            hole[oy + uh:oy + 2 * uh, ox + uw:ox + 2 * uw] = crop
-            out.append(hole[uh:uh + h, uw:uw + w] & ~obj)
+            out.append(_at(crop, _path_box(t, n, height, uw, uh, w, h), (h, w)) & ~obj)
         if not best or sum(m.sum() for m in out) > sum(m.sum() for m in best):
-            best = out
-    return best
+            best, best_height = out, height
+    if pixels is None:
+        return best
+    colours = [_at(p, _path_box(t, n, best_height, uw, uh, w, h), (h, w)) for t, p in enumerate(pixels)]
+    return best, colours
+
+
+def _path_box(t: int, n: int, height: float, uw: int, uh: int, w: int, h: int) -> tuple[int, int]:
+    """Top-left corner of frame ``t``'s crop on the path at ``height`` (a share of the frame's height)."""
+    s = t / max(n - 1, 1)
+    cx = w * (0.33 + 0.34 * s)
+    cy = h * (height + 0.05 * math.sin(2 * math.pi * s))
+    return round(cx - uw / 2), round(cy - uh / 2)
+
+
+def _at(crop: np.ndarray, corner: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+    """``crop`` placed with its top-left at ``corner`` on a zero frame of ``shape`` (parts outside cut off)."""
+    (ox, oy), (h, w) = corner, shape
+    uh, uw = crop.shape[:2]
+    canvas = np.zeros((h + 2 * uh, w + 2 * uw) + crop.shape[2:], crop.dtype)  # room for a crop partly outside
+    canvas[oy + uh:oy + 2 * uh, ox + uw:ox + 2 * uw] = crop
+    return canvas[uh:uh + h, uw:uw + w]
+
+
+def lay_soft(host: Sequence[np.ndarray], hard: Sequence[np.ndarray], colours: Sequence[np.ndarray],
+             sigma: float = HALO_SIGMA) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Lay ``colours`` where ``hard`` is set over ``host`` with the edge softened (the layer and its coverage
+    blurred alike, as a defocused or motion-blurred outline is); (the frames, the masks a user would give:
+    ``hard``, the outline itself, the pixels changed by more than ``HALO_LEVELS``: to be filled)."""
+    frames, masks, changed = [], [], []
+    for f, m, c in zip(host, hard, colours, strict=True):
+        cover = m.astype(np.float32)
+        alpha = cv2.GaussianBlur(cover, (0, 0), sigma)[..., None]
+        layer = cv2.GaussianBlur(c.astype(np.float32) * cover[..., None], (0, 0), sigma)
+        out = np.clip(np.rint(layer + (1 - alpha) * f.astype(np.float32)), 0, 255).astype(np.uint8)
+        mask = m.astype(bool)
+        frames.append(out)
+        masks.append(mask)
+        changed.append(mask | (np.abs(out.astype(np.int16) - f.astype(np.int16)).max(axis=2) > HALO_LEVELS))
+    return frames, masks, changed
 
 
 def grid_mask(size: tuple[int, int], share: float = 0.11, cols: int = 5, rows: int = 3) -> np.ndarray:
@@ -296,6 +363,19 @@ def make_case(spec: CaseSpec, frames: int, clips_dir: str | None = None) -> Case
         holes, label = [grid_mask((w, h))] * n, "static grid of squares"
     elif spec.kind == "logo":
         holes, label = [logo_mask((w, h))] * n, "static logo"
+    elif spec.kind == "softlogo":
+        logo = logo_mask((w, h))
+        frames_given, holes, scored = lay_soft(imgs, [logo] * n, [np.full((h, w, 3), 255, np.uint8)] * n)
+        return Case(f"{spec.host} / soft-edged white logo", frames_given, holes, spec.camera, imgs, scored)
+    elif spec.kind == "halo":
+        donor = load_host(spec.donor, frames, clips_dir)
+        if donor is None or len(donor[1]) < n or not all(m.any() for m in donor[1][:n]):
+            return None
+        hard, colours = path_masks(donor[1][:n], objects, (w, h), 0.55, images=donor[0][:n])
+        frames_given, holes, scored = lay_soft(imgs, hard, colours)
+        short = spec.donor.split("-", 1)[-1]
+        return Case(f"{spec.host} / soft-edged {short} along a path", frames_given, holes, spec.camera, imgs,
+                    scored)
     elif spec.kind in ("path", "large"):
         donor = load_host(spec.donor, frames, clips_dir)
         if donor is None or len(donor[1]) < n or not all(m.any() for m in donor[1][:n]):
@@ -388,40 +468,47 @@ def blank_holes(frames: Sequence[np.ndarray], holes: Sequence[np.ndarray]) -> li
 
 def score(case: Case, backend: str, inpainter: Callable, truth: Sequence[np.ndarray] | None = None,
           warp_truth: float | None = None) -> Score:
-    """Fill ``case`` with ``inpainter`` and compare with ``truth`` (default: the case's own frames)."""
+    """Fill ``case`` with ``inpainter`` and compare with ``truth`` (default: the case's own) on the scored pixels."""
     from editor import metrics
 
-    truth = case.frames if truth is None else truth
+    truth = case.target if truth is None else truth
+    judged = case.judged
     given = blank_holes(case.frames, case.holes)
     outputs: dict[int, np.ndarray] = {}
     t0 = time.perf_counter()
     inpainter(given, case.holes, outputs.__setitem__)
     seconds = time.perf_counter() - t0
     out = [outputs[i] for i in range(len(case.frames))]
-    use = [i for i, h in enumerate(case.holes) if h.any()]
+    use = [i for i, h in enumerate(judged) if h.any()]
     sq, count, ssim_sum, frame_psnr, outside = 0.0, 0, 0.0, [], 0
     for i in range(len(out)):
-        far = ~(cv2.dilate(case.holes[i].astype(np.uint8), _disk(OUTSIDE_GUARD)) > 0)
+        far = ~(cv2.dilate(judged[i].astype(np.uint8), _disk(OUTSIDE_GUARD)) > 0)
         outside = max(outside, int(np.abs(out[i].astype(np.int16) - given[i].astype(np.int16))[far].max(initial=0)))
     for i in use:
-        d = (out[i][case.holes[i]].astype(np.float64) - truth[i][case.holes[i]].astype(np.float64)) ** 2
+        d = (out[i][judged[i]].astype(np.float64) - truth[i][judged[i]].astype(np.float64)) ** 2
         sq += float(d.sum())
         count += d.size
-        frame_psnr.append(metrics.psnr(out[i], truth[i], case.holes[i]))
-        s, c = _hole_ssim(out[i], truth[i], case.holes[i])
+        frame_psnr.append(metrics.psnr(out[i], truth[i], judged[i]))
+        s, c = _hole_ssim(out[i], truth[i], judged[i])
         ssim_sum += s
-    pixels = sum(int(case.holes[i].sum()) for i in use)
+    pixels = sum(int(judged[i].sum()) for i in use)
     pooled = 10 * math.log10(255.0**2 / (sq / count)) if count and sq > 0 else float("inf")
-    warp = metrics.warping_error(out, truth, case.holes)
+    warp = metrics.warping_error(out, truth, judged)
     if warp_truth is None:
-        warp_truth = metrics.warping_error(truth, truth, case.holes)
+        warp_truth = metrics.warping_error(truth, truth, judged)
     return Score(case.name, backend, pooled, ssim_sum / max(pixels, 1), min(frame_psnr, default=float("nan")),
                  frame_psnr, warp, warp_truth, seconds / len(case.frames), case.hole_share, outside)
 
 
 def run(specs: Sequence[CaseSpec], frames: int, backends: Sequence[str], clips_dir: str | None = None,
-        sample: bool = True, oracle: bool = True) -> tuple[list[Score], list[str]]:
+        sample: bool = True, oracle: bool = True, guard: int | None = None) -> tuple[list[Score], list[str]]:
     fillers, notes = make_backends(backends)
+    if guard is not None and "classical" in fillers:  # the classical fill with another trusted distance
+        from inpaint.classical import ClassicalConfig, ClassicalInpainter
+
+        fill = ClassicalInpainter(ClassicalConfig(guard=guard))
+        fillers = {(f"classical (guard {guard})" if k == "classical" else k): (fill if k == "classical" else v)
+                   for k, v in fillers.items()}
     scores = []
     cases: list[tuple[Case, list[np.ndarray] | None]] = []
     for spec in specs:
@@ -434,7 +521,7 @@ def run(specs: Sequence[CaseSpec], frames: int, backends: Sequence[str], clips_d
         cases.append(sample_case(frames))
     for case, truth in cases:
         warp_truth = None
-        limit = ceiling(case.frames if truth is None else truth, case.holes) if oracle else None
+        limit = ceiling(case.target if truth is None else truth, case.judged) if oracle else None
         for name, filler in fillers.items():
             s = score(case, name, filler, truth, warp_truth)
             s.ceiling = limit
@@ -498,6 +585,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                    help="only the cases whose host clip contains one of these words (e.g. bmx grid)")
     p.add_argument("--no-sample", action="store_true", help="skip the synthetic sample")
     p.add_argument("--no-oracle", action="store_true", help="skip the revealed share and the oracle's PSNR")
+    p.add_argument("--guard", type=int, default=None,
+                   help="the classical fill's ClassicalConfig.guard (px beyond the paste margin never copied from)")
     args = p.parse_args(argv)
     set_threads(args.threads)
     frames = args.frames or (12 if args.quick else 30)
@@ -506,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         specs = tuple(s for s in specs if all(w in f"{s.host} {s.kind}" for w in args.cases))
     t0 = time.perf_counter()
     scores, notes = run(specs, frames, args.backends, args.clips_dir, sample=not args.no_sample,
-                        oracle=not args.no_oracle)
+                        oracle=not args.no_oracle, guard=args.guard)
     text = (f"`{command_line('benchmarks.removal_quality')}`  \n{machine()}; {time.strftime('%Y-%m-%d')}; "
             f"{frames} frames per case; {time.perf_counter() - t0:.0f} s in all\n\n" + tables(scores, notes))
     emit(text, args.out)

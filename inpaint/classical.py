@@ -2,8 +2,8 @@
 
 The clip is processed in chunks of ``chunk`` frames, each with ``span`` frames of context on both sides (so
 memory does not grow with the clip, and a chunked run gives what a whole-clip run gives):
-1. check inputs; per frame, the region: the mask dilated by the paste margin and a guard (``unknown``: its
-   pixels are never copied from or trusted), plus a ring of known pixels around it;
+1. check inputs; per frame, the region: the mask dilated by the paste margin plus ``guard`` (3 px by default;
+   ``unknown``: its pixels are never copied from or trusted), plus a ring of known pixels around it;
 2. dense flow between neighbouring frames, completed into the unknown pixels from the background around
    them (``inpaint.flow_completion``);
 3. candidates: two passes, from the past and from the future, chain every region pixel to the nearest frame
@@ -45,10 +45,12 @@ class ClassicalConfig:
     span: int = 20  # farthest frame a source may come from; also the context loaded around a chunk
     dilate: int = 4  # paste-back dilation of the mask (px); the fill covers it
     feather: int = 4  # paste-back feather (px)
-    # extra px around the dilated mask never copied from. 0: the paste margin (``dilate``) is the allowance for
-    # halos and mask errors; 4 hid what small motions reveal of thin holes (logos): -0.8 dB mean on
-    # benchmarks.removal_quality (docs/benchmarks.md, "Removal quality, third round")
-    guard: int = 0
+    # px added to the paste margin for the region never copied from (the mask dilated by ``dilate + guard``).
+    # -1: pixels 3 px or more from the mask are trusted. Chosen on benchmarks.removal_quality's exact holes and its
+    # soft-edged layers, whose halo reaches ~4 px past the mask (docs/benchmarks.md, "Removal quality, fifth
+    # round"): -1 beat 0 on 23 of 25 cases; -2 lost 1.35 dB on a soft logo, -3 up to 7 dB (it copies the halo);
+    # +4 hid what small motions reveal of thin holes (-0.8 dB mean, "third round")
+    guard: int = -1
     ring: int = 8  # width (px) of the ring of known pixels that checks every source
     max_error: float = 16.0  # ring misalignment (mean abs grey levels) above which a source is dropped
     inpaint_radius: int = 5

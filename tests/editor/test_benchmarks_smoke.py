@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -140,6 +141,38 @@ def test_removal_quality(tiny_clip: Path) -> None:
         scores.append(s)
     text = removal_quality.tables(scores, [])
     assert "pooled PSNR" in text and "Targets against Telea" in text
+
+
+def test_soft_edged_layers_leave_a_halo_the_score_counts() -> None:
+    """``softlogo`` / ``halo`` cases: the mask given is the layer's outline, the pixels scored reach the soft
+    edge beyond it (a fill that keeps the halo is scored down), and nothing farther away changes."""
+    rng = np.random.default_rng(0)
+    host = [rng.integers(60, 120, (64, 96, 3), dtype=np.uint8) for _ in range(2)]
+    hard = [np.zeros((64, 96), bool) for _ in range(2)]
+    hard[0][20:40, 30:60] = hard[1][22:42, 34:64] = True
+    white = [np.full((64, 96, 3), 255, np.uint8)] * 2
+    frames, masks, scored = removal_quality.lay_soft(host, hard, white)
+    for f, h, m, s, t in zip(frames, hard, masks, scored, host, strict=True):
+        assert np.array_equal(m, h) and (s & ~m).any() and (s | ~m).all()  # the halo lies beyond the mask
+        outside = ~(cv2.dilate(h.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0)
+        assert np.array_equal(f[outside], t[outside])
+        halo = s & ~m
+        assert (f[halo].astype(int) - t[halo].astype(int)).max() > 20  # a visible fringe, not rounding
+    case = removal_quality.Case("soft", frames, masks, truth=host, scored=scored)
+
+    def keep_the_halo(given, holes, sink):  # fills the mask with the truth, leaves the fringe
+        for i, (g, h) in enumerate(zip(given, holes, strict=True)):
+            out = g.copy()
+            out[h] = host[i][h]
+            sink(i, out)
+
+    def fill_it_all(given, holes, sink):
+        for i in range(len(given)):
+            sink(i, host[i].copy())
+
+    kept = removal_quality.score(case, "kept", keep_the_halo)
+    assert math.isfinite(kept.psnr) and kept.psnr < 30
+    assert math.isinf(removal_quality.score(case, "all", fill_it_all).psnr)
 
 
 def _centre_x(mask: np.ndarray) -> float:
