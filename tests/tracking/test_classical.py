@@ -408,6 +408,34 @@ def test_grabcut_negative_click_in_the_middle_of_a_plain_object_never_drops_it()
     mask = seg.predict(np.array([[80.0, 60.0]]), np.array([0]), mask_input=prior).mask
     assert mask.sum() >= 0.5 * prior.sum() and not (mask & ~prior).any()
 
+
+
+def test_grabcut_positive_correction_reaches_parts_of_other_colours() -> None:
+    # a long object of dark and light bands (a cow's black and white); the mask holds its left three bands and the
+    # user clicks in the middle of what is missing. The run from the mask treats everything a little beyond it as
+    # definite background, so only the grown region around the click came in (IoU 0.375 -> 0.38); GrabCut in the
+    # box around the mask and that region learns both colours and takes in more of the object (0.61)
+    rng = np.random.default_rng(1)
+    h, w = 240, 400
+    noise = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3)).astype(np.uint8), (0, 0), 3)
+    image = (noise * 0.4 + np.array([90, 140, 70]) * 0.6).astype(np.uint8)
+    truth = np.zeros((h, w), bool)
+    truth[90:160, 40:360] = True
+    dark = (((np.arange(w) - 40) // 40) % 2 == 0)[None, :]
+    image[truth & dark] = (30, 28, 35)
+    image[truth & ~dark] = (230, 225, 215)
+    image = np.clip(image.astype(int) + rng.integers(-6, 7, image.shape), 0, 255).astype(np.uint8)
+    prior = truth.copy()
+    prior[:, 160:] = False
+    seg = GrabCutSegmenter()
+    seg.set_image(image)
+    missing = (truth & ~prior).astype(np.uint8)
+    x, y = _interior_point(missing)
+    mask = seg.predict(np.array([[100.0, 125.0], [x, y]]), np.array([1, 1]), mask_input=prior).mask
+    assert (mask & prior).sum() == prior.sum()  # the rest of the mask stays
+    assert iou(mask, truth) >= 0.55 and (mask & ~truth).sum() <= 0.05 * truth.sum()
+
+
 @pytest.mark.slow
 def test_fast_legs_the_flow_cannot_follow_are_kept_when_the_resegmentation_keeps_them(clips_dir):
     """davis2016-breakdance from the dancer's true mask: on frame 1 the legs swing too fast for the flow's

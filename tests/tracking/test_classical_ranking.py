@@ -131,6 +131,7 @@ def test_a_correction_no_candidate_takes_adds_the_region_grown_from_the_click() 
     seg = GrabCutSegmenter()
     seg._run_prior = lambda p, prior, *a, **k: [prior.copy()]  # type: ignore[method-assign]
     seg._candidates = lambda p, *a, **k: [("flood", np.zeros(p.small.shape[:2], bool))]  # type: ignore[method-assign]
+    seg._run_box = lambda *a, **k: []  # type: ignore[method-assign]  # nor the box around the mask and the click
     seg.set_image(image)
     click = np.array([[60.0, 15.0], [90.0, 60.0]], np.float32)
     mask = seg.predict(click, np.array([1, 1]), mask_input=prior).mask

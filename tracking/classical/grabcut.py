@@ -12,8 +12,9 @@ Recipe (at a reduced working size, then upsampled):
    clicks only the ranking also weighs object-likeness (``ranking.objectness``: clicks well inside, outline on image
    edges, not cut by the border, larger at equal separation), and the best one wins.
 A correction (clicks on a previous mask) also runs GrabCut with the region grown from the last click as its seeds
-(``geodesic.grow``, as far as the click's distance to the mask's edge), and its candidates are ranked by
-separation times how much of the part under the click they change (``ranking.click_fill``).
+(``geodesic.grow``, as far as the click's distance to the mask's edge), a positive one also in the box around the
+mask and that region, and its candidates are ranked by separation times how much of the part under the click they
+change (``ranking.click_fill``).
 """
 
 from __future__ import annotations
@@ -219,6 +220,13 @@ class GrabCutSegmenter:
                     wider[grown] = int(lbl[-1])
                     candidates.extend(self._run_prior(p, prior, wider, bx, pos))
                     fallback = (prior | grown) if lbl[-1] == 1 else (prior & ~grown)
+                    if lbl[-1] == 1:
+                        # a positive click beyond the mask says the object is larger than the mask, perhaps by
+                        # parts of other colours (a cow's white beside its black) that the prior's run keeps out
+                        # as definite background: what a box around the mask and the grown part gives is a
+                        # candidate too (GrabCut learns the whole box's colours, as for a drawn box)
+                        candidates.extend(self._run_box(p, self._around(prior | grown, (sh, sw)), wider, pos,
+                                                        self.config.proposal_pixels))
         elif bx is not None:
             candidates.extend(self._run_box(p, bx, seeds, pos))
         else:
@@ -502,6 +510,15 @@ class GrabCutSegmenter:
             if area <= limit and not touches:
                 mask[cc == i] = True
         return mask
+
+    def _around(self, region: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """The box of ``region`` grown by ``box_margin`` of its size on each side, inside the image."""
+        sh, sw = shape
+        ys, xs = np.nonzero(region)
+        x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+        m = self.config.box_margin
+        mx, my = m * (x1 - x0), m * (y1 - y0)
+        return np.clip(np.array([x0 - mx, y0 - my, x1 + mx, y1 + my], np.float64), 0, [sw, sh, sw, sh])
 
     @staticmethod
     def _grown(p: _Prepared, prior: np.ndarray, click: tuple[float, float], positive: bool) -> np.ndarray | None:
