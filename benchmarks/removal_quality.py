@@ -303,17 +303,6 @@ def logo_mask(size: tuple[int, int], share: float = 0.05) -> np.ndarray:
     return mask
 
 
-def static_ellipse(host_objects: Sequence[np.ndarray], size: tuple[int, int], share: float = 0.04,
-                   guard: int = 15) -> list[np.ndarray]:
-    """A fixed ellipse covering ``share`` of the frame, placed off the host's objects."""
-    w, h = size
-    a = int(np.sqrt(share * w * h / np.pi * 1.6))
-    b = max(4, int(a / 1.6))
-    shape = np.zeros((2 * b + 1, 2 * a + 1), np.uint8)
-    cv2.ellipse(shape, (a, b), (a, b), 0, 0, 360, 1, -1)
-    return place_masks([shape > 0] * len(host_objects), host_objects, size, scale=(2 * b + 1) / h, guard=guard)
-
-
 # ------------------------------------------------------------------------------------------- the clips
 
 
