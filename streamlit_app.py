@@ -127,6 +127,21 @@ def _new_video() -> None:
             del st.session_state[key]
 
 
+def large_mask_warnings(labels: np.ndarray, names: dict[int, str]) -> list[str]:
+    """What to say about objects whose mask covers most of the frame (``pipeline.WARN_SHARE``, as the CLI): more
+    often the background than the object, after a click on a plain or busy scene."""
+    out = []
+    for obj, name in names.items():
+        share = float((labels == obj).mean())
+        if share >= pipeline.WARN_SHARE:
+            out.append(
+                f"{name} covers {share:.0%} of this frame. If that is the background rather than the object, choose "
+                "“Negative point” and click the background, or undo and draw a box around the object "
+                "(“Box (two corners)”)."
+            )
+    return out
+
+
 def _tracked_status(flagged: int, frames: int) -> str:
     """What the page says once every frame has a mask: never that the masks are right (tam cannot know), but how
     many frames its checks flag and what to do next."""
@@ -422,6 +437,9 @@ def _frame_caption(project: Project, session: Any, frame: int, flags: dict[int, 
     if pending and pending[0] == frame:
         st.caption("Box: first corner set, click the opposite corner.")
     names = {o.id: o.name for o in session.objects}
+    if frame in session.keyframes and labels is not None:
+        for warning in large_mask_warnings(labels, names):
+            st.warning(warning)
     if frame in flags:
         st.warning("To review: " + " · ".join(review.describe(flags[frame], names)))
     refined = session.state.refined.get(frame)

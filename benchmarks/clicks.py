@@ -132,10 +132,20 @@ def _session(image: np.ndarray, segmenter: Segmenter, state_dir: Path):
     return TrackSession([image], _Masks(), state_dir, _Keyed(segmenter, state_dir.name), _no_propagation)
 
 
+def truth_box(truth: np.ndarray) -> tuple[float, float, float, float]:
+    """The box a user draws around the object: its tight bounding box (x0, y0, x1, y1), pixel edges."""
+    ys, xs = np.nonzero(truth)
+    return float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
+
+
 def click_frame(
-    image: np.ndarray, truth: np.ndarray, segmenter: Segmenter, state_dir: Path, max_clicks: int = 20
+    image: np.ndarray, truth: np.ndarray, segmenter: Segmenter, state_dir: Path, max_clicks: int = 20,
+    first: str = "click",
 ) -> tuple[list[float], list[bool], list[float]]:
-    """The simulated user on one frame: IoU and honoured flag after each click, seconds per click."""
+    """The simulated user on one frame: IoU and honoured flag after each click, seconds per click.
+
+    With ``first="box"`` the user first draws the object's bounding box (two corner clicks on the page, so it
+    counts as two clicks: its IoU is listed twice, with its time split between them), then corrects with clicks."""
     from tracking.session import SessionError
 
     session = _session(image, segmenter, state_dir)
@@ -144,7 +154,15 @@ def click_frame(
     ious: list[float] = []
     honoured: list[bool] = []
     seconds: list[float] = []
-    for k in range(max_clicks):
+    if first == "box":
+        t0 = time.perf_counter()
+        mask = session.add_box(0, obj, truth_box(truth)) == obj
+        half = (time.perf_counter() - t0) / 2
+        ious += [iou(mask, truth)] * 2
+        seconds += [half, half]
+    elif first != "click":
+        raise ValueError(f"first must be 'click' or 'box', got {first!r}")
+    for k in range(len(ious), max_clicks):
         click = correction_click(truth, mask)
         if click is None:
             break
@@ -243,6 +261,7 @@ def evaluate(
     max_clicks: int = 20,
     with_stability: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    first: str = "click",
 ) -> list[FrameRun]:
     runs = []
     with temp_dir("tam-clicks-") as tmp:
@@ -251,7 +270,7 @@ def evaluate(
             truth = clip.gt(f) > 0
             run = FrameRun(clip.name, f)
             run.ious, run.honoured, run.seconds = click_frame(
-                image, truth, segmenter, tmp / f"{clip.name}-{f}", max_clicks
+                image, truth, segmenter, tmp / f"{clip.name}-{f}", max_clicks, first
             )
             if with_stability:
                 run.stability = stability(image, truth, segmenter, tmp / f"{clip.name}-{f}-grid")
@@ -296,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--max-clicks", type=int, default=20)
     p.add_argument("--stability", action="store_true", help="also the 25-click 2 px grid around each centre")
     p.add_argument("--per-clip", action="store_true", help="one row per clip as well")
+    p.add_argument("--first", choices=("click", "box"), default="click",
+                   help="the user's first prompt: a click, or the object's box (counted as two clicks)")
     args = p.parse_args(argv)
     set_threads(args.threads)
     if args.step < 1 or args.max_clicks < 1:
@@ -317,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         def progress(done: int, total: int, name: str = name) -> None:
             print(f"\r{name}: {done}/{total} frames", end="", file=sys.stderr, flush=True)
 
-        runs = evaluate(frames, segmenter, args.max_clicks, args.stability, progress)
+        runs = evaluate(frames, segmenter, args.max_clicks, args.stability, progress, args.first)
         print(file=sys.stderr)
         rows.append(summary_row(f"**{name}**", runs, args.max_clicks))
         if args.per_clip:
@@ -328,7 +349,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     text = (
         f"`{command_line('benchmarks.clicks')}`  \n{machine()}; {time.strftime('%Y-%m-%d')}; "
         f"{time.perf_counter() - t0:.0f} s in all; {len(frames)} frames of {len(clips)} clips "
-        f"(every {args.step}th annotated frame from the {args.offset}th); {'; '.join(notes)}\n\n"
+        f"(every {args.step}th annotated frame from the {args.offset}th); first prompt: {args.first}"
+        f"{' (two clicks)' if args.first == 'box' else ''}; {'; '.join(notes)}\n\n"
         + markdown_table(HEADERS, rows)
     )
     emit(text, args.out)

@@ -14,7 +14,7 @@ from pathlib import Path
 from editor import review
 from editor.sample import make_sample
 from editor.store import Project
-from tests.app.test_app import _button, _captions, _click, _opened_sample, _project_id, _wait, data_dir  # noqa: F401
+from tests.app.test_app import _app, _button, _captions, _click, _opened_sample, _project_id, _wait, data_dir  # noqa: F401
 
 
 def _warnings(at) -> str:
@@ -186,3 +186,58 @@ def test_a_click_says_at_once_that_it_is_being_segmented(data_dir: Path) -> None
     _click(at, *make_sample(n_frames=12).click, (480, 270), t=1)
     assert not at.exception, at.exception
     assert [t.value for t in at.toast] == ["Segmenting object 1 on frame 0…"]
+
+
+def test_a_keyframe_mask_over_half_the_frame_is_questioned_in_page_words(data_dir: Path) -> None:  # noqa: F811
+    import numpy as np
+    import streamlit as st
+
+    from editor import pipeline
+    from editor.lock import project_lock
+
+    at = _opened_sample(data_dir)
+    pid = _project_id(at)
+    root = data_dir / pid / "project"
+    project = Project.open(root)
+    w, h = project.working_size
+    # a mask as a script would set it (the page's own clicks reach this only after many positive clicks)
+    session = pipeline.open_session(project, backend="classical")
+    with project_lock(root):
+        obj = session.add_object()
+        big = np.zeros((h, w), bool)
+        big[:, : int(0.62 * w)] = True
+        session.add_mask(0, obj, big)
+    st.cache_resource.clear()  # a fresh server: the page reads the project as it is now
+    again = _app()
+    again.query_params["project"] = pid
+    again.run()
+    assert not again.exception, again.exception
+    said = _warnings(again)
+    assert "object 1 covers 62% of this frame" in said
+    assert "Negative point" in said and "Box (two corners)" in said  # what to do, in the page's own words
+    assert str(data_dir) not in said
+    # a mask of a normal size gets no such warning
+    with project_lock(root):
+        small = np.zeros((h, w), bool)
+        small[h // 4 : h // 2, w // 4 : w // 2] = True
+        session.add_mask(0, obj, small)
+    st.cache_resource.clear()
+    third = _app()
+    third.query_params["project"] = pid
+    third.run()
+    assert not third.exception, third.exception
+    assert "covers" not in _warnings(third)
+
+
+def test_large_mask_warnings_name_each_object_over_half_the_frame() -> None:
+    import numpy as np
+
+    from streamlit_app import large_mask_warnings
+
+    labels = np.zeros((10, 10), np.uint8)
+    labels[:, :6] = 1  # 60 %
+    labels[:, 6:8] = 2  # 20 %
+    said = large_mask_warnings(labels, {1: "dog", 2: "ball", 3: "absent"})
+    assert len(said) == 1 and said[0].startswith("dog covers 60% of this frame")
+    labels[:, :] = 2
+    assert [s.split(" covers")[0] for s in large_mask_warnings(labels, {1: "dog", 2: "ball"})] == ["ball"]

@@ -451,3 +451,27 @@ def test_fast_legs_the_flow_cannot_follow_are_kept_when_the_resegmentation_keeps
     prop.step(seq[0][0], seq[0][1].astype(np.uint8))
     first = prop.step(seq[1][0])[1] > 0.5
     assert iou(first, seq[1][1]) > 0.8
+
+
+def test_grabcut_correction_after_a_box_reaches_beyond_the_box() -> None:
+    # a box drawn around only part of an object (its left third), then a positive click on the rest: the box
+    # made everything outside it definite background for the correction too, so the segmenter added nothing (IoU
+    # 0.34 -> 0.34; the session then forces only a patch around the click); a correction after a box now gets
+    # what a correction after clicks gets (1.0 on this plain object)
+    rng = np.random.default_rng(2)
+    h, w = 240, 400
+    noise = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3)).astype(np.uint8), (0, 0), 3)
+    image = (noise * 0.4 + np.array([90, 140, 70]) * 0.6).astype(np.uint8)
+    truth = np.zeros((h, w), bool)
+    truth[90:160, 40:360] = True
+    image[truth] = (200, 60, 50)
+    image = np.clip(image.astype(int) + rng.integers(-6, 7, image.shape), 0, 255).astype(np.uint8)
+    seg = GrabCutSegmenter()
+    seg.set_image(image)
+    box = np.array([34.0, 84.0, 150.0, 166.0])
+    prior = seg.predict(box=box).mask
+    assert iou(prior, truth) < 0.45 and not prior[:, 160:].any()
+    x, y = _interior_point((truth & ~prior).astype(np.uint8))
+    mask = seg.predict(np.array([[x, y]]), np.array([1]), box=box, mask_input=prior).mask
+    assert (mask & prior).sum() == prior.sum()  # the rest of the mask stays
+    assert iou(mask, truth) >= 0.8 and (mask & ~truth).sum() <= 0.05 * truth.sum()

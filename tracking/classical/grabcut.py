@@ -198,19 +198,22 @@ class GrabCutSegmenter:
         fallback: np.ndarray | None = None  # a correction's answer when no candidate changes the clicked pixel
         if prior is not None:
             candidates.extend(self._run_prior(p, prior, seeds, bx, pos))
-            if len(pts) and lbl[-1] == 1 and bx is None:
+            if bx is not None and len(pts):
+                # a correction after a box: the click may say the object reaches beyond the box the user drew
+                candidates.extend(self._run_prior(p, prior, seeds, None, pos))
+            if len(pts) and lbl[-1] == 1:
                 # a positive correction may land on a part whose colours the mask does not hold yet (the white
                 # of a black-and-white cow): the region a first click there would give is a candidate too
                 new = pts[-1:]
                 candidates.extend(prior | m for _, m in self._candidates(p, new, seeds, multimask=False))
-            elif len(pts) and lbl[-1] == 0 and bx is None:
+            elif len(pts) and lbl[-1] == 0:
                 # a negative correction on a spill (the fence beside a car): the mask without the part of it
                 # geodesically nearer to the click than to the object's positive clicks is a candidate too
                 r = max(2, round(self.config.seed_radius * max(sh, sw)))
                 spill = take_back(p.lab, prior, tuple(pts[-1]), pos, r)
                 if spill.any():
                     candidates.append(prior & ~spill)
-            if len(pts) and bx is None:
+            if len(pts):
                 # the part a correction stands for is about as wide as the click's distance to the mask's edge
                 # (the user clicks its middle): GrabCut seeded with the region grown that far from the click
                 # learns the part's colours
@@ -218,7 +221,7 @@ class GrabCutSegmenter:
                 if grown is not None:
                     wider = seeds.copy()
                     wider[grown] = int(lbl[-1])
-                    candidates.extend(self._run_prior(p, prior, wider, bx, pos))
+                    candidates.extend(self._run_prior(p, prior, wider, None, pos))
                     fallback = (prior | grown) if lbl[-1] == 1 else (prior & ~grown)
                     if lbl[-1] == 1:
                         # a positive click beyond the mask says the object is larger than the mask, perhaps by
@@ -259,8 +262,9 @@ class GrabCutSegmenter:
             kept = [d for d, r in zip(demoted, ranked, strict=True) if d[0] >= r[0]]
             weights = [t[0] + a for t, a in zip(kept, agreement([t[3] for t in kept]), strict=True)]
             _, _, score, small_mask = kept[consensus(weights, [t[3] for t in kept])]
-        elif len(pts) and bx is None:
-            # a correction stands for the whole part under the click: weigh separation by how much of it changes
+        elif len(pts) and prior is not None:
+            # a correction (after clicks or a box) stands for the whole part under the click: weigh separation by
+            # how much of it changes
             click, positive = tuple(pts[-1]), bool(lbl[-1])
             ranked = [(sep * click_fill(prior, c, click, positive), -i, sep, c) for sep, i, c in scored]
             if max(t[0] for t in ranked) <= 0:
