@@ -309,6 +309,24 @@ def test_click_benchmark_user_on_a_synthetic_frame(tmp_path: Path) -> None:
     assert all(honoured) and max(ious) >= ious[0] and max(ious) > 0.5
 
 
+def test_click_benchmark_box_first_counts_the_box_as_two_clicks(tmp_path: Path) -> None:
+    """``--first box``: the object's tight box (pixel edges), listed as two clicks, then corrections by clicks."""
+    from benchmarks import clicks
+    from tracking.classical import GrabCutSegmenter
+
+    truth = np.zeros((20, 30), bool)
+    truth[4:9, 10:17] = True
+    assert clicks.truth_box(truth) == (10.0, 4.0, 17.0, 9.0)
+    sample = make_sample(1, (160, 96), seed=5)
+    ious, honoured, seconds = clicks.click_frame(
+        sample.frames[0], sample.masks[0] > 0, GrabCutSegmenter(), tmp_path, max_clicks=6, first="box"
+    )
+    assert len(ious) >= 2 and ious[0] == ious[1] > 0.5 and len(seconds) == len(ious)
+    assert len(honoured) == len(ious) - 2 and all(honoured)  # the box is no click to honour
+    with pytest.raises(ValueError, match="first must be"):
+        clicks.click_frame(sample.frames[0], sample.masks[0] > 0, GrabCutSegmenter(), tmp_path / "x", first="lasso")
+
+
 def test_click_benchmark_stability_on_a_synthetic_frame(tmp_path: Path) -> None:
     """25 first clicks on a 2 px grid around a clean object's centre all find it: nothing unstable."""
     from benchmarks import clicks
