@@ -76,6 +76,8 @@ def _session(project_dir: str, backend: str, busy: bool, cuts: list[int]) -> Any
             session = pipeline.open_session(Project.open(project_dir), backend=backend)
             holder["session"] = LockedSession(session, project_dir)  # a CLI run on this project refuses clicks
         holder["backend"] = backend
+    elif not busy:
+        holder["session"].refresh()  # a `tam` command may have changed the project since the last rerun
     return holder["session"]
 
 

@@ -125,10 +125,26 @@ def project_lock(root: str | os.PathLike[str], *, shared: bool = False) -> Itera
         os.close(fd)  # closing the descriptor releases the flock
 
 
+def state_stamp(state_dir: str | os.PathLike[str]) -> tuple[tuple[int, int, int], ...]:
+    """What identifies a session's saved state (``prompts.json``, ``session.json``: inode, mtime, size); every
+    save replaces the files, so any save by anyone changes it."""
+    out = []
+    for name in ("prompts.json", "session.json"):
+        try:
+            st = os.stat(Path(state_dir) / name)
+            out.append((st.st_ino, st.st_mtime_ns, st.st_size))
+        except FileNotFoundError:
+            out.append((0, 0, 0))
+    return tuple(out)
+
+
 class LockedSession:
     """A tracking session whose edits each hold the project's lock, for a caller that keeps a session open
     between edits (the page): a click, an undo or a deleted object is refused with :class:`ProjectBusy` while
-    another process writes the project, instead of interleaving with it. Reads pass straight through."""
+    another process writes the project, instead of interleaving with it. When another process changed the
+    session's saved state since this one last saw it (a ``tam`` command run on the project between two clicks),
+    the state is read again first (``refresh``), so an edit never writes over that work. Reads pass straight
+    through."""
 
     EDITS = frozenset({"add_object", "rename", "remove_object", "add_click", "add_box", "add_mask", "undo", "redo",
                        "clear_frame", "reset_state"})
@@ -136,6 +152,17 @@ class LockedSession:
     def __init__(self, session: Any, root: str | os.PathLike[str]) -> None:
         self.session = session
         self.root = Path(root)
+        self._seen = state_stamp(session.state_dir)
+
+    def refresh(self) -> bool:
+        """Read the session's state again if it changed on disk since this object last saw it (call it only
+        while no job of this process is using the session); returns whether it did."""
+        now = state_stamp(self.session.state_dir)
+        if now == self._seen:
+            return False
+        self.session.reload()
+        self._seen = state_stamp(self.session.state_dir)
+        return True
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.session, name)
@@ -144,9 +171,13 @@ class LockedSession:
 
         def locked(*args: Any, **kwargs: Any) -> Any:
             with project_lock(self.root):
-                return attr(*args, **kwargs)
+                self.refresh()
+                try:
+                    return attr(*args, **kwargs)
+                finally:
+                    self._seen = state_stamp(self.session.state_dir)
 
         return locked
 
 
-__all__ = ["LOCK_NAME", "LockedSession", "ProjectBusy", "holder", "lock_path", "project_lock"]
+__all__ = ["LOCK_NAME", "LockedSession", "ProjectBusy", "holder", "lock_path", "project_lock", "state_stamp"]

@@ -241,3 +241,31 @@ def test_large_mask_warnings_name_each_object_over_half_the_frame() -> None:
     assert len(said) == 1 and said[0].startswith("dog covers 60% of this frame")
     labels[:, :] = 2
     assert [s.split(" covers")[0] for s in large_mask_warnings(labels, {1: "dog", 2: "ball"})] == ["ball"]
+
+
+def test_the_page_shows_and_keeps_what_a_command_saved_between_two_clicks(data_dir: Path) -> None:  # noqa: F811
+    """The page's open session held the state of its last click: a script or ``tam`` command that added an
+    object meanwhile was not shown, and the page's next click wrote over it (the object was gone from disk)."""
+    import numpy as np
+
+    from editor import pipeline
+    from editor.lock import project_lock
+
+    at = _opened_sample(data_dir)
+    _click(at, 150, 130, (480, 270), t=1)
+    root = data_dir / _project_id(at) / "project"
+    project = Project.open(root)
+    w, h = project.working_size
+    with project_lock(root):
+        other = pipeline.open_session(project, backend="classical")
+        obj = other.add_object("logo")
+        mask = np.zeros((h, w), bool)
+        mask[:40, :60] = True
+        other.add_mask(0, obj, mask)
+    at.run()  # the next rerun (any widget) reads the project again
+    assert not at.exception, at.exception
+    assert "logo: 2400 px" in _captions(at)
+    _click(at, 300, 130, (480, 270), t=2)
+    assert "logo: 2400 px" in _captions(at)
+    saved = pipeline.open_session(Project.open(root), backend="classical")
+    assert [o.name for o in saved.objects] == ["object 1", "logo"]

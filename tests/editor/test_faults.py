@@ -544,6 +544,47 @@ def test_11_vfr_keeps_every_source_frame(tmp_path):
     assert all(abs(t - ms / 1000) < 0.002 for (t, _), ms in zip(got, times, strict=True)), got
 
 
+_OTHER_WRITER = """
+import sys
+import numpy as np
+from editor import pipeline
+from editor.lock import project_lock
+from editor.store import Project
+project = Project.open(sys.argv[1])
+w, h = project.working_size
+with project_lock(project.root):
+    session = pipeline.open_session(project, backend="classical")
+    obj = session.add_object("from the command line")
+    mask = np.zeros((h, w), bool)
+    mask[:20, :30] = True
+    session.add_mask(0, obj, mask)
+"""
+
+
+def test_1_page_edits_start_from_what_another_process_saved(clip, tmp_path):
+    """The page keeps a session open between clicks; a script (or ``tam``) that edits the project between two
+    clicks saved an object the page's session did not know, and the page's next click wrote its old state over
+    it (the object and its mask were gone). The page's session now reads the state again before an edit."""
+    from editor.lock import LockedSession
+    from editor.store import Project
+
+    src, sample = clip
+    project = pipeline.open_project(src, tmp_path / "P")
+    session = LockedSession(pipeline.open_session(project, backend="classical"), project.root)
+    obj = session.add_object("page")
+    session.add_click(0, obj, *sample.click)
+    subprocess.run([sys.executable, "-c", _OTHER_WRITER, str(project.root)], cwd=ROOT, check=True)
+    session.add_click(0, obj, sample.click[0] + 2, sample.click[1], positive=True)
+    on_disk = pipeline.open_session(Project.open(project.root), backend="classical")
+    assert [o.name for o in on_disk.objects] == ["page", "from the command line"]
+    assert [(p.kind, p.obj_id) for p in on_disk.state.prompts] == [("click", 1), ("mask", 2), ("click", 1)]
+    assert (on_disk.frame_mask(0) == 2).sum() == 20 * 30
+    session.undo()  # the page's undo takes back its own last click ...
+    assert [(p.kind, p.obj_id) for p in session.state.prompts] == [("click", 1), ("mask", 2)]  # ... only
+    # a read while nothing changed reads nothing again
+    assert session.refresh() is False
+
+
 def test_11_a_failed_open_leaves_no_project_folder(tmp_path, capsys, monkeypatch):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video at all" * 100)

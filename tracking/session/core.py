@@ -92,6 +92,16 @@ class TrackSession(ShotRefinder, SpanRunner):
             self.state.done, self.state.progress, self.state.refound = set(), {}, {}
             self.history.clear()  # its steps hold the old cuts: an undo would bring them back
 
+    def reload(self) -> None:
+        """Read the state again from ``state_dir``, where another process (a ``tam`` command, another server)
+        changed it since this session last saved: editing from the old state would overwrite that work. The
+        segmenter's answers kept for feeding back are dropped; the models stay loaded."""
+        cuts = self.state.cuts
+        self.state = self._load() or SessionState(num_frames=len(self.frames), cuts=cuts, tracked_cuts=cuts)
+        self.history = History(self.state_dir)
+        self.signal_log = SignalLog(self.state_dir, before_change=self.history.record_signals)
+        self._logits.clear()
+
     # -- objects -------------------------------------------------------------------------------------
     @property
     def objects(self) -> list[TrackedObject]:
