@@ -129,13 +129,19 @@ def _new_video() -> None:
             del st.session_state[key]
 
 
-def large_mask_warnings(labels: np.ndarray, names: dict[int, str]) -> list[str]:
-    """What to say about objects whose mask covers most of the frame (``pipeline.WARN_SHARE``, as the CLI): more
-    often the background than the object, after a click on a plain or busy scene."""
+def mask_size_warnings(labels: np.ndarray, names: dict[int, str], prompted: set[int]) -> list[str]:
+    """What to say about a keyframe's masks whose size suggests the prompt went wrong: an object prompted here
+    with no pixel (GrabCut can find nothing in a box whose inside looks like its outside), or one covering half
+    the frame or more (``pipeline.WARN_SHARE``, as the CLI): more often the background than the object."""
     out = []
     for obj, name in names.items():
         share = float((labels == obj).mean())
-        if share >= pipeline.WARN_SHARE:
+        if obj in prompted and share == 0.0:
+            out.append(
+                f"Nothing was selected for {name} on this frame. Click inside the object (“Positive point”), or "
+                "undo and draw the box again, tighter around the object."
+            )
+        elif share >= pipeline.WARN_SHARE:
             out.append(
                 f"{name} covers {share:.0%} of this frame. If that is the background rather than the object, choose "
                 "“Negative point” and click the background, or undo and draw a box around the object "
@@ -440,7 +446,8 @@ def _frame_caption(project: Project, session: Any, frame: int, flags: dict[int, 
         st.caption("Box: first corner set, click the opposite corner.")
     names = {o.id: o.name for o in session.objects}
     if frame in session.keyframes and labels is not None:
-        for warning in large_mask_warnings(labels, names):
+        prompted = {p.obj_id for p in session.state.prompts_at(frame)}
+        for warning in mask_size_warnings(labels, names, prompted):
             st.warning(warning)
     if frame in flags:
         st.warning("To review: " + " · ".join(review.describe(flags[frame], names)))

@@ -226,21 +226,34 @@ def test_a_keyframe_mask_over_half_the_frame_is_questioned_in_page_words(data_di
     third.query_params["project"] = pid
     third.run()
     assert not third.exception, third.exception
-    assert "covers" not in _warnings(third)
+    assert "covers" not in _warnings(third) and "Nothing was selected" not in _warnings(third)
+    # a prompt that selected nothing (a box GrabCut finds nothing in) is said too
+    with project_lock(root):
+        session.add_mask(0, obj, np.zeros((h, w), bool))
+    st.cache_resource.clear()
+    fourth = _app()
+    fourth.query_params["project"] = pid
+    fourth.run()
+    assert not fourth.exception, fourth.exception
+    assert "Nothing was selected for object 1 on this frame" in _warnings(fourth)
 
 
-def test_large_mask_warnings_name_each_object_over_half_the_frame() -> None:
+def test_mask_size_warnings_name_empty_and_oversized_masks() -> None:
     import numpy as np
 
-    from streamlit_app import large_mask_warnings
+    from streamlit_app import mask_size_warnings
 
     labels = np.zeros((10, 10), np.uint8)
     labels[:, :6] = 1  # 60 %
     labels[:, 6:8] = 2  # 20 %
-    said = large_mask_warnings(labels, {1: "dog", 2: "ball", 3: "absent"})
+    said = mask_size_warnings(labels, {1: "dog", 2: "ball", 3: "absent"}, {1, 2})
     assert len(said) == 1 and said[0].startswith("dog covers 60% of this frame")
     labels[:, :] = 2
-    assert [s.split(" covers")[0] for s in large_mask_warnings(labels, {1: "dog", 2: "ball"})] == ["ball"]
+    assert [s.split(" covers")[0] for s in mask_size_warnings(labels, {1: "dog", 2: "ball"}, set())] == ["ball"]
+    # an object prompted on this frame with nothing selected is said; one prompted elsewhere (absent here) is not
+    said = mask_size_warnings(labels * 0, {1: "dog", 3: "cat"}, {1})
+    assert said == ["Nothing was selected for dog on this frame. Click inside the object (“Positive point”), or "
+                    "undo and draw the box again, tighter around the object."]
 
 
 def test_the_page_shows_and_keeps_what_a_command_saved_between_two_clicks(data_dir: Path) -> None:  # noqa: F811
