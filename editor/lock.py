@@ -125,19 +125,6 @@ def project_lock(root: str | os.PathLike[str], *, shared: bool = False) -> Itera
         os.close(fd)  # closing the descriptor releases the flock
 
 
-def state_stamp(state_dir: str | os.PathLike[str]) -> tuple[tuple[int, int, int], ...]:
-    """What identifies a session's saved state (``prompts.json``, ``session.json``: inode, mtime, size); every
-    save replaces the files, so any save by anyone changes it."""
-    out = []
-    for name in ("prompts.json", "session.json"):
-        try:
-            st = os.stat(Path(state_dir) / name)
-            out.append((st.st_ino, st.st_mtime_ns, st.st_size))
-        except FileNotFoundError:
-            out.append((0, 0, 0))
-    return tuple(out)
-
-
 class LockedSession:
     """A tracking session whose edits each hold the project's lock, for a caller that keeps a session open
     between edits (the page): a click, an undo or a deleted object is refused with :class:`ProjectBusy` while
@@ -152,16 +139,13 @@ class LockedSession:
     def __init__(self, session: Any, root: str | os.PathLike[str]) -> None:
         self.session = session
         self.root = Path(root)
-        self._seen = state_stamp(session.state_dir)
 
     def refresh(self) -> bool:
-        """Read the session's state again if it changed on disk since this object last saw it (call it only
-        while no job of this process is using the session); returns whether it did."""
-        now = state_stamp(self.session.state_dir)
-        if now == self._seen:
+        """Read the session's state again if another process saved it since this session last saved or read it
+        (call it only while no job of this process is using the session); returns whether it did."""
+        if not self.session.changed_elsewhere:
             return False
         self.session.reload()
-        self._seen = state_stamp(self.session.state_dir)
         return True
 
     def __getattr__(self, name: str) -> Any:
@@ -172,12 +156,9 @@ class LockedSession:
         def locked(*args: Any, **kwargs: Any) -> Any:
             with project_lock(self.root):
                 self.refresh()
-                try:
-                    return attr(*args, **kwargs)
-                finally:
-                    self._seen = state_stamp(self.session.state_dir)
+                return attr(*args, **kwargs)
 
         return locked
 
 
-__all__ = ["LOCK_NAME", "LockedSession", "ProjectBusy", "holder", "lock_path", "project_lock", "state_stamp"]
+__all__ = ["LOCK_NAME", "LockedSession", "ProjectBusy", "holder", "lock_path", "project_lock"]

@@ -385,3 +385,23 @@ def test_unsure_frames_are_recorded_when_not_refined(clip: Clip, tmp_path: Path)
     assert all("area grew" in r or "area dropped" in r or "fragmented" in r for r in reasons), reasons
     again = open_session(clip, tmp_path)
     assert again.state.low_confidence == flagged  # persisted in session.json
+
+
+def test_a_session_knows_when_another_saved_its_state_and_reloads_it(clip: Clip, tmp_path: Path) -> None:
+    """Two sessions on one state folder (the page's, kept open, and a ``tam`` command's): what one saves, the
+    other sees as changed elsewhere and reads again; its own saves and passes (a page job) are not."""
+    mine = open_session(clip, tmp_path)
+    obj = mine.add_object("disc")
+    mine.add_click(0, obj, *centre(clip.disc[0]))
+    list(mine.propagate())
+    assert not mine.changed_elsewhere  # its own click and pass
+    other = open_session(clip, tmp_path)
+    square = other.add_object("square")
+    other.add_mask(8, square, clip.square[8])
+    assert mine.changed_elsewhere and [o.name for o in mine.objects] == ["disc"]
+    mine.reload()
+    assert not mine.changed_elsewhere
+    assert [o.name for o in mine.objects] == ["disc", "square"] and mine.keyframes == [0, 8]
+    assert mine.dirty_frames()  # the other's mask left frames to track again, and this session knows it
+    mine.undo()  # the shared history: the latest prompt (the other's mask) is taken back
+    assert mine.keyframes == [0]

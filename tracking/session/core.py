@@ -27,6 +27,7 @@ from tracking.session.state import (
     SessionState,
     TrackedObject,
     read_png,
+    state_stamp,
     write_atomic,
     write_png,
 )
@@ -77,6 +78,7 @@ class TrackSession(ShotRefinder, SpanRunner):
         self._size: tuple[int, int] | None = None
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state = self._load() or SessionState(num_frames=len(frames), cuts=cuts, tracked_cuts=cuts)
+        self.stamp = state_stamp(self.state_dir)  # the saved state this session's ``state`` stands for
         self.history = History(self.state_dir)
         # review signals per written frame (tracking.flags); undo restores them with the frame's label map
         self.signal_log = SignalLog(self.state_dir, before_change=self.history.record_signals)
@@ -92,11 +94,18 @@ class TrackSession(ShotRefinder, SpanRunner):
             self.state.done, self.state.progress, self.state.refound = set(), {}, {}
             self.history.clear()  # its steps hold the old cuts: an undo would bring them back
 
+    @property
+    def changed_elsewhere(self) -> bool:
+        """Whether the state on disk is not the one this session last saved or read (another process, a ``tam``
+        command or another server, saved since)."""
+        return state_stamp(self.state_dir) != self.stamp
+
     def reload(self) -> None:
         """Read the state again from ``state_dir``, where another process (a ``tam`` command, another server)
         changed it since this session last saved: editing from the old state would overwrite that work. The
         segmenter's answers kept for feeding back are dropped; the models stay loaded."""
         cuts = self.state.cuts
+        self.stamp = state_stamp(self.state_dir)
         self.state = self._load() or SessionState(num_frames=len(self.frames), cuts=cuts, tracked_cuts=cuts)
         self.history = History(self.state_dir)
         self.signal_log = SignalLog(self.state_dir, before_change=self.history.record_signals)
@@ -554,6 +563,7 @@ class TrackSession(ShotRefinder, SpanRunner):
         self.signal_log.save()
         write_atomic(self.state_dir / "prompts.json", json.dumps(self.state.prompts_json(), indent=1).encode())
         write_atomic(self.state_dir / "session.json", json.dumps(self.state.session_json(), indent=1).encode())
+        self.stamp = state_stamp(self.state_dir)
 
     def _load(self) -> SessionState | None:
         session_path = self.state_dir / "session.json"

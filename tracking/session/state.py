@@ -310,6 +310,22 @@ class PropagationReport:
     refined: dict[int, dict[int, str]]  # frame -> object id -> reason, for the frames written now
 
 
+STATE_FILES = ("prompts.json", "session.json")
+
+
+def state_stamp(state_dir: str | os.PathLike[str]) -> tuple[tuple[int, int, int], ...]:
+    """What identifies a session's saved state on disk (inode, mtime, size of ``STATE_FILES``): every save
+    replaces the files (``write_atomic``), so a save by any process changes it."""
+    out = []
+    for name in STATE_FILES:
+        try:
+            st = os.stat(Path(state_dir) / name)
+            out.append((st.st_ino, st.st_mtime_ns, st.st_size))
+        except FileNotFoundError:
+            out.append((0, 0, 0))
+    return tuple(out)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
