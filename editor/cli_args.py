@@ -5,12 +5,14 @@ project, object ids that do not exist)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from editor.errors import InputError, OutputError
+from editor.messages import os_reason
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
 BACKEND_HELP = (
@@ -65,10 +67,14 @@ def check_output(path: Path, suffixes: set[str] | None = VIDEO_SUFFIXES) -> Path
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"cannot write {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"cannot write {path}: folder {folder} is not writable")
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a folder")
+    try:  # os.access says yes to root on a read-only or pseudo file system: create a file there to know
+        fd, probe = tempfile.mkstemp(prefix=f".{path.stem}.probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {os_reason(exc, folder)}") from None
     return path
 
 

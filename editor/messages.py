@@ -7,7 +7,10 @@ becomes its file name).
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+from pathlib import Path
 
 from editor.errors import TamError
 from editor.lock import ProjectBusy
@@ -20,6 +23,29 @@ def scrub(text: str) -> str:
     """``text`` without errno codes, absolute paths shortened to their last part."""
     text = _ERRNO.sub("", text)
     return _PATH.sub(lambda m: m.group("name") or "the folder", text).strip()
+
+
+_PART = re.compile(r"^\.(?P<stem>.+)\.\d+\.[^.]+\.part(?P<suffix>\.\w+)$")
+
+
+def written_name(path: str | os.PathLike[str]) -> str:
+    """The file a user asked for, for a path tam writes to: a hidden part file (``encode.part_path``) names its
+    final file, any other path stands for itself."""
+    p = Path(path)
+    m = _PART.match(p.name)
+    return str(p.with_name(m.group("stem") + m.group("suffix"))) if m else str(p)
+
+
+def os_reason(exc: OSError, folder: str | os.PathLike[str]) -> str:
+    """Why an OS call failed, in words a user can act on (``folder``: where it tried to write), no errno."""
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk holding {folder} is full: free some space or write somewhere else"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"no permission to write in {folder}: write somewhere you may write"
+    if code == errno.EROFS:
+        return f"{folder} is on a read-only file system: write somewhere else"
+    return (exc.strerror or str(exc)).strip()
 
 
 def user_message(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -115,6 +116,63 @@ def test_unwritable_output(tmp_path, sample_video, capsys, monkeypatch):
     assert_clean_error(code, text, "does not exist")
     code, text = run_tam(["remove", src, "-o", tmp_path / "out.txt", "--point", "5,5"], capsys, monkeypatch)
     assert_clean_error(code, text, ".mp4")
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's /sys (a folder nobody may create files in)")
+def test_an_output_folder_nobody_may_write_is_refused_before_any_work(tmp_path, sample_video, capsys, monkeypatch):
+    """``os.access`` says yes to root for /sys (and read-only mounts): the command tracked and removed, then died
+    on ``[Errno 13] Permission denied: '/sys/.out.PID.XXXX.part.mp4'``. The folder is now tried before any work."""
+    src, sample = sample_video
+    code, text = run_tam(["remove", src, "-o", "/sys/out.mp4", "--point", "{},{}".format(*sample.click),
+                          "--project", tmp_path / "p", "--backend", "classical"], capsys, monkeypatch)
+    assert_clean_error(code, text, "cannot write /sys/out.mp4")
+    assert "Errno" not in text and ".part" not in text
+    assert not (tmp_path / "p").exists()  # refused before the project was made
+
+
+def _full_disk(folder: Path) -> Path:
+    """An 8 KiB tmpfs mounted on ``folder`` (root only); the test skips without one."""
+    import subprocess
+
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs (a disk that fills up)")
+    return folder
+
+
+def test_a_full_disk_is_said_in_words_and_leaves_no_part_file(tmp_path, sample_video, capsys, monkeypatch):
+    """The output disk filled while the video was written: the command said ``[Errno 28] No space left on device:
+    '.../.out.PID.XXXX.part.mp4' (OSError; ...)``, naming a hidden file and an errno. Now it names the file asked
+    for and what to do, exits 1, and leaves nothing in the folder."""
+    import subprocess
+
+    src, sample = sample_video
+    small = _full_disk(tmp_path / "small")
+    try:
+        code, text = run_tam(["remove", src, "-o", small / "out.mp4", "--point", "{},{}".format(*sample.click),
+                              "--project", tmp_path / "p", "--backend", "classical"], capsys, monkeypatch)
+        assert code == 1
+        assert_clean_error(code, text, f"could not write {small / 'out.mp4'}: the disk holding {small} is full")
+        assert "Errno" not in text and ".part" not in text
+        assert list(small.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+
+
+def test_os_reasons_and_written_names() -> None:
+    import errno
+
+    from editor.messages import os_reason, written_name
+
+    assert written_name("/x/.out.1234.k3j_9a.part.mp4") == "/x/out.mp4"
+    assert written_name("/x/.my.clip.77.abc.part.mov") == "/x/my.clip.mov"
+    assert written_name("/x/frames/00001.png") == "/x/frames/00001.png"
+    assert os_reason(OSError(errno.ENOSPC, "No space left on device"), "/d") == (
+        "the disk holding /d is full: free some space or write somewhere else")
+    assert "no permission to write in /d" in os_reason(PermissionError(errno.EACCES, "Permission denied"), "/d")
+    assert "read-only" in os_reason(OSError(errno.EROFS, "Read-only file system"), "/d")
+    assert os_reason(OSError(errno.EIO, "Input/output error"), "/d") == "Input/output error"
 
 
 def test_frame_out_of_range(tmp_path, sample_video, capsys, monkeypatch):
