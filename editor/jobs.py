@@ -33,6 +33,8 @@ from editor.errors import CancelledError, TamError
 from editor.lock import project_lock
 from editor.messages import user_message
 
+LOCAL_WAIT = 60.0  # seconds a job waits for an edit of its own process (a click being segmented) to end
+
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 FAILED, CANCELLED, INTERRUPTED = "failed", "cancelled", "interrupted"
 ACTIVE_STATES = frozenset({QUEUED, RUNNING})
@@ -209,7 +211,9 @@ class JobRunner:
     def _run(self, name: str, fn: JobFunction, lock: str | os.PathLike[str] | None = None) -> None:
         ctx = JobContext(self, name)
         try:
-            with project_lock(lock) if lock is not None else contextlib.nullcontext():
+            # an edit of the page still running in its script thread (a click pressed just before Track) is
+            # waited for: it ends in seconds, and failing the job as "busy" blamed another tab for the user's click
+            with project_lock(lock, wait_local=LOCAL_WAIT) if lock is not None else contextlib.nullcontext():
                 result = fn(ctx) or {}
                 ctx.check()  # a cancel that came after the last progress report still counts
         except CancelledError:

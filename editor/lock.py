@@ -70,11 +70,22 @@ def holder(root: str | os.PathLike[str]) -> str:
     return f"process {info['pid']} ({info.get('command', '?')}, since {since})"
 
 
+def _held_here(path: Path) -> bool:
+    """Whether another thread of this process holds the lock file ``path`` (the page's click beside its job)."""
+    me = threading.get_ident()
+    with _GUARD:
+        return any(p == path and tid != me for p, tid in _HELD)
+
+
 @contextlib.contextmanager
-def project_lock(root: str | os.PathLike[str], *, shared: bool = False) -> Iterator[None]:
+def project_lock(
+    root: str | os.PathLike[str], *, shared: bool = False, wait_local: float = 0.0
+) -> Iterator[None]:
     """Hold the project's lock (exclusive for writers, ``shared`` for readers) for the ``with`` block.
 
-    Raises :class:`ProjectBusy` at once, naming the holder, when another process or thread holds it.
+    Raises :class:`ProjectBusy` at once, naming the holder, when another process or thread holds it; with
+    ``wait_local`` seconds, a holder that is another thread of this process (an edit of the page's, seconds long)
+    is waited for that long first. Another process is never waited for.
     """
     path = lock_path(root)
     key = (path, threading.get_ident())
@@ -96,9 +107,15 @@ def project_lock(root: str | os.PathLike[str], *, shared: bool = False) -> Itera
         raise ProjectBusy(f"{path.parent} is open for reading in this process; finish reading before writing it")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-    except BlockingIOError:
+    deadline = time.monotonic() + wait_local
+    while True:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if _held_here(path) and time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
         os.close(fd)
         who = holder(path.parent)
         raise ProjectBusy(

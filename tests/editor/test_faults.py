@@ -136,6 +136,50 @@ def test_1_python_api_and_page_jobs_take_the_lock(clip, tmp_path):
     assert not project.masks.written()
 
 
+def test_1_a_page_job_waits_for_the_pages_own_edit_not_for_another_process(tmp_path):
+    """Track pressed while the page's click was still being segmented (its script thread held the lock): the job
+    failed at once with "This project is busy: another tab of this page, or a tam command ... (held by process
+    <the page's own pid>)". A job now waits for an edit of its own process; another process still fails it."""
+    import threading
+
+    from editor.jobs import DONE, FAILED, JobRunner
+    from editor.lock import ProjectBusy, project_lock
+
+    root = tmp_path / "P"
+    root.mkdir()
+    holding, release = threading.Event(), threading.Event()
+
+    def click() -> None:  # the page's script thread, segmenting a click
+        with project_lock(root):
+            holding.set()
+            release.wait(10)
+
+    edit = threading.Thread(target=click)
+    edit.start()
+    holding.wait(10)
+    with pytest.raises(ProjectBusy):  # a plain writer is still refused at once
+        with project_lock(root):
+            pass
+    runner = JobRunner(tmp_path / "ws")
+    runner.start("track", lambda ctx: {"n": 1}, lock=root)
+    time.sleep(0.5)
+    release.set()  # the click ends: the job goes on
+    edit.join()
+    status = runner.wait("track", timeout=30)
+    assert status.state == DONE, status
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(root)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        runner.start("track2", lambda ctx: {"n": 1}, lock=root)
+        status = runner.wait("track2", timeout=30)
+        assert status.state == FAILED and str(holder.pid) in status.error
+        assert time.monotonic() - started < 5  # another process is not waited for
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 @pytest.mark.slow
 def test_1_two_cli_runs_on_one_project(long_clip, tmp_path):
     """The issue's case: a second ``tam remove`` on the same --project while the first runs."""
