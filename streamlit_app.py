@@ -217,6 +217,11 @@ def _video_info(project: Project) -> None:
                help="open another video; this project stays, and its link (the URL) reopens it")
 
 
+def _choose_object(radio: str) -> None:
+    """Radio callback: the object the next click goes to."""
+    st.session_state["object"] = st.session_state[radio]
+
+
 def _objects_panel(session: Any) -> int | None:
     """Object list, selection and 'add object'; returns the selected object id."""
     objects = {o.id: o for o in session.objects}
@@ -234,12 +239,19 @@ def _objects_panel(session: Any) -> int | None:
     ids = list(objects)
     if st.session_state.get("object") not in ids:
         st.session_state["object"] = ids[0]
+    # "object" (the object a click goes to) is the page's own key, not the radio's: the radio is a new widget
+    # whenever the objects change, so a browser that sends the old radio's value (a click on the image right
+    # after "Add") cannot send the click to the previous object
+    radio = "object-choice-" + "-".join(map(str, ids))
     selected = st.radio(
         "Object to click",
         ids,
-        key="object",
+        index=ids.index(st.session_state["object"]),
+        key=radio,
         horizontal=True,
         format_func=lambda o: f"{objects[o].name} (#{o})",
+        on_change=_choose_object,
+        args=(radio,),
     )
     swatches = " ".join(f"<span style='color:rgb{tuple(objects[o].colour)}'>■</span> {objects[o].name}" for o in ids)
     st.markdown(swatches, unsafe_allow_html=True)

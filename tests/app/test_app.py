@@ -346,7 +346,7 @@ def test_mask_overlay_is_drawn_at_once_and_exports(data_dir: Path) -> None:
     assert changed[truth].mean() > 0.8
     assert changed[~truth].mean() < 0.05
     # the object exists at once: the radio lists it
-    assert at.radio(key="object").options == ["object 1 (#1)"]
+    assert next(r for r in at.radio if r.label == "Object to click").options == ["object 1 (#1)"]
 
     _button(at, "track").click().run()
     _wait(at, data_dir, "track")

@@ -282,3 +282,22 @@ def test_the_page_shows_and_keeps_what_a_command_saved_between_two_clicks(data_d
     assert "logo: 2400 px" in _captions(at)
     saved = pipeline.open_session(Project.open(root), backend="classical")
     assert [o.name for o in saved.objects] == ["object 1", "logo"]
+
+
+def test_a_click_goes_to_the_object_chosen_and_to_a_new_one_right_after_add(data_dir: Path) -> None:  # noqa: F811
+    """The object a click goes to is the page's own state: "Add" selects the new object, the radio selects any;
+    in a browser, a click on the image right after "Add" could carry the old radio's value and go to object 1."""
+    import json
+
+    at = _opened_sample(data_dir)
+    _click(at, 150, 130, (480, 270), t=1)
+    _button(at, "add-object").click().run()
+    radio = next(r for r in at.radio if r.label == "Object to click")
+    assert radio.value == 2 and radio.options == ["object 1 (#1)", "object 2 (#2)"]
+    _click(at, 400, 60, (480, 270), t=2)
+    _click(at, 60, 220, (480, 270), t=3)
+    radio = next(r for r in at.radio if r.label == "Object to click")
+    radio.set_value(1).run()
+    _click(at, 160, 140, (480, 270), t=4)
+    prompts = json.loads(next(data_dir.rglob("prompts.json")).read_text())["prompts"]
+    assert [p["obj_id"] for p in prompts] == [1, 2, 2, 1]

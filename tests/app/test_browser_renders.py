@@ -92,6 +92,12 @@ def test_two_renders_two_files_labels_and_form(server, browser, sample_video) ->
     objects = json.loads((data / project_id / "project" / "session.json").read_text())["objects"]
     a, b = (tuple(o["colour"]) for o in objects)
     assert sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) ** 0.5 > 150, (a, b)
+    # a click on the image at once goes to the new object (the browser may still hold the radio's old choice)
+    _click_image(page, 40, 40, (480, 270))
+    page.get_by_text(re.compile(r"object 2: [1-9]\d* px")).wait_for(timeout=60_000)
+    _settle(page)
+    prompts = json.loads((data / project_id / "project" / "prompts.json").read_text())["prompts"]
+    assert [(p["frame"], p["obj_id"]) for p in prompts][-1] == (0, 2), prompts
     _shot(page, "renders-03-second-object")
     context.close()
 
