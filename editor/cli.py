@@ -508,6 +508,13 @@ def main() -> None:
     sys.exit(code)
 
 
+def _is_a(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` is one of click's exceptions called ``name``: typer 0.29 carries its own copy of click
+    (``typer._click``), whose classes are not ``click``'s, so ``isinstance(exc, click.ClickException)`` missed every
+    usage error (a missing option printed "unexpected MissingParameter")."""
+    return any(c.__name__ == name and c.__module__.split(".")[-1] == "exceptions" for c in type(exc).__mro__)
+
+
 def run_app(debug: bool, stopped: list[int]) -> int:
     """Run the command line; the exit code (``stopped`` is non-empty once SIGTERM arrived)."""
     import weights
@@ -531,12 +538,10 @@ def run_app(debug: bool, stopped: list[int]) -> int:
     except KeyboardInterrupt:
         code = 130
     except Exception as exc:  # click's usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        if _is_a(exc, "ClickException"):  # a usage error: click's own message, with the usage line
             exc.show()
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        if _is_a(exc, "Abort"):
             return 130
         if debug:
             raise

@@ -325,3 +325,20 @@ def test_edit_and_export_commands(tmp_path, sample_video, capsys, monkeypatch):
     code, text = run_tam(["export", tmp_path / "nothing", "--format", "coco", "-o", tmp_path / "y.json"],
                          capsys, monkeypatch)
     assert_clean_error(code, text, "not a tam project", "tam track VIDEO --point X,Y")
+
+
+def test_usage_errors_are_clicks_own_words_with_exit_code_2(tmp_path, sample_video, capsys, monkeypatch):
+    """typer 0.29 carries its own copy of click, so the handler's ``isinstance(exc, click.ClickException)`` missed
+    every usage error: a missing option printed "error: unexpected MissingParameter: ... (set TAM_DEBUG=1 for the
+    traceback)". They are click's messages again, with the usage line, exit code 2."""
+    src, _ = sample_video
+    for args, said in (
+        (["track", src, "--point", "1,1"], "Missing option '--masks-out'"),
+        (["remove", src, "--bogus"], "No such option: --bogus"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+        (["remove", src, "--point", "1,1", "-o", tmp_path / "o.mp4", "--crf", "abc"], "--crf"),
+    ):
+        code, text = run_tam(args, capsys, monkeypatch)
+        assert code == 2, (args, text)
+        assert said in text and "Usage:" in text, (args, text)
+        assert "unexpected" not in text and "TAM_DEBUG" not in text, (args, text)
