@@ -221,6 +221,8 @@ def read_mask_folder(path: str | Path, sizes: Sequence[tuple[int, int]] = ()) ->
     ``sizes``: accepted ``(width, height)`` sizes (empty = no check); see :func:`read_mask`.
     """
     folder = Path(path)
+    if folder.is_file():
+        raise InputError(f"{folder} is a file; pass the folder that holds the PNG masks, named like the frames")
     if not folder.is_dir():
         raise InputError(f"mask folder {folder} does not exist; pass a folder of PNG masks named like the frames")
     paths = sorted((p for p in folder.iterdir() if p.suffix.lower() in MASK_SUFFIXES and p.is_file()), key=_sort_key)

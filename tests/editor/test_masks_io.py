@@ -209,3 +209,14 @@ def test_dogs_jump_three_ids_round_trip(clips_dir, tmp_path):
         shutil.copy(out / f"{s}.png", renamed / f"{i + 1}.png")
     kfs = import_masks(project, renamed)
     assert [k.frame for k in kfs] == list(range(66))
+
+
+def test_a_mask_file_given_for_the_folder_is_named_as_a_file(tmp_path):
+    """``tam import-masks VIDEO mask.png`` said "mask folder mask.png does not exist" of a file that exists."""
+    from editor.errors import InputError
+
+    (tmp_path / "mask.png").write_bytes(b"x")
+    with pytest.raises(InputError, match="mask.png is a file; pass the folder"):
+        read_mask_folder(tmp_path / "mask.png")
+    with pytest.raises(InputError, match="does not exist"):
+        read_mask_folder(tmp_path / "nowhere")
