@@ -410,18 +410,25 @@ def test_grabcut_negative_click_in_the_middle_of_a_plain_object_never_drops_it()
 
 
 
-def test_grabcut_positive_correction_reaches_parts_of_other_colours() -> None:
-    # a long object of dark and light bands (a cow's black and white); the mask holds its left three bands and the
-    # user clicks in the middle of what is missing. The run from the mask treats everything a little beyond it as
-    # definite background, so only the grown region around the click came in (IoU 0.375 -> 0.38); GrabCut in the
-    # box around the mask and that region learns both colours and takes in more of the object (0.61)
-    rng = np.random.default_rng(1)
+def _bar_scene(seed: int) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """Green noise (400 x 240) and where a long bar (320 x 70) goes: the image before the bar is painted, the
+    bar's truth, and the generator to draw the rest from."""
+    rng = np.random.default_rng(seed)
     h, w = 240, 400
     noise = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3)).astype(np.uint8), (0, 0), 3)
     image = (noise * 0.4 + np.array([90, 140, 70]) * 0.6).astype(np.uint8)
     truth = np.zeros((h, w), bool)
     truth[90:160, 40:360] = True
-    dark = (((np.arange(w) - 40) // 40) % 2 == 0)[None, :]
+    return image, truth, rng
+
+
+def test_grabcut_positive_correction_reaches_parts_of_other_colours() -> None:
+    # a long object of dark and light bands (a cow's black and white); the mask holds its left three bands and the
+    # user clicks in the middle of what is missing. The run from the mask treats everything a little beyond it as
+    # definite background, so only the grown region around the click came in (IoU 0.375 -> 0.38); GrabCut in the
+    # box around the mask and that region learns both colours and takes in more of the object (0.61)
+    image, truth, rng = _bar_scene(1)
+    dark = (((np.arange(image.shape[1]) - 40) // 40) % 2 == 0)[None, :]
     image[truth & dark] = (30, 28, 35)
     image[truth & ~dark] = (230, 225, 215)
     image = np.clip(image.astype(int) + rng.integers(-6, 7, image.shape), 0, 255).astype(np.uint8)
@@ -458,12 +465,7 @@ def test_grabcut_correction_after_a_box_reaches_beyond_the_box() -> None:
     # made everything outside it definite background for the correction too, so the segmenter added nothing (IoU
     # 0.34 -> 0.34; the session then forces only a patch around the click); a correction after a box now gets
     # what a correction after clicks gets (1.0 on this plain object)
-    rng = np.random.default_rng(2)
-    h, w = 240, 400
-    noise = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3)).astype(np.uint8), (0, 0), 3)
-    image = (noise * 0.4 + np.array([90, 140, 70]) * 0.6).astype(np.uint8)
-    truth = np.zeros((h, w), bool)
-    truth[90:160, 40:360] = True
+    image, truth, rng = _bar_scene(2)
     image[truth] = (200, 60, 50)
     image = np.clip(image.astype(int) + rng.integers(-6, 7, image.shape), 0, 255).astype(np.uint8)
     seg = GrabCutSegmenter()
