@@ -39,7 +39,7 @@ from editor.cli_args import (
 from editor.cli_output import console, flagged_summary, stage, stages, warn
 from editor.cli_weights import weights_app
 from editor.errors import InputError, OutputError, TamError
-from editor.messages import os_reason, written_name
+from editor.messages import os_write_message
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Track anything in a video, then remove it.")
 app.add_typer(weights_app, name="weights")
@@ -527,10 +527,9 @@ def run_app(debug: bool, stopped: list[int]) -> int:
         if debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if isinstance(exc, OSError) and not isinstance(exc, TamError) and exc.filename:
-            # the OS's words name a hidden part file and an errno: say which file could not be made, and why
-            target = written_name(exc.filename)
-            message = f"could not write {target}: {os_reason(exc, Path(target).parent)}"
+        written = os_write_message(exc) if isinstance(exc, OSError) and not isinstance(exc, TamError) else None
+        if written is not None:
+            message = written
         elif not isinstance(exc, TamError | weights.WeightsError | weights.CheckpointMismatch):
             message = f"{message} ({type(exc).__name__}; set TAM_DEBUG=1 for details)"
         console.print(f"[red]error:[/] {message}")

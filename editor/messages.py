@@ -48,6 +48,20 @@ def os_reason(exc: OSError, folder: str | os.PathLike[str]) -> str:
     return (exc.strerror or str(exc)).strip()
 
 
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # only a write fails this way
+
+
+def os_write_message(exc: OSError) -> str | None:
+    """For a failed write (a full disk or a read-only one, or any failure on a part file tam was writing): which
+    file could not be made and why, in words; None for anything else (a read, say), whose own words stand."""
+    if not exc.filename:
+        return None
+    target = written_name(exc.filename)
+    if getattr(exc, "errno", None) not in _WRITE_ERRNOS and target == str(exc.filename):
+        return None
+    return f"could not write {target}: {os_reason(exc, Path(target).parent)}"
+
+
 def user_message(exc: BaseException) -> str:
     """The message to show for ``exc``: tam's own sentence, or a plain one for anything unexpected."""
     if isinstance(exc, ProjectBusy):  # its own words are for the CLI (the project's folder, --project)

@@ -175,6 +175,24 @@ def test_os_reasons_and_written_names() -> None:
     assert os_reason(OSError(errno.EIO, "Input/output error"), "/d") == "Input/output error"
 
 
+def test_only_a_failed_write_is_said_as_one() -> None:
+    """A full disk, a read-only one, or any failure on a part file is "could not write"; a refused read of a
+    source (a plain path, EACCES) is not called a write."""
+    import errno
+
+    from editor.messages import os_write_message
+
+    full = OSError(errno.ENOSPC, "No space left on device", "/d/.out.12.ab_c.part.mp4")
+    assert os_write_message(full) == "could not write /d/out.mp4: the disk holding /d is full: free some space or " \
+        "write somewhere else"
+    assert os_write_message(OSError(errno.ENOSPC, "No space left on device", "/d/frames/00001.png")).startswith(
+        "could not write /d/frames/00001.png: the disk holding /d/frames is full")
+    assert os_write_message(PermissionError(errno.EACCES, "Permission denied", "/d/.o.1.x.part.mov")).startswith(
+        "could not write /d/o.mov: no permission to write in /d")
+    assert os_write_message(PermissionError(errno.EACCES, "Permission denied", "/d/input.mp4")) is None
+    assert os_write_message(OSError(errno.ENOSPC, "No space left on device")) is None  # no file named
+
+
 def test_frame_out_of_range(tmp_path, sample_video, capsys, monkeypatch):
     src, sample = sample_video
     x, y = sample.click

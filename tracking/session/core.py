@@ -79,9 +79,7 @@ class TrackSession(ShotRefinder, SpanRunner):
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state = self._load() or SessionState(num_frames=len(frames), cuts=cuts, tracked_cuts=cuts)
         self.stamp = state_stamp(self.state_dir)  # the saved state this session's ``state`` stands for
-        self.history = History(self.state_dir)
-        # review signals per written frame (tracking.flags); undo restores them with the frame's label map
-        self.signal_log = SignalLog(self.state_dir, before_change=self.history.record_signals)
+        self._open_logs()
         if self.state.num_frames != len(frames):
             raise SessionError(
                 f"{self.state_dir} holds a session for {self.state.num_frames} frames but the clip has "
@@ -107,9 +105,14 @@ class TrackSession(ShotRefinder, SpanRunner):
         cuts = self.state.cuts
         self.stamp = state_stamp(self.state_dir)
         self.state = self._load() or SessionState(num_frames=len(self.frames), cuts=cuts, tracked_cuts=cuts)
-        self.history = History(self.state_dir)
-        self.signal_log = SignalLog(self.state_dir, before_change=self.history.record_signals)
+        self._open_logs()
         self._logits.clear()
+
+    def _open_logs(self) -> None:
+        """The undo history and the review signals, as ``state_dir`` holds them."""
+        self.history = History(self.state_dir)
+        # review signals per written frame (tracking.flags); undo restores them with the frame's label map
+        self.signal_log = SignalLog(self.state_dir, before_change=self.history.record_signals)
 
     # -- objects -------------------------------------------------------------------------------------
     @property
