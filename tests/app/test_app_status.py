@@ -14,7 +14,7 @@ from pathlib import Path
 from editor import review
 from editor.sample import make_sample
 from editor.store import Project
-from tests.app.test_app import _app, _button, _captions, _click, _opened_sample, _project_id, _wait, data_dir  # noqa: F401
+from tests.app.test_app import _button, _captions, _click, _opened_sample, _project_id, _wait, data_dir  # noqa: F401
 
 
 def _warnings(at) -> str:
@@ -190,52 +190,39 @@ def test_a_click_says_at_once_that_it_is_being_segmented(data_dir: Path) -> None
 
 def test_a_keyframe_mask_over_half_the_frame_is_questioned_in_page_words(data_dir: Path) -> None:  # noqa: F811
     import numpy as np
-    import streamlit as st
 
     from editor import pipeline
     from editor.lock import project_lock
 
     at = _opened_sample(data_dir)
-    pid = _project_id(at)
-    root = data_dir / pid / "project"
+    root = data_dir / _project_id(at) / "project"
     project = Project.open(root)
     w, h = project.working_size
-    # a mask as a script would set it (the page's own clicks reach this only after many positive clicks)
+    # masks as a script would set them (the page's own clicks reach half the frame only after many clicks); the
+    # page reads what another process saved at its next rerun
     session = pipeline.open_session(project, backend="classical")
+
+    def shown(mask: np.ndarray) -> str:
+        with project_lock(root):
+            session.add_mask(0, obj, mask)
+        at.run()
+        assert not at.exception, at.exception
+        return _warnings(at)
+
     with project_lock(root):
         obj = session.add_object()
-        big = np.zeros((h, w), bool)
-        big[:, : int(0.62 * w)] = True
-        session.add_mask(0, obj, big)
-    st.cache_resource.clear()  # a fresh server: the page reads the project as it is now
-    again = _app()
-    again.query_params["project"] = pid
-    again.run()
-    assert not again.exception, again.exception
-    said = _warnings(again)
+    big = np.zeros((h, w), bool)
+    big[:, : int(0.62 * w)] = True
+    said = shown(big)
     assert "object 1 covers 62% of this frame" in said
     assert "Negative point" in said and "Box (two corners)" in said  # what to do, in the page's own words
     assert str(data_dir) not in said
-    # a mask of a normal size gets no such warning
-    with project_lock(root):
-        small = np.zeros((h, w), bool)
-        small[h // 4 : h // 2, w // 4 : w // 2] = True
-        session.add_mask(0, obj, small)
-    st.cache_resource.clear()
-    third = _app()
-    third.query_params["project"] = pid
-    third.run()
-    assert not third.exception, third.exception
-    assert "covers" not in _warnings(third) and "Nothing was selected" not in _warnings(third)
+    small = np.zeros((h, w), bool)  # a mask of a normal size gets no such warning
+    small[h // 4 : h // 2, w // 4 : w // 2] = True
+    said = shown(small)
+    assert "covers" not in said and "Nothing was selected" not in said
     # a prompt that selected nothing (a box GrabCut finds nothing in) is said too
-    with project_lock(root):
-        session.add_mask(0, obj, np.zeros((h, w), bool))
-    st.cache_resource.clear()
-    fourth = _app()
-    fourth.query_params["project"] = pid
-    fourth.run()
-    assert not fourth.exception, fourth.exception
-    assert "Nothing was selected for object 1 on this frame" in _warnings(fourth)
+    assert "Nothing was selected for object 1 on this frame" in shown(np.zeros((h, w), bool))
 
 
 def test_mask_size_warnings_name_empty_and_oversized_masks() -> None:
