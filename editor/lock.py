@@ -113,9 +113,14 @@ def project_lock(
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             break
         except BlockingIOError:
-            if _held_here(path) and time.monotonic() < deadline:
-                time.sleep(0.05)
-                continue
+            if time.monotonic() < deadline:
+                if _held_here(path):
+                    time.sleep(0.05)
+                    continue
+                # a thread here releases its lock before it forgets it: gone from _HELD means the flock is free now
+                with contextlib.suppress(BlockingIOError):
+                    fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+                    break
         os.close(fd)
         who = holder(path.parent)
         raise ProjectBusy(
@@ -134,12 +139,16 @@ def project_lock(
     try:
         yield
     finally:
-        with _GUARD:
-            _HELD.pop(key, None)
         if not shared:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
-        os.close(fd)  # closing the descriptor releases the flock
+        try:
+            os.close(fd)  # closing the descriptor releases the flock
+        finally:
+            # forgotten only once released: a thread waiting for this one (``wait_local``) never sees the lock
+            # held by nobody it may wait for while the kernel still holds it
+            with _GUARD:
+                _HELD.pop(key, None)
 
 
 class LockedSession:

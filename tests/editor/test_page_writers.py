@@ -4,6 +4,7 @@ own edit in flight but never for another process."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -122,3 +123,43 @@ def test_1_a_page_job_waits_for_the_pages_own_edit_not_for_another_process(tmp_p
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_waiting_job_gets_the_lock_the_pages_edit_is_releasing(tmp_path, monkeypatch):
+    """CI failed the test above once: the job tried the lock in the instant between the edit forgetting it
+    held the lock and the kernel releasing it, found it held by nobody it could wait for, and failed as "busy".
+    Here that instant is made long (the edit's release is slowed); the job must still wait and then run."""
+    import threading
+
+    import editor.lock as lock_module
+    from editor.jobs import DONE, JobRunner
+
+    root = tmp_path / "P"
+    root.mkdir()
+    holding, release = threading.Event(), threading.Event()
+    clicker: list[int] = []
+    real_close = os.close
+
+    def slow_close(fd: int) -> None:
+        if threading.get_ident() in clicker:  # only the edit's own release is slowed
+            time.sleep(0.5)
+        real_close(fd)
+
+    monkeypatch.setattr(lock_module.os, "close", slow_close)
+
+    def click() -> None:
+        clicker.append(threading.get_ident())
+        with lock_module.project_lock(root):
+            holding.set()
+            release.wait(10)
+
+    edit = threading.Thread(target=click)
+    edit.start()
+    holding.wait(10)
+    runner = JobRunner(tmp_path / "ws")
+    runner.start("track", lambda ctx: {"n": 1}, lock=root)
+    time.sleep(0.2)
+    release.set()
+    edit.join()
+    status = runner.wait("track", timeout=30)
+    assert status.state == DONE, status
