@@ -117,6 +117,16 @@ class ObjectPrompt:
     def __post_init__(self) -> None:
         if not self.points and self.box is None:
             raise InputError("an object needs at least one positive click (--point X,Y) or a box (--box X0,Y0,X1,Y1)")
+        clicks = [(self.frame, x, y, True) for x, y in self.points]
+        clicks += [(self.frame, x, y, False) for x, y in self.negatives]
+        clicks += [(f, x, y, bool(pos)) for f, x, y, pos in self.later_clicks]
+        sides: dict[tuple[int, float, float], bool] = {}
+        for f, x, y, pos in clicks:  # one pixel asked to be both object and background: say so, never pick one
+            if sides.setdefault((f, x, y), pos) != pos:
+                raise InputError(
+                    f"the click {x:g},{y:g} on frame {f} is given both as a positive (--point) and a negative "
+                    "(--neg) click: a pixel cannot be both the object and the background; drop one of them"
+                )
 
 
 @dataclass

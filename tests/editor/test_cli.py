@@ -88,6 +88,25 @@ def test_bad_point_syntax_and_missing_prompt(tmp_path, sample_video, capsys, mon
     assert_clean_error(code, text, "--point")
 
 
+def test_one_pixel_given_as_both_a_point_and_a_neg_is_refused(tmp_path, sample_video, capsys, monkeypatch):
+    """``--point 40,50 --neg 40,50`` was accepted silently (one of the two clicks won, the user never knew which);
+    on a later frame too (``@N``). A click 1 px away is a different pixel and stays accepted."""
+    src, sample = sample_video
+    x, y = sample.click
+    for neg in (f"{x},{y}", f"{x},{y}@0"):
+        code, text = run_tam(["remove", src, "-o", tmp_path / "out.mp4", "--point", f"{x},{y}", "--neg", neg,
+                              "--project", tmp_path / "p", "--backend", "classical"], capsys, monkeypatch)
+        assert_clean_error(code, text, f"{x},{y} on frame 0", "both", "drop one")
+        assert not (tmp_path / "out.mp4").exists()
+    code, text = run_tam(["remove", src, "-o", tmp_path / "out.mp4", "--point", f"{x},{y}", "--point", "5,5@6",
+                          "--neg", "5,5@6", "--project", tmp_path / "p", "--backend", "classical"], capsys, monkeypatch)
+    assert_clean_error(code, text, "5,5 on frame 6")
+    code, text = run_tam(["track", src, "--point", f"{x},{y}", "--neg", f"{x + 30},{y}", "--project", tmp_path / "q",
+                          "--masks-out", tmp_path / "m",
+                          "--backend", "classical"], capsys, monkeypatch)
+    assert code == 0, text
+
+
 def test_clicks_on_later_frames_become_keyframes_of_the_same_object(tmp_path, sample_video, capsys, monkeypatch):
     import json
 
