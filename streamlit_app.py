@@ -387,9 +387,12 @@ def _viewer(ws: Workspace, project_dir: str, backend: str, busy: bool) -> None:
         corner = (pending[1], pending[2]) if pending and pending[0] == frame else None
         shown = export.overlay_frame(project.frames[frame], labels, tints, opacity=0.55)
         image = _draw_prompts(shown, session, frame, corner)
-        streamlit_image_coordinates(
-            image, key=CLICK_KEY, cursor="crosshair", width=VIEW_WIDTH, image_format="JPEG", jpeg_quality=90
-        )
+        # VIEW_WIDTH wide, or the column's width where that is narrower (a phone): a fixed width was drawn in
+        # full and cut off by the column, so objects on the right could not be clicked
+        with st.container(width=VIEW_WIDTH, gap=None):
+            streamlit_image_coordinates(
+                image, key=CLICK_KEY, cursor="crosshair", width="stretch", image_format="JPEG", jpeg_quality=90
+            )
     prev_flag, next_flag = review.next_flagged(flags, frame, False), review.next_flagged(flags, frame, True)
     c = st.columns([1.2, 1.2, 4.6, 3, 3], gap="xsmall", vertical_alignment="center")  # ◀ ▶ stay legible at 1024 px
     c[0].button("◀", key="step-back", help="previous frame", on_click=_go_to, args=(max(0, frame - 1),))

@@ -209,3 +209,37 @@ def test_two_contexts_are_separate_projects(server, browser, sample_video) -> No
     assert not prompts_b.exists() or '"kind"' not in prompts_b.read_text()
     first.close()
     second.close()
+
+
+@pytest.mark.slow
+def test_on_a_phone_the_whole_frame_is_shown_and_a_click_lands_where_it_was_made(
+    server, browser, sample_video  # noqa: F811 - fixtures
+) -> None:
+    """At 390 px (a phone held upright) the frame was drawn 640 px wide in a column about 360 px wide: its right
+    part was cut off (scrolled away inside the component), so a user could not click an object there. Now the
+    frame shrinks to its column and a click on it still lands on the frame pixel it was made on."""
+    url, _ = server
+    video, click, area, _ = sample_video
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        _upload(page, url, video)
+        iframe = page.locator("iframe[title='streamlit_image_coordinates.streamlit_image_coordinates']")
+        iframe.wait_for(timeout=30_000)
+        img = page.frame_locator("iframe[title='streamlit_image_coordinates.streamlit_image_coordinates']").locator(
+            "#image"
+        )
+        img.wait_for(timeout=30_000)
+        frame_box, img_box = iframe.bounding_box(), img.bounding_box()
+        assert img_box["width"] <= frame_box["width"] + 1 and frame_box["x"] + frame_box["width"] <= 390, (
+            img_box, frame_box)
+        assert abs(img_box["height"] - img_box["width"] * 270 / 480) <= 2  # the frame's own shape, not squeezed
+        assert img_box["height"] <= frame_box["height"] + 1  # nothing cut off at the bottom either
+        _shot(page, "phone-01-loaded")
+        _click_image(page, click[0], click[1], (480, 270))
+        page.get_by_text(re.compile(r"Frame 0 \(keyframe\)")).wait_for(timeout=60_000)
+        _settle(page)
+        _shot(page, "phone-02-clicked")
+        assert 0.5 * area <= _area(page) <= 2.0 * area  # the click found the object, not a spot beside it
+    finally:
+        context.close()
