@@ -486,14 +486,18 @@ def score(case: Case, backend: str, inpainter: Callable, truth: Sequence[np.ndar
 
 
 def run(specs: Sequence[CaseSpec], frames: int, backends: Sequence[str], clips_dir: str | None = None,
-        sample: bool = True, oracle: bool = True, guard: int | None = None) -> tuple[list[Score], list[str]]:
+        sample: bool = True, oracle: bool = True, guard: int | None = None,
+        spatial: Sequence[str] = ()) -> tuple[list[Score], list[str]]:
     fillers, notes = make_backends(backends)
-    if guard is not None and "classical" in fillers:  # the classical fill with another trusted distance
+    if (guard is not None or spatial) and "classical" in fillers:  # the classical fill with other settings
         from inpaint.classical import ClassicalConfig, ClassicalInpainter
 
-        fill = ClassicalInpainter(ClassicalConfig(guard=guard))
-        fillers = {(f"classical (guard {guard})" if k == "classical" else k): (fill if k == "classical" else v)
-                   for k, v in fillers.items()}
+        variants = {}
+        for method in spatial or (None,):
+            changes = {k: v for k, v in (("guard", guard), ("spatial", method)) if v is not None}
+            label = ", ".join(f"{k} {v}" for k, v in changes.items())
+            variants[f"classical ({label})"] = ClassicalInpainter(ClassicalConfig(**changes))
+        fillers = {**{k: v for k, v in fillers.items() if k != "classical"}, **variants}
     scores = []
     cases: list[tuple[Case, list[np.ndarray] | None]] = []
     for spec in specs:
@@ -572,6 +576,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--no-oracle", action="store_true", help="skip the revealed share and the oracle's PSNR")
     p.add_argument("--guard", type=int, default=None,
                    help="the classical fill's ClassicalConfig.guard (px beyond the paste margin never copied from)")
+    p.add_argument("--spatial", nargs="*", default=(), choices=("membrane", "telea"),
+                   help="run the classical fill once per spatial fill named (ClassicalConfig.spatial)")
     args = p.parse_args(argv)
     set_threads(args.threads)
     frames = args.frames or (12 if args.quick else 30)
@@ -580,7 +586,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         specs = tuple(s for s in specs if all(w in f"{s.host} {s.kind}" for w in args.cases))
     t0 = time.perf_counter()
     scores, notes = run(specs, frames, args.backends, args.clips_dir, sample=not args.no_sample,
-                        oracle=not args.no_oracle, guard=args.guard)
+                        oracle=not args.no_oracle, guard=args.guard, spatial=args.spatial)
     text = (f"`{command_line('benchmarks.removal_quality')}`  \n{machine()}; {time.strftime('%Y-%m-%d')}; "
             f"{frames} frames per case; {time.perf_counter() - t0:.0f} s in all\n\n" + tables(scores, notes))
     emit(text, args.out)

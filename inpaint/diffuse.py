@@ -3,9 +3,10 @@
 Known values are averaged down a Gaussian pyramid with their weights, then pulled back up: where a level
 knows nothing, the coarser estimate fills in. The result equals the known values where they are known and
 varies smoothly between them (close to a membrane / Laplace interpolation, at the cost of a few pyramid
-passes). The classical removal uses it three ways: to complete optical flow inside the hole, to spread the
-error of a temporal source measured on the ring around the hole, and to carry the colour mismatch at the
-hole's border inwards (a gradient-domain seam, as in Poisson blending).
+passes). The classical removal uses it four ways: to complete optical flow inside the hole, to spread the
+error of a temporal source measured on the ring around the hole, to carry the colour mismatch at the
+hole's border inwards (a gradient-domain seam, as in Poisson blending), and to fill what no frame shows (the
+spatial fill, ``inpaint.classical.spatial_fill``).
 """
 
 from __future__ import annotations

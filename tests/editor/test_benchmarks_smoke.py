@@ -143,6 +143,20 @@ def test_removal_quality(tiny_clip: Path) -> None:
     assert "pooled PSNR" in text and "Targets against Telea" in text
 
 
+def test_spatial_fill_benchmark_runs_the_named_fills_on_several_frames(tmp_path: Path) -> None:
+    """``benchmarks.spatial_fill --frames A B --fills ...`` (no real clips here: the synthetic sample alone)."""
+    from benchmarks import spatial_fill
+
+    out = tmp_path / "sf.md"
+    spatial_fill.main(["--frames", "1", "3", "--fills", "telea", "membrane", "--clips-dir", str(tmp_path),
+                       "--out", str(out)])
+    text = out.read_text()
+    assert "frame 1, 3 of each case" in text and "patch" not in text
+    rows = [r for r in text.splitlines() if r.startswith("| synthetic sample")]
+    assert len(rows) == 2 and all(float(r.split("|")[4]) > 10 for r in rows)
+    assert "mean over 1 cases" in text
+
+
 def test_soft_edged_layers_leave_a_halo_the_score_counts() -> None:
     """``softlogo`` / ``halo`` cases: the mask given is the layer's outline, the pixels scored reach the soft
     edge beyond it (a fill that keeps the halo is scored down), and nothing farther away changes."""
