@@ -61,7 +61,9 @@ def test_cancel_stops_at_next_progress_report(tmp_path: Path) -> None:
             time.sleep(0.005)
 
     runner.start("long", work)
-    time.sleep(0.1)
+    deadline = time.monotonic() + 30  # the job has begun (a fixed sleep can end before it starts on a busy machine)
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert runner.cancel("long")
     status = runner.wait("long", timeout=5)
     assert status.state == CANCELLED
