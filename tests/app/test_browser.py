@@ -241,5 +241,18 @@ def test_on_a_phone_the_whole_frame_is_shown_and_a_click_lands_where_it_was_made
         _settle(page)
         _shot(page, "phone-02-clicked")
         assert 0.5 * area <= _area(page) <= 2.0 * area  # the click found the object, not a spot beside it
+        # the clip played with its masks fits the column too
+        page.get_by_role("button", name="Track").click()
+        page.get_by_text(f"tracked {N_FRAMES}/{N_FRAMES}").wait_for(timeout=180_000)
+        _settle(page)
+        page.get_by_text("Play with masks", exact=True).click()
+        video = page.locator("video").first
+        video.wait_for(timeout=30_000)
+        page.wait_for_function(
+            "() => document.querySelector('video') && document.querySelector('video').readyState >= 2", timeout=30_000
+        )
+        box = video.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        _shot(page, "phone-03-playing")
     finally:
         context.close()
