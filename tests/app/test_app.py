@@ -200,6 +200,8 @@ def test_sample_click_track_remove(data_dir: Path) -> None:
     area = int(caption.split("object 1: ")[1].split(" px")[0])
     truth = int(sample.masks[0].sum())
     assert 0.5 * truth < area < 1.6 * truth
+    # one click alone: the page says more clicks refine it (a new user does not know)
+    assert "One click often selects only part of an object" in caption
 
     # the same report again (a rerun) does not add a second prompt
     at.run()
@@ -211,6 +213,8 @@ def test_sample_click_track_remove(data_dir: Path) -> None:
     assert not at.exception, at.exception
     _wait(at, data_dir, "track")
     assert "tracked 12/12" in _captions(at)
+    # once tracked, the review flags guide: the hint does not push the timeline off a 768 px screen
+    assert "One click often" not in _captions(at)
     at.slider(key="frame").set_value(11).run()
     caption = _captions(at)
     assert "Frame 11 (tracked)" in caption
@@ -241,6 +245,7 @@ def test_negative_click_box_undo_and_errors(data_dir: Path) -> None:
     assert '"kind": "box"' in prompts.read_text()
     area_box = int(_captions(at).split("object 1: ")[1].split(" px")[0])
     assert area_box > 0
+    assert "One click often" not in _captions(at)  # a box is not one click
     # a negative click inside the box shrinks the mask
     at.radio(key="mode").set_value("Negative point").run()
     _click(at, 70, 90, (480, 270), t=12)

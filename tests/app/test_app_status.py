@@ -288,3 +288,21 @@ def test_a_click_goes_to_the_object_chosen_and_to_a_new_one_right_after_add(data
     _click(at, 160, 140, (480, 270), t=4)
     prompts = json.loads(next(data_dir.rglob("prompts.json")).read_text())["prompts"]
     assert [p["obj_id"] for p in prompts] == [1, 2, 2, 1]
+
+
+def test_first_click_hints_speak_to_an_object_selected_by_one_click_alone() -> None:
+    """A new user's first click with the classical backend often gives part of the object (a shirt without its
+    wearer); the page said nothing about refining it. An object with one positive click on the keyframe gets a
+    hint; one with more prompts, a box, or a negative click does not; an object not on the page is not named."""
+    from streamlit_app import first_click_hints
+    from tracking.session.state import Prompt
+
+    def click(i: int, obj: int, positive: bool = True) -> Prompt:
+        return Prompt(i, 0, obj, "click", point=(5.0, 5.0), positive=positive)
+
+    names = {1: "man", 2: "dog", 3: "bag", 4: "cup"}
+    prompts = [click(1, 1), click(2, 2), click(3, 2), Prompt(4, 0, 3, "box", box=(0, 0, 9, 9)), click(5, 4, False),
+               click(6, 9)]
+    said = first_click_hints(prompts, names)
+    assert len(said) == 1 and said[0].startswith("One click often selects only part of an object. If man's mask")
+    assert first_click_hints([], names) == []
