@@ -73,16 +73,18 @@ def run_batch(
     if manifest.problems:
         console.print(f"[yellow]{len(manifest.problems)} of {manifest.lines} lines are invalid; "
                       f"running the other {len(manifest.clips)}[/]")
-    use_ray = not in_process and ray_available()
-    if not use_ray and address:
+    # nothing valid to run: no Ray to start (a local cluster takes seconds) and nothing to say about it
+    idle = not manifest.clips
+    use_ray = not in_process and not idle and ray_available()
+    if not use_ray and address and not idle:
         raise InputError(f"--address needs Ray, which is not installed here: {INSTALL_HINT}")
-    if not use_ray and not in_process:
+    if not use_ray and not in_process and not idle:
         console.print(f"[yellow]Ray is not installed: the clips run one after another in this process; "
                       f"{escape(INSTALL_HINT)}[/]")
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = BatchSettings(out_dir.resolve(), span=span)
     options = RayOptions(address, workers, cpus_per_clip, gpus_per_clip)
-    runner = describe(options) if use_ray else "in-process"
+    runner = describe(options) if use_ray else ("nothing to run" if idle else "in-process")
     console.print(escape(f"{len(manifest.clips)} clips with {runner}; projects in {settings.out_dir / 'projects'}"))
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())

@@ -48,3 +48,24 @@ def test_an_address_without_ray_is_a_clear_error(tmp_path: Path, no_ray, capsys,
     code, text = run_tam(["batch", manifest, "--out", tmp_path / "out", "--address", "auto"], capsys, monkeypatch)
     assert code == 1 and "--address needs Ray" in text and "Traceback" not in text
     assert not (tmp_path / "out" / "a.mp4").exists()
+
+
+def test_a_manifest_of_bad_lines_only_starts_no_ray_and_fails(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Every line invalid: the batch said "running the other 0" and then started a local Ray cluster (6.5 s) to
+    run nothing. Now it reports the lines, starts nothing and exits 1."""
+    import editor.batch_view as batch_view
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("Ray was started for a batch with nothing to run")
+
+    monkeypatch.setattr(batch_view, "run_on_ray", no_cluster)
+    monkeypatch.setattr(batch_view, "ray_available", lambda: True)  # as where Ray is installed
+    manifest = tmp_path / "clips.jsonl"
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    manifest.write_text(json.dumps({"input": "clip.mp4", "points": [[1, 1]], "op": "remove"}) + "\n")
+    code, text = run_tam(["batch", manifest, "--out", tmp_path / "out"], capsys, monkeypatch)
+    assert code == 1, text
+    assert "line 1: missing 'output'" in text and "Traceback" not in text
+    assert "Ray is not installed" not in text
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["runner"] == "nothing to run" and [r["status"] for r in report["results"]] == ["invalid"]
