@@ -387,12 +387,20 @@ def import_into(source: Path, masks_dir: Path, project: Path, keyframes: bool, b
         kf = import_masks(proj, masks_dir, as_keyframes=False)
         console.print(f"[green]imported {len(kf)} masks into {proj.root}[/]")
         return
+    from editor import review
+
     session = open_session(proj, backend)
     session.reset_state()
     kf = import_masks(proj, masks_dir, as_keyframes=True, session=session)
-    with stage("track") as progress:
+    with stages("track", "check the masks") as (progress, checking):
         n = sum(1 for _ in session.propagate(progress=progress))
+        # the same check as ``tam track`` (and the page's flags): propagated masks are as fallible as tracked ones
+        flags = review.compute(proj, session, progress=checking)
+        review.save(proj.state_dir, flags, proj.masks)
     console.print(f"[green]imported {len(kf)} keyframes and propagated {n} frames in {proj.root}[/]")
+    reasons = {f: "; ".join(f"object {o}: {'; '.join(r)}" for o, r in sorted(objs.items()))
+               for f, objs in flags.items()}
+    console.print(flagged_summary(reasons, proj.num_frames, proj.root))
 
 
 @app.command()

@@ -220,3 +220,27 @@ def test_a_mask_file_given_for_the_folder_is_named_as_a_file(tmp_path):
         read_mask_folder(tmp_path / "mask.png")
     with pytest.raises(InputError, match="does not exist"):
         read_mask_folder(tmp_path / "nowhere")
+
+
+def test_import_masks_as_keyframes_checks_the_propagated_masks_like_track(tmp_path, capsys, monkeypatch):
+    """``tam import-masks --keyframes`` propagated the masks and said nothing about them: no review.json (so the
+    page showed no flags for the project) and no summary, where ``tam track`` checks every frame. Now the same
+    check runs, is kept and is summarised."""
+    import json
+
+    from editor.sample import write_sample_video
+    from tests.editor.test_cli import run_tam
+
+    src = tmp_path / "clip.mp4"
+    sample = write_sample_video(src, n_frames=10, size=(160, 96))
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    label_to_png(sample.masks[0].astype(np.uint8)).save(masks / "00000.png")
+    project = tmp_path / "p"
+    code, text = run_tam(["import-masks", src, masks, "--project", project, "--keyframes", "--backend", "classical"],
+                         capsys, monkeypatch)
+    assert code == 0, text
+    assert "imported 1 keyframes and propagated" in text
+    assert "checked the masks" in text or "flagged for review" in text
+    review = project / "review.json"
+    assert review.is_file() and isinstance(json.loads(review.read_text()), dict)
