@@ -70,7 +70,7 @@ class CaseSpec:
     """One benchmark case: a host clip, a hole shape, and what the camera does (for the reader)."""
 
     host: str
-    kind: str  # grid | logo | path | large | softlogo | halo
+    kind: str  # grid | logo | path | large | softlogo | halo | text
     camera: str
     donor: str = ""  # donor clip of the object-shaped masks (path, large)
 
@@ -98,6 +98,9 @@ CASES = (
 # the moved object itself with a soft edge
 CASES += tuple(replace(s, kind="softlogo") for s in CASES if s.kind == "logo")
 CASES += tuple(replace(s, kind="halo") for s in CASES if s.kind == "path")
+# a thin burnt-in caption on every host of a static overlay (the grid and logo hosts): thin holes are where a
+# spatial fill is nearly exact, so a temporal fill must earn its place there (session 11)
+CASES += tuple(replace(s, kind="text") for s in CASES if s.kind in ("grid", "logo"))
 QUICK_CASES = (CASES[0], CASES[4], CASES[8], CASES[14])
 
 
@@ -303,6 +306,19 @@ def logo_mask(size: tuple[int, int], share: float = 0.05) -> np.ndarray:
     return mask
 
 
+def text_mask(size: tuple[int, int], text: str = "MY CHANNEL 2026") -> np.ndarray:
+    """A static caption in thin strokes (about 3 px at 480p), as creators burn their channel's name in: the
+    hole is thin everywhere, so a spatial fill from 1-2 px away is nearly exact (Hershey font: the same pixels
+    on every machine)."""
+    w, h = size
+    scale, thick = h / 300, max(1, round(h / 160))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.putText(mask, text, (max(0, w // 20), min(h - 1, h - h // 12 - base)), cv2.FONT_HERSHEY_SIMPLEX, scale, 1,
+                thick, cv2.LINE_8)
+    return mask > 0
+
+
 # ------------------------------------------------------------------------------------------- the clips
 
 
@@ -348,6 +364,8 @@ def make_case(spec: CaseSpec, frames: int, clips_dir: str | None = None) -> Case
         holes, label = [grid_mask((w, h))] * n, "static grid of squares"
     elif spec.kind == "logo":
         holes, label = [logo_mask((w, h))] * n, "static logo"
+    elif spec.kind == "text":
+        holes, label = [text_mask((w, h))] * n, "static thin caption"
     elif spec.kind == "softlogo":
         logo = logo_mask((w, h))
         frames_given, holes, scored = lay_soft(imgs, [logo] * n, [np.full((h, w, 3), 255, np.uint8)] * n)
