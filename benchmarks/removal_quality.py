@@ -307,8 +307,8 @@ def logo_mask(size: tuple[int, int], share: float = 0.05) -> np.ndarray:
 
 
 def text_mask(size: tuple[int, int], text: str = "MY CHANNEL 2026") -> np.ndarray:
-    """A static caption in thin strokes (about 3 px at 480p), as creators burn their channel's name in: the
-    hole is thin everywhere, so a spatial fill from 1-2 px away is nearly exact (Hershey font: the same pixels
+    """A static caption in thin strokes (about 4 px wide at 480p), as creators burn their channel's name in: the
+    hole is thin everywhere, so a spatial fill from 2 px away is nearly exact (Hershey font: the same pixels
     on every machine)."""
     w, h = size
     scale, thick = h / 300, max(1, round(h / 160))

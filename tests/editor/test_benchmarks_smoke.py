@@ -129,9 +129,9 @@ def test_removal_quality(tiny_clip: Path) -> None:
     assert _centre_x(moved[-1]) > _centre_x(moved[0]) + 20  # it travels along the path
     assert abs(removal_quality.grid_mask((854, 480)).mean() - 0.11) < 0.01
     assert abs(removal_quality.logo_mask((854, 480)).mean() - 0.05) < 0.01
-    text = removal_quality.text_mask((854, 480))  # a thin caption: 1-2 % of the frame, strokes ~3 px wide
+    text = removal_quality.text_mask((854, 480))  # a thin caption: 1-2 % of the frame, strokes ~4 px wide
     depth = cv2.distanceTransform(np.pad(text.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1][text]
-    assert 0.01 < text.mean() < 0.02 and np.percentile(depth, 95) <= 3.0
+    assert 0.01 < text.mean() < 0.02 and np.median(depth) <= 2.0 and np.percentile(depth, 95) <= 4.0
     kinds = [c.kind for c in removal_quality.CASES]
     assert kinds.count("text") == kinds.count("grid") + kinds.count("logo") == 10
     case, truth = removal_quality.sample_case(5, (96, 64))
