@@ -398,9 +398,8 @@ def import_into(source: Path, masks_dir: Path, project: Path, keyframes: bool, b
         flags = review.compute(proj, session, progress=checking)
         review.save(proj.state_dir, flags, proj.masks)
     console.print(f"[green]imported {len(kf)} keyframes and propagated {n} frames in {proj.root}[/]")
-    reasons = {f: "; ".join(f"object {o}: {'; '.join(r)}" for o, r in sorted(objs.items()))
-               for f, objs in flags.items()}
-    console.print(flagged_summary(reasons, proj.num_frames, proj.root))
+    in_words = {f: "; ".join(review.describe(objs, {})) for f, objs in flags.items()}
+    console.print(flagged_summary(in_words, proj.num_frames, proj.root))
 
 
 @app.command()
