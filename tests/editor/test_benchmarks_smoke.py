@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks import common, compare, one_click, removal_quality, speed, tracking_quality
+from benchmarks import common, compare, one_click, removal_holes, removal_quality, speed, tracking_quality
 from editor.files import write_label_png, write_png
 from editor.sample import make_sample
 
@@ -122,14 +122,14 @@ def test_removal_quality(tiny_clip: Path) -> None:
     objects = [np.zeros((64, 96), bool) for _ in range(4)]
     objects[0][:, :30] = True
     donor = [np.pad(np.ones((10, 6), bool), 5) for _ in range(4)]
-    holes = removal_quality.place_masks(donor, objects, (96, 64), scale=0.3)
+    holes = removal_holes.place_masks(donor, objects, (96, 64), scale=0.3)
     assert all(h.any() and not (h & objects[0]).any() for h in holes[:1])
-    moved = removal_quality.path_masks(donor, objects, (96, 64), scale=0.3, guard=3)
+    moved = removal_holes.path_masks(donor, objects, (96, 64), scale=0.3, guard=3)
     assert len(moved) == 4 and all(m.any() for m in moved) and not (moved[0] & objects[0]).any()
     assert _centre_x(moved[-1]) > _centre_x(moved[0]) + 20  # it travels along the path
-    assert abs(removal_quality.grid_mask((854, 480)).mean() - 0.11) < 0.01
-    assert abs(removal_quality.logo_mask((854, 480)).mean() - 0.05) < 0.01
-    text = removal_quality.text_mask((854, 480))  # a thin caption: 1-2 % of the frame, strokes ~4 px wide
+    assert abs(removal_holes.grid_mask((854, 480)).mean() - 0.11) < 0.01
+    assert abs(removal_holes.logo_mask((854, 480)).mean() - 0.05) < 0.01
+    text = removal_holes.text_mask((854, 480))  # a thin caption: 1-2 % of the frame, strokes ~4 px wide
     depth = cv2.distanceTransform(np.pad(text.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1][text]
     assert 0.01 < text.mean() < 0.02 and np.median(depth) <= 2.0 and np.percentile(depth, 95) <= 4.0
     kinds = [c.kind for c in removal_quality.CASES]
@@ -170,7 +170,7 @@ def test_soft_edged_layers_leave_a_halo_the_score_counts() -> None:
     hard = [np.zeros((64, 96), bool) for _ in range(2)]
     hard[0][20:40, 30:60] = hard[1][22:42, 34:64] = True
     white = [np.full((64, 96, 3), 255, np.uint8)] * 2
-    frames, masks, scored = removal_quality.lay_soft(host, hard, white)
+    frames, masks, scored = removal_holes.lay_soft(host, hard, white)
     for f, h, m, s, t in zip(frames, hard, masks, scored, host, strict=True):
         assert np.array_equal(m, h) and (s & ~m).any() and (s | ~m).all()  # the halo lies beyond the mask
         outside = ~(cv2.dilate(h.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0)

@@ -378,16 +378,18 @@ def test_a_slow_pan_under_a_logo_uses_what_the_whole_clip_reveals(clips_dir):
 
 
 def test_the_halo_of_a_soft_edged_logo_is_not_copied():
-    """A white logo with a soft edge (``benchmarks.removal_quality.lay_soft``: its halo reaches ~4 px past the
+    """A white logo with a soft edge (``benchmarks.removal_holes.lay_soft``: its halo reaches ~4 px past the
     outline the mask gives) over the sample's panning background. The fill trusts pixels 3 px or more from the
     mask (``ClassicalConfig.guard=-1``): 22.2 dB on every pixel the logo changed (Telea on the outline 13.9,
     which leaves the halo). Trusting pixels 2 px out (``guard=-3``) copies the halo: 18.2 dB."""
+    from benchmarks import removal_holes
     from benchmarks import removal_quality as rq
 
     host = make_sample(n_frames=16).background
     h, w = host[0].shape[:2]
-    logo = rq.logo_mask((w, h))
-    frames, masks, scored = rq.lay_soft(host, [logo] * len(host), [np.full((h, w, 3), 255, np.uint8)] * len(host))
+    logo = removal_holes.logo_mask((w, h))
+    white = [np.full((h, w, 3), 255, np.uint8)] * len(host)
+    frames, masks, scored = removal_holes.lay_soft(host, [logo] * len(host), white)
     case = rq.Case("soft logo", frames, masks, truth=host, scored=scored)
     mine = rq.score(case, "classical", ClassicalInpainter())
     assert mine.outside_change == 0
