@@ -339,15 +339,16 @@ def score(case: Case, backend: str, inpainter: Callable, truth: Sequence[np.ndar
 
 
 def run(specs: Sequence[CaseSpec], frames: int, backends: Sequence[str], clips_dir: str | None = None,
-        sample: bool = True, oracle: bool = True, guard: int | None = None,
+        sample: bool = True, oracle: bool = True, guard: int | None = None, clean_guard: int | None = None,
         spatial: Sequence[str] = ()) -> tuple[list[Score], list[str]]:
     fillers, notes = make_backends(backends)
-    if (guard is not None or spatial) and "classical" in fillers:  # the classical fill with other settings
+    if (guard is not None or clean_guard is not None or spatial) and "classical" in fillers:  # other settings
         from inpaint.classical import ClassicalConfig, ClassicalInpainter
 
         variants = {}
         for method in spatial or (None,):
-            changes = {k: v for k, v in (("guard", guard), ("spatial", method)) if v is not None}
+            changes = {k: v for k, v in (("guard", guard), ("clean_guard", clean_guard), ("spatial", method))
+                       if v is not None}
             label = ", ".join(f"{k} {v}" for k, v in changes.items())
             variants[f"classical ({label})"] = ClassicalInpainter(ClassicalConfig(**changes))
         fillers = {**{k: v for k, v in fillers.items() if k != "classical"}, **variants}
@@ -428,7 +429,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--no-sample", action="store_true", help="skip the synthetic sample")
     p.add_argument("--no-oracle", action="store_true", help="skip the revealed share and the oracle's PSNR")
     p.add_argument("--guard", type=int, default=None,
-                   help="the classical fill's ClassicalConfig.guard (px beyond the paste margin never copied from)")
+                   help="the classical fill's ClassicalConfig.guard (px beyond the paste margin never copied from, "
+                        "around a mask whose edge shows a halo)")
+    p.add_argument("--clean-guard", type=int, default=None,
+                   help="the classical fill's ClassicalConfig.clean_guard (the same around a mask with a clean edge)")
     p.add_argument("--spatial", nargs="*", default=(), choices=("membrane", "telea"),
                    help="run the classical fill once per spatial fill named (ClassicalConfig.spatial)")
     args = p.parse_args(argv)
@@ -439,7 +443,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         specs = tuple(s for s in specs if all(w in f"{s.host} {s.kind}" for w in args.cases))
     t0 = time.perf_counter()
     scores, notes = run(specs, frames, args.backends, args.clips_dir, sample=not args.no_sample,
-                        oracle=not args.no_oracle, guard=args.guard, spatial=args.spatial)
+                        oracle=not args.no_oracle, guard=args.guard, clean_guard=args.clean_guard,
+                        spatial=args.spatial)
     text = (f"`{command_line('benchmarks.removal_quality')}`  \n{machine()}; {time.strftime('%Y-%m-%d')}; "
             f"{frames} frames per case; {time.perf_counter() - t0:.0f} s in all\n\n" + tables(scores, notes))
     emit(text, args.out)

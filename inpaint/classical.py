@@ -2,8 +2,9 @@
 
 The clip is processed in chunks of ``chunk`` frames, each with ``span`` frames of context on both sides (so
 memory does not grow with the clip, and a chunked run gives what a whole-clip run gives):
-1. check inputs; per frame, the region: the mask dilated by the paste margin plus ``guard`` (3 px by default;
-   ``unknown``: its pixels are never copied from or trusted), plus a ring of known pixels around it;
+1. check inputs; per frame, the region: the mask dilated by 3 px where its edge shows a halo, by 1 px where it
+   is clean (``inpaint.halo``; ``unknown``: its pixels are never copied from or trusted), plus a ring of known
+   pixels around it;
 2. dense flow between neighbouring frames, completed into the unknown pixels from the background around
    them (``inpaint.flow_completion``);
 3. candidates: two passes, from the past and from the future, chain every region pixel to the nearest frame
@@ -19,6 +20,8 @@ memory does not grow with the clip, and a chunked run gives what a whole-clip ru
    misalignment;
 5. what no candidate covers is filled spatially (``spatial_fill``: a membrane, chosen by measurement over
    OpenCV's Telea, the patch-based ``inpaint.patch_fill`` and opencv-contrib's xphoto, see docs/benchmarks.md);
+   in thin parts of the hole the spatial fill is also averaged with the trusted sources, each weighted by the
+   error it is expected to make (``inpaint.thin_parts``);
 6. the fill is pasted back with ``inpaint.paste.paste_back`` (dilated, feathered), so pixels outside the
    dilated mask are bit-identical to the input.
 """
@@ -39,6 +42,7 @@ from inpaint.halo import HaloConfig, unknown_region
 from inpaint.long_range import Keyframes, LongRangeConfig, long_range_colours
 from inpaint.paste import paste_back
 from inpaint.ring_check import check_all
+from inpaint.thin_parts import spatial_weights
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ class ClassicalConfig:
     ring: int = 8  # width (px) of the ring of known pixels that checks every source
     max_error: float = 16.0  # ring misalignment (mean abs grey levels) above which a source is dropped
     spatial: str = "membrane"  # what fills the pixels no trusted source covers: 'membrane' or 'telea'
+    # px: parts of the hole at most twice this across average the spatial fill with the temporal sources, each
+    # weighted by its expected error (``inpaint.thin_parts``); 0: the sources alone wherever they are trusted
+    thin: int = 8
     inpaint_radius: int = 5  # Telea's radius (spatial='telea'), and the margin of each group's box
     flow: FlowConfig = field(default_factory=FlowConfig)
     homography: hs.HomographyConfig = field(default_factory=hs.HomographyConfig)
@@ -318,6 +325,15 @@ class ClassicalInpainter:
         confidence = np.full(mask.shape, cfg.max_error, np.float32)  # the error each output pixel is trusted to
         confidence[region.ys, region.xs] = np.where(accepted, 1.0 / np.sqrt(np.maximum(weight, 1e-12)) - 1.0,
                                                     cfg.max_error)
+        thin, spatial_weight = spatial_weights(frame, clip.unknown(i), region, cfg.thin)
+        mix = thin & accepted
+        if mix.any():
+            spatial = spatial_fill(frame, clip.unknown(i), cfg.inpaint_radius, cfg.spatial)
+            colours = spatial[region.ys[mix], region.xs[mix]].astype(np.float32)
+            error = 1.0 / np.sqrt(weight[mix]) - 1.0  # the trusted sources' error, as ``confidence`` below
+            temporal_weight = 1.0 / np.maximum(error, 0.5) ** 2
+            best[mix] = ((best[mix] * temporal_weight[:, None] + colours * spatial_weight[mix, None])
+                         / (temporal_weight + spatial_weight[mix])[:, None])
         fill = frame.copy()
         sel = region.unknown & accepted
         fill[region.ys[sel], region.xs[sel]] = np.clip(np.rint(best[sel]), 0, 255).astype(np.uint8)
