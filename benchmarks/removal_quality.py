@@ -5,16 +5,19 @@ shapes users' footage has (every host is a real clip at 480p or below, mostly a 
 - ``grid``: a static grid of squares (about 11 % of the frame) over the whole picture, subject included
   (a user's burnt-in overlay, the issue's case): the truth under the squares is the original pixels;
 - ``logo``: a static text-shaped mask (a watermark) in a corner, over whatever passes under it;
+- ``text``: a static caption in thin strokes (about 4 px), as creators burn in a channel's name: where a
+  spatial fill from the strokes' own edge is nearly exact, so a temporal fill must earn its place;
 - ``path``: another clip's ground-truth object masks (a dancer, a dog...) moved along a path across the
   frame, minus the host's own object dilated by 15 px (what a removed object hides is background);
 - ``large``: the same mask grown until it covers about a quarter of the frame (grown after the host's object
   was cut out, so it covers parts of that object too: the truth there is the object);
-- ``softlogo`` and ``halo``: what a user's mask leaves around what it covers. A white watermark, and another
-  clip's object moved along a path (its own pixels, ``path``'s masks), are laid over the host with an edge
-  softened by a Gaussian of ``removal_holes.HALO_SIGMA`` px (anti-aliasing, a soft or motion-blurred outline): the mask
-  given is the layer's outline before the softening (what a drawn or tracked mask covers), the truth is the
-  host's own frame, and the score counts every pixel the layer changed by more than ``removal_holes.HALO_LEVELS`` grey
-  levels (the halo the mask misses too: it must go as well);
+- ``softlogo``, ``softtext`` and ``halo``: what a user's mask leaves around what it covers. A white watermark,
+  the thin caption in white, and another clip's object moved along a path (its own pixels, ``path``'s masks),
+  are laid over the host with an edge softened by a Gaussian of ``removal_holes.HALO_SIGMA`` px (anti-aliasing,
+  a soft or motion-blurred outline): the mask given is the layer's outline before the softening (what a drawn
+  or tracked mask covers), the truth is the host's own frame, and the score counts every pixel the layer
+  changed by more than ``removal_holes.HALO_LEVELS`` grey levels (the halo the mask misses too: it must go as
+  well);
 - the synthetic sample (``editor.sample.make_sample``), whose clean background is rendered with it: the
   hole is its object, the truth the background behind it.
 The inpainter never sees the truth inside the hole: those pixels are painted mid-grey before it runs.
@@ -75,7 +78,7 @@ class CaseSpec:
     """One benchmark case: a host clip, a hole shape, and what the camera does (for the reader)."""
 
     host: str
-    kind: str  # grid | logo | path | large | softlogo | halo | text
+    kind: str  # grid | logo | path | large | softlogo | halo | text | softtext
     camera: str
     donor: str = ""  # donor clip of the object-shaped masks (path, large)
 
@@ -106,6 +109,9 @@ CASES += tuple(replace(s, kind="halo") for s in CASES if s.kind == "path")
 # a thin burnt-in caption on every host of a static overlay (the grid and logo hosts): thin holes are where a
 # spatial fill is nearly exact, so a temporal fill must earn its place there (session 11)
 CASES += tuple(replace(s, kind="text") for s in CASES if s.kind in ("grid", "logo"))
+# the same caption in white with a soft edge: whether the fill tells a thin caption's halo from a clean edge
+# (session 12)
+CASES += tuple(replace(s, kind="softtext") for s in CASES if s.kind == "text")
 QUICK_CASES = (CASES[0], CASES[4], CASES[8], CASES[14])
 
 
@@ -201,10 +207,11 @@ def make_case(spec: CaseSpec, frames: int, clips_dir: str | None = None) -> Case
         holes, label = [logo_mask((w, h))] * n, "static logo"
     elif spec.kind == "text":
         holes, label = [text_mask((w, h))] * n, "static thin caption"
-    elif spec.kind == "softlogo":
-        logo = logo_mask((w, h))
-        frames_given, holes, scored = lay_soft(imgs, [logo] * n, [np.full((h, w, 3), 255, np.uint8)] * n)
-        return Case(f"{spec.host} / soft-edged white logo", frames_given, holes, spec.camera, imgs, scored)
+    elif spec.kind in ("softlogo", "softtext"):
+        shape = logo_mask((w, h)) if spec.kind == "softlogo" else text_mask((w, h))
+        frames_given, holes, scored = lay_soft(imgs, [shape] * n, [np.full((h, w, 3), 255, np.uint8)] * n)
+        label = "soft-edged white logo" if spec.kind == "softlogo" else "soft-edged white caption"
+        return Case(f"{spec.host} / {label}", frames_given, holes, spec.camera, imgs, scored)
     elif spec.kind == "halo":
         donor = load_host(spec.donor, frames, clips_dir)
         if donor is None or len(donor[1]) < n or not all(m.any() for m in donor[1][:n]):

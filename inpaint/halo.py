@@ -28,62 +28,111 @@ class HaloConfig:
     ratio: float = 1.5  # across / along change on the mask's first outer ring at or above which a group has a halo
     join: int = 8  # px: parts of the mask closer than this are judged together (the letters of a caption)
     min_ring: int = 24  # a group with fewer ring pixels than this is not judged: it keeps the wide guard
+    # a stretch of the outline (the ring within ``local_sigma`` px) whose ratio reaches ``local_ratio`` keeps the
+    # wide guard too, whatever its group: 2.0 flags at most 12 % of the outline of an exact hole, none of a
+    # caption's, and 23-92 % of a soft-edged object's (eighth round)
+    local_sigma: float = 12.0
+    local_ratio: float = 2.0
 
 
 def _disk(r: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
+class _Ring:
+    """The first ring of pixels outside the mask, with the change across the outline and along it at each."""
+
+    def __init__(self, frame: np.ndarray, mask: np.ndarray) -> None:
+        m = mask.astype(np.uint8)
+        self.shape = m.shape
+        dist = cv2.distanceTransform(1 - m, cv2.DIST_L2, 5)
+        ys, xs = np.nonzero((dist > 0.5) & (dist <= 1.5))
+        # the outward normal: the gradient of the distance to the mask, read at the ring's pixels only
+        nx = (dist[ys, np.minimum(xs + 1, m.shape[1] - 1)] - dist[ys, np.maximum(xs - 1, 0)]).astype(np.float32)
+        ny = (dist[np.minimum(ys + 1, m.shape[0] - 1), xs] - dist[np.maximum(ys - 1, 0), xs]).astype(np.float32)
+        norm = np.sqrt(nx * nx + ny * ny)
+        good = norm > 1e-3
+        self.ys, self.xs = ys[good], xs[good]
+        nx, ny = nx[good] / norm[good], ny[good] / norm[good]
+        img = frame.astype(np.float32)
+        here = img[self.ys, self.xs]
+        fx, fy = self.xs.astype(np.float32), self.ys.astype(np.float32)
+
+        def step(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+            if len(fx) == 0:
+                return np.zeros(0, np.float32)
+            there = cv2.remap(img, (fx + dx).reshape(-1, 1), (fy + dy).reshape(-1, 1), cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE).reshape(-1, 3)
+            return np.abs(there - here).max(axis=1)
+
+        self.across = step(nx, ny)  # one pixel outwards: never reads the mask
+        self.along = step(-ny, nx)  # one pixel along the outline
+
+    def group_ratios(self, labels: np.ndarray, count: int, min_ring: int) -> np.ndarray:
+        """The across / along ratio of each group (index = label; NaN: too few ring pixels to judge)."""
+        ratios = np.full(count, np.nan, np.float64)
+        group = labels[self.ys, self.xs]
+        n = np.bincount(group, minlength=count)
+        sum_across = np.bincount(group, self.across, minlength=count)
+        sum_along = np.bincount(group, self.along, minlength=count)
+        judged = n >= min_ring
+        ratios[judged] = sum_across[judged] / np.maximum(sum_along[judged], 0.5 * n[judged])
+        ratios[0] = np.nan
+        return ratios
+
+    def local_halo(self, sigma: float, ratio: float) -> np.ndarray:
+        """Bool per ring pixel: the across / along ratio of the ring around it (Gaussian-weighted, ``sigma`` px)
+        reaches ``ratio``: a stretch of the outline with an edge beside it, in a group whose edge is clean
+        overall (a tracked mask a pixel too tight along one side of its object)."""
+        if len(self.ys) == 0:
+            return np.zeros(0, bool)
+        pad = int(3 * sigma) + 1
+        y0, x0 = max(int(self.ys.min()) - pad, 0), max(int(self.xs.min()) - pad, 0)
+        y1, x1 = min(int(self.ys.max()) + pad + 1, self.shape[0]), min(int(self.xs.max()) + pad + 1, self.shape[1])
+        # both maps are smooth at this scale: averaged into cells of 4 x 4 px, blurred there, read per cell
+        f = 4
+        cells = np.zeros((-(-(y1 - y0) // f), -(-(x1 - x0) // f), 2), np.float32)
+        cy, cx = (self.ys - y0) // f, (self.xs - x0) // f
+        np.add.at(cells, (cy, cx, 0), self.across)
+        np.add.at(cells, (cy, cx, 1), self.along)
+        cells = cv2.GaussianBlur(cells, (0, 0), sigma / f)
+        near = cells[cy, cx]
+        return near[:, 0] >= ratio * np.maximum(near[:, 1], 1e-3)
+
+
+def _groups(mask: np.ndarray, cfg: HaloConfig) -> tuple[int, np.ndarray]:
+    return cv2.connectedComponents(cv2.dilate(mask.astype(np.uint8), _disk(cfg.join)))
+
+
 def edge_ratios(frame: np.ndarray, mask: np.ndarray, cfg: HaloConfig = HaloConfig()) -> tuple[np.ndarray, np.ndarray]:
     """(group labels H x W int32, 0 off the groups; the across / along ratio of each group, index = label,
     NaN for a group too small to judge). ``frame`` RGB uint8, ``mask`` bool."""
-    m = mask.astype(np.uint8)
-    count, labels = cv2.connectedComponents(cv2.dilate(m, _disk(cfg.join)))
-    ratios = np.full(count, np.nan, np.float64)
+    count, labels = _groups(mask, cfg)
     if count <= 1:
-        return labels, ratios
-    dist = cv2.distanceTransform(1 - m, cv2.DIST_L2, 5)
-    ys, xs = np.nonzero((dist > 0.5) & (dist <= 1.5))  # the first ring of pixels outside the mask
-    if len(ys) == 0:
-        return labels, ratios
-    # the outward normal: the gradient of the distance to the mask, read at the ring's pixels only
-    nx = (dist[ys, np.minimum(xs + 1, m.shape[1] - 1)] - dist[ys, np.maximum(xs - 1, 0)]).astype(np.float32)
-    ny = (dist[np.minimum(ys + 1, m.shape[0] - 1), xs] - dist[np.maximum(ys - 1, 0), xs]).astype(np.float32)
-    norm = np.sqrt(nx * nx + ny * ny)
-    good = norm > 1e-3
-    ys, xs, nx, ny = ys[good], xs[good], nx[good] / norm[good], ny[good] / norm[good]
-    img = frame.astype(np.float32)
-    here = img[ys, xs]
-    fx, fy = xs.astype(np.float32), ys.astype(np.float32)
-
-    def step(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-        there = cv2.remap(img, (fx + dx).reshape(-1, 1), (fy + dy).reshape(-1, 1), cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE).reshape(-1, 3)
-        return np.abs(there - here).max(axis=1)
-
-    across = step(nx, ny)  # one pixel outwards: never reads the mask
-    along = step(-ny, nx)  # one pixel along the outline
-    group = labels[ys, xs]
-    n = np.bincount(group, minlength=count)
-    sum_across = np.bincount(group, across, minlength=count)
-    sum_along = np.bincount(group, along, minlength=count)
-    judged = n >= cfg.min_ring
-    ratios[judged] = sum_across[judged] / np.maximum(sum_along[judged], 0.5 * n[judged])
-    ratios[0] = np.nan
-    return labels, ratios
+        return labels, np.full(count, np.nan, np.float64)
+    return labels, _Ring(frame, mask).group_ratios(labels, count, cfg.min_ring)
 
 
 def unknown_region(frame: np.ndarray, mask: np.ndarray, clean: int, halo: int,
                    cfg: HaloConfig = HaloConfig()) -> np.ndarray:
     """Bool H x W: ``mask`` grown by ``halo`` px around groups whose edge shows a halo (or that are too small to
-    judge), by ``clean`` px around the others: the pixels the fill must not trust."""
+    judge) and along stretches of any outline with a strong edge beside them, by ``clean`` px elsewhere: the
+    pixels the fill must not trust."""
     mask = mask.astype(bool)
     if clean >= halo:
         return cv2.dilate(mask.astype(np.uint8), _disk(max(halo, 0))) > 0
-    labels, ratios = edge_ratios(frame, mask, cfg)
-    has_halo = ~(ratios < cfg.ratio)  # NaN (not judged) counts as a halo
+    count, labels = _groups(mask, cfg)
+    if count <= 1:
+        return np.zeros(mask.shape, bool)
+    ring = _Ring(frame, mask)
+    has_halo = ~(ring.group_ratios(labels, count, cfg.min_ring) < cfg.ratio)  # NaN (not judged): a halo
     wide = mask & has_halo[labels]
     out = cv2.dilate((mask & ~wide).astype(np.uint8), _disk(max(clean, 0))) > 0
     if wide.any():
         out |= cv2.dilate(wide.astype(np.uint8), _disk(max(halo, 0))) > 0
+    local = ring.local_halo(cfg.local_sigma, cfg.local_ratio)
+    if local.any():  # the ring pixels are 1 px out: grown by ``halo - 1`` they reach as far as the wide guard
+        seeds = np.zeros(mask.shape, np.uint8)
+        seeds[ring.ys[local], ring.xs[local]] = 1
+        out |= cv2.dilate(seeds, _disk(max(halo - 1, 0))) > 0
     return out

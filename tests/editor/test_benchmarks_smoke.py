@@ -133,7 +133,7 @@ def test_removal_quality(tiny_clip: Path) -> None:
     depth = cv2.distanceTransform(np.pad(text.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1][text]
     assert 0.01 < text.mean() < 0.02 and np.median(depth) <= 2.0 and np.percentile(depth, 95) <= 4.0
     kinds = [c.kind for c in removal_quality.CASES]
-    assert kinds.count("text") == kinds.count("grid") + kinds.count("logo") == 10
+    assert kinds.count("text") == kinds.count("softtext") == kinds.count("grid") + kinds.count("logo") == 10
     case, truth = removal_quality.sample_case(5, (96, 64))
     blank = removal_quality.blank_holes(case.frames, case.holes)
     assert (blank[0][case.holes[0]] == 128).all()  # the inpainter never sees the truth in the hole

@@ -397,13 +397,14 @@ def test_the_halo_of_a_soft_edged_logo_is_not_copied():
 
 
 @pytest.mark.slow
-def test_a_thin_logo_trusts_what_lies_3_px_from_it(clips_dir):
-    """The cows logo, 30 frames (a slow pan, thin strokes): the region never copied from is the mask dilated by
-    3 px, not 4, so more of what the strokes hide is known in nearby frames: +3.36 dB over Telea (4 px: +2.71,
-    so this fails on the code before; fifth round in docs/benchmarks.md)."""
+def test_a_thin_logo_trusts_what_lies_close_to_it(clips_dir):
+    """The cows logo, 30 frames (a slow pan, thin strokes): the less of the frame around the strokes is never
+    copied from, the more of what they hide is known in nearby frames. Its edge is clean (an exact hole), so the
+    region never copied from is the mask dilated by 1 px (``inpaint.halo``): +4.59 dB over Telea (dilated by
+    4 px, the code before the fifth round: +2.71, so this fails on it; by 3 px, before the halo check: +3.31)."""
     case, mine, floor = _against_telea(clips_dir, "davis2016-cows", "logo", 30)
     assert mine.outside_change == 0
-    assert mine.psnr >= floor.psnr + 3.0
+    assert mine.psnr >= floor.psnr + 4.0
     assert mine.worst_psnr >= floor.worst_psnr
 
 

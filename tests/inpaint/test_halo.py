@@ -79,3 +79,20 @@ def test_empty_and_frame_filling_masks():
     assert not unknown_region(frame, empty, clean=1, halo=3).any()
     full = np.ones(frame.shape[:2], bool)
     assert unknown_region(frame, full, clean=1, halo=3).all()
+
+
+def test_a_stretch_of_outline_with_an_edge_beside_it_keeps_the_wide_guard():
+    """A mask loose around most of an object (background inside it) but a pixel too tight along one short side:
+    the object's edge lies just outside that side. The group's edge is clean overall, so only that stretch
+    keeps the wide guard; the rest of the outline is trusted from 1 px out."""
+    frame = _texture(160, 200)
+    frame[40:120, 60:140] = (230, 230, 60)  # the object
+    mask = np.zeros(frame.shape[:2], bool)
+    mask[36:124, 66:144] = True  # 4 px beyond it, except on the left: it starts 6 px inside the object there...
+    mask[70:90, 61:66] = True  # ...but for a 20 px stretch, 1 px inside its left edge
+    labels, ratios = edge_ratios(frame, mask)
+    assert ratios[1] < HaloConfig().ratio  # judged as a whole, the edge is clean
+    unknown = unknown_region(frame, mask, clean=1, halo=3)
+    assert unknown[80, 58] and not unknown[80, 57]  # the tight stretch: 3 px out
+    assert unknown[80, 144] and not unknown[80, 145]  # the loose right side: 1 px out
+    assert unknown[50, 65] and not unknown[50, 64]  # the left side above the stretch: its edge is the mask's
