@@ -12,7 +12,10 @@ the outline (along the outward normal) than along it. Background texture has no 
 respect to the mask, so the two changes are alike. The check compares them on the first ring of pixels
 outside each group of the mask: their ratio was 0.6-1.3 on every exact hole of the removal benchmark and
 1.9-7.3 on every soft-edged one (docs/benchmarks.md, "Removal quality, eighth round"); a group whose ratio
-reaches ``HaloConfig.ratio`` keeps the wide guard, the others the narrow one.
+reaches ``HaloConfig.ratio`` keeps the wide guard, and so does a stretch of any outline where the ratio is
+high locally. A tracked mask shows a second symptom: its edge zigzags in and out of the object's, so its
+first ring varies much more than the background a few px further out; a group where it does keeps the wide
+guard too. The others get the narrow one.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ class HaloConfig:
     # caption's, and 23-92 % of a soft-edged object's (eighth round)
     local_sigma: float = 12.0
     local_ratio: float = 2.0
+    # the first ring varying ``busy`` times more than the ring ``far`` px out is a halo too (a tracked mask whose
+    # edge zigzags across its object's): 0.79-1.14 on every exact hole of the benchmark, 2.2-3.1 on the demo's
+    # tracked mask (eighth round)
+    busy: float = 1.5
+    far: int = 4
 
 
 def _disk(r: int) -> np.ndarray:
@@ -70,15 +78,24 @@ class _Ring:
 
     def group_ratios(self, labels: np.ndarray, count: int, min_ring: int) -> np.ndarray:
         """The across / along ratio of each group (index = label; NaN: too few ring pixels to judge)."""
+        n, sum_across, sum_along = self.group_sums(labels, count)
         ratios = np.full(count, np.nan, np.float64)
-        group = labels[self.ys, self.xs]
-        n = np.bincount(group, minlength=count)
-        sum_across = np.bincount(group, self.across, minlength=count)
-        sum_along = np.bincount(group, self.along, minlength=count)
         judged = n >= min_ring
         ratios[judged] = sum_across[judged] / np.maximum(sum_along[judged], 0.5 * n[judged])
         ratios[0] = np.nan
         return ratios
+
+    def group_sums(self, labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per group (index = label): the ring pixels, and the sums of their across and along changes."""
+        group = labels[self.ys, self.xs]
+        return (np.bincount(group, minlength=count), np.bincount(group, self.across, minlength=count),
+                np.bincount(group, self.along, minlength=count))
+
+    def mean_change(self, labels: np.ndarray, count: int) -> np.ndarray:
+        """Per group: the mean change across plus along the outline (NaN where the group has no ring pixel)."""
+        n, sum_across, sum_along = self.group_sums(labels, count)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, (sum_across + sum_along) / n, np.nan)
 
     def local_halo(self, sigma: float, ratio: float) -> np.ndarray:
         """Bool per ring pixel: the across / along ratio of the ring around it (Gaussian-weighted, ``sigma`` px)
@@ -113,6 +130,17 @@ def edge_ratios(frame: np.ndarray, mask: np.ndarray, cfg: HaloConfig = HaloConfi
     return labels, _Ring(frame, mask).group_ratios(labels, count, cfg.min_ring)
 
 
+def busy_ratios(frame: np.ndarray, mask: np.ndarray, labels: np.ndarray, count: int, first: _Ring,
+                cfg: HaloConfig = HaloConfig()) -> np.ndarray:
+    """Per group: how much more the first ring outside the mask varies than the ring ``cfg.far`` px out (NaN
+    where either has no pixel). About 1 beside a clean edge (both rings are background); well above 1 where
+    the mask's edge runs through the object's own edge, zigzagging in and out of it."""
+    outer = _Ring(frame, cv2.dilate(mask.astype(np.uint8), _disk(cfg.far - 1)) > 0)
+    near, far = first.mean_change(labels, count), outer.mean_change(labels, count)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return near / np.maximum(far, 0.5)
+
+
 def unknown_region(frame: np.ndarray, mask: np.ndarray, clean: int, halo: int,
                    cfg: HaloConfig = HaloConfig()) -> np.ndarray:
     """Bool H x W: ``mask`` grown by ``halo`` px around groups whose edge shows a halo (or that are too small to
@@ -126,6 +154,7 @@ def unknown_region(frame: np.ndarray, mask: np.ndarray, clean: int, halo: int,
         return np.zeros(mask.shape, bool)
     ring = _Ring(frame, mask)
     has_halo = ~(ring.group_ratios(labels, count, cfg.min_ring) < cfg.ratio)  # NaN (not judged): a halo
+    has_halo |= busy_ratios(frame, mask, labels, count, ring, cfg) >= cfg.busy
     wide = mask & has_halo[labels]
     out = cv2.dilate((mask & ~wide).astype(np.uint8), _disk(max(clean, 0))) > 0
     if wide.any():
