@@ -399,7 +399,9 @@ def import_into(source: Path, masks_dir: Path, project: Path, keyframes: bool, b
         review.save(proj.state_dir, flags, proj.masks)
     console.print(f"[green]imported {len(kf)} keyframes and propagated {n} frames in {proj.root}[/]")
     in_words = {f: "; ".join(review.describe(objs, {})) for f, objs in flags.items()}
-    console.print(flagged_summary(in_words, proj.num_frames, proj.root))
+    fix = (f"put a corrected mask for a wrong frame in {masks_dir} (named like the others) and import again with "
+           "--keyframes: it becomes a keyframe")
+    console.print(flagged_summary(in_words, proj.num_frames, proj.root, fix))
 
 
 @app.command()

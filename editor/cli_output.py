@@ -46,20 +46,22 @@ def warn(warnings: list[str]) -> None:
         console.print(f"[yellow]warning: {warning}[/]")
 
 
-def flagged_summary(flagged: dict[int, str], frames: int, root: Path) -> str:
-    """What the checks say about the masks, and how to act on it: never that they are right (tam cannot know)."""
+CLICK_FIX = "add a click on a wrong frame with --point X,Y@N or --neg X,Y@N"
+
+
+def flagged_summary(flagged: dict[int, str], frames: int, root: Path, fix: str = CLICK_FIX) -> str:
+    """What the checks say about the masks, and how to act on it (``fix``: what the command that made them
+    offers): never that they are right (tam cannot know)."""
     look = f"tam export {root} --format overlay -o check.mp4"
     if not flagged:
-        return (f"checked the masks: no frame flagged, but the checks miss some mistakes; watch them ({look}) and "
-                "add a click on a wrong frame with --point X,Y@N or --neg X,Y@N")
+        return f"checked the masks: no frame flagged, but the checks miss some mistakes; watch them ({look}) and {fix}"
     first = sorted(flagged)
     reasons: dict[str, int] = {}
     for why in flagged.values():
         reasons[why] = reasons.get(why, 0) + 1
     common = max(reasons, key=reasons.get)
     return (f"[yellow]{len(flagged)} of {frames} frames flagged for review (frames {frame_ranges(first)}; most often: "
-            f"{common}): watch them ({look}) and add a click on a wrong frame with --point X,Y@N or --neg X,Y@N; the "
-            "checks also flag some good frames[/]")
+            f"{common}): watch them ({look}) and {fix}; the checks also flag some good frames[/]")
 
 
 def frame_ranges(frames: list[int], most: int = 6) -> str:

@@ -24,7 +24,8 @@ def test_frame_ranges_and_the_summary_in_words(tmp_path: Path) -> None:
     some = flagged_summary({2: "object 1: the mask is empty", 3: "object 1: the mask is empty", 7: "object 1: x"}, 10,
                            tmp_path)
     assert "3 of 10 frames flagged for review (frames 2–3, 7; most often: object 1: the mask is empty)" in some
-    assert "--format overlay" in some
+    assert "--format overlay" in some and "--point X,Y@N" in some
+    assert flagged_summary({}, 10, tmp_path, "fix it another way").endswith("and fix it another way")
 
 
 def test_track_prints_the_check_and_keeps_review_json(tmp_path: Path, capsys, monkeypatch) -> None:

@@ -242,5 +242,8 @@ def test_import_masks_as_keyframes_checks_the_propagated_masks_like_track(tmp_pa
     assert code == 0, text
     assert "imported 1 keyframes and propagated" in text
     assert "checked the masks" in text or "flagged for review" in text
+    # what to do about a wrong frame is what import-masks offers (a corrected mask), not track's --point clicks
+    flat = " ".join(text.split())
+    assert "--point" not in flat and "import again with --keyframes: it becomes a keyframe" in flat
     review = project / "review.json"
     assert review.is_file() and isinstance(json.loads(review.read_text()), dict)
