@@ -63,8 +63,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     last = max(args.frames) + 1
     rows = []
-    cases = [(c.name, c.frames, c.holes) for c in (rq.make_case(s, last, args.clips_dir) for s in rq.CASES)
-             if c is not None]
+    # each case as the fill sees it: its holes painted grey (the demo's frames keep the object under the mask)
+    cases = [(c.name, rq.blank_holes(c.frames, c.holes), c.holes)
+             for c in (rq.make_case(s, last, args.clips_dir) for s in rq.CASES) if c is not None]
     if args.demo:
         cases.append(demo_case(last))
     for name, frames, holes in cases:

@@ -131,12 +131,29 @@ class _Clip:
                 empty = np.zeros(0, np.int32)
                 self._region[i] = src.Region(empty, empty, np.zeros(0, bool), np.zeros(mask.shape, bool))
             else:
-                unknown = unknown_region(self.frame(i), mask, cfg.dilate + cfg.clean_guard, cfg.dilate + cfg.guard,
-                                         cfg.halo)
+                # a mask that moves is a tracked (or per-frame) object's, whose edge is never exact (the tracker's
+                # error, motion blur, the codec smearing the object's edge): it keeps the wide guard; a mask that
+                # stays put is an overlay's, and its edge is judged (``inpaint.halo``)
+                guard = cfg.guard if self.moves(i) else cfg.clean_guard
+                unknown = unknown_region(self.frame(i), mask, cfg.dilate + guard, cfg.dilate + cfg.guard, cfg.halo)
                 dense = cv2.dilate(unknown.astype(np.uint8), _disk(cfg.ring)) > 0
                 ys, xs = np.nonzero(dense)
                 self._region[i] = src.Region(ys.astype(np.int32), xs.astype(np.int32), unknown[ys, xs], dense)
         return self._region[i]
+
+    def moves(self, i: int) -> bool:
+        """Whether frame ``i``'s mask differs from a neighbour's (IoU below ``halo.still_iou``). The neighbours'
+        masks are read, not kept: this must not hold frames outside the range being filled."""
+        mask = self.mask(i)
+        for j in (i - 1, i + 1):
+            if 0 <= j < self.n:
+                other = self._mask[j] if j in self._mask else np.asarray(self.masks[j]).astype(bool)
+                if other.shape != mask.shape:
+                    return True  # the size check of mask(j) will say what is wrong when it is filled
+                union = np.count_nonzero(mask | other)
+                if union and np.count_nonzero(mask & other) < self.cfg.halo.still_iou * union:
+                    return True
+        return False
 
     def grey(self, i: int) -> np.ndarray:
         if i not in self._grey:

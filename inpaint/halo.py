@@ -41,6 +41,9 @@ class HaloConfig:
     # tracked mask (eighth round)
     busy: float = 1.5
     far: int = 4
+    # the classical fill uses the narrow guard only for a mask that stays put (IoU with its neighbours' masks at
+    # least this): an overlay's; a moving mask is a tracked object's and keeps the wide guard
+    still_iou: float = 0.95
 
 
 def _disk(r: int) -> np.ndarray:
@@ -63,18 +66,24 @@ class _Ring:
         self.ys, self.xs = ys[good], xs[good]
         nx, ny = nx[good] / norm[good], ny[good] / norm[good]
         img = frame.astype(np.float32)
-        here = img[self.ys, self.xs]
+        inside = m.astype(np.float32)
         fx, fy = self.xs.astype(np.float32), self.ys.astype(np.float32)
 
-        def step(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-            if len(fx) == 0:
-                return np.zeros(0, np.float32)
-            there = cv2.remap(img, (fx + dx).reshape(-1, 1), (fy + dy).reshape(-1, 1), cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE).reshape(-1, 3)
-            return np.abs(there - here).max(axis=1)
+        def sample(image: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+            out = cv2.remap(image, (fx + dx).reshape(-1, 1), (fy + dy).reshape(-1, 1), cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+            return out.reshape(len(fx), -1)
 
-        self.across = step(nx, ny)  # one pixel outwards: never reads the mask
-        self.along = step(-ny, nx)  # one pixel along the outline
+        if len(fx):
+            # a step that reads the mask (along the outline at a corner, across it into a nearby part) measures
+            # what the mask covers, not what lies beside it: such ring pixels are left out
+            clear = (sample(inside, nx, ny)[:, 0] == 0) & (sample(inside, -ny, nx)[:, 0] == 0)
+            here = img[self.ys, self.xs]
+            self.across = np.abs(sample(img, nx, ny) - here).max(axis=1)[clear]  # one pixel outwards
+            self.along = np.abs(sample(img, -ny, nx) - here).max(axis=1)[clear]  # one pixel along the outline
+            self.ys, self.xs = self.ys[clear], self.xs[clear]
+        else:
+            self.across = self.along = np.zeros(0, np.float32)
 
     def group_ratios(self, labels: np.ndarray, count: int, min_ring: int) -> np.ndarray:
         """The across / along ratio of each group (index = label; NaN: too few ring pixels to judge)."""
