@@ -10,12 +10,13 @@ the stroke's own edge is nearly exact.
 A halo is an edge that runs along the mask's outline: just outside it, the image changes much more across
 the outline (along the outward normal) than along it. Background texture has no preferred direction with
 respect to the mask, so the two changes are alike. The check compares them on the first ring of pixels
-outside each group of the mask: their ratio was 0.6-1.3 on every exact hole of the removal benchmark and
-1.9-7.3 on every soft-edged one (docs/benchmarks.md, "Removal quality, eighth round"); a group whose ratio
-reaches ``HaloConfig.ratio`` keeps the wide guard, and so does a stretch of any outline where the ratio is
-high locally. A tracked mask shows a second symptom: its edge zigzags in and out of the object's, so its
-first ring varies much more than the background a few px further out; a group where it does keeps the wide
-guard too. The others get the narrow one.
+outside each group of the mask (steps that would read the mask left out): the median group's ratio was
+0.60-1.38 on every exact hole and caption of the removal benchmark and 1.42-6.29 on every soft-edged layer
+(docs/benchmarks.md, "Removal quality, eighth round"). A group whose ratio reaches ``HaloConfig.ratio`` keeps
+the wide guard, and so does a stretch of any outline where the ratio is high locally, and a group whose first
+ring varies much more than the background a few px further out (a mask whose edge zigzags in and out of its
+object's). The others get the narrow one. The classical fill asks this only of a mask that stays put (an
+overlay); a moving mask is a tracked object's, never exact, and keeps the wide guard (``inpaint.classical``).
 """
 
 from __future__ import annotations
@@ -32,13 +33,12 @@ class HaloConfig:
     join: int = 8  # px: parts of the mask closer than this are judged together (the letters of a caption)
     min_ring: int = 24  # a group with fewer ring pixels than this is not judged: it keeps the wide guard
     # a stretch of the outline (the ring within ``local_sigma`` px) whose ratio reaches ``local_ratio`` keeps the
-    # wide guard too, whatever its group: 2.0 flags at most 12 % of the outline of an exact hole, none of a
-    # caption's, and 23-92 % of a soft-edged object's (eighth round)
+    # wide guard too, whatever its group (with the two group checks: 0-25 % of an exact hole's outline kept, mean
+    # 8 %; 0-12 % of a caption's, mean 1 %; 85-100 % of a soft-edged layer's; ``benchmarks.halo_check``)
     local_sigma: float = 12.0
     local_ratio: float = 2.0
-    # the first ring varying ``busy`` times more than the ring ``far`` px out is a halo too (a tracked mask whose
-    # edge zigzags across its object's): 0.79-1.14 on every exact hole of the benchmark, 2.2-3.1 on the demo's
-    # tracked mask (eighth round)
+    # the first ring varying ``busy`` times more than the ring ``far`` px out is a halo too (a mask whose edge
+    # zigzags across its object's): the largest group of an exact hole 0.71-1.56, the demo's tracked mask 1.53-3.77
     busy: float = 1.5
     far: int = 4
     # the classical fill uses the narrow guard only for a mask that stays put (IoU with its neighbours' masks at
