@@ -19,22 +19,17 @@ import numpy as np
 
 from benchmarks import removal_quality as rq
 from benchmarks.common import command_line, emit, machine, markdown_table, parser
-from inpaint.halo import HaloConfig, _groups, _Ring, busy_ratios
+from inpaint.halo import judge_edges
 
 
-def judge(frame: np.ndarray, mask: np.ndarray, cfg: HaloConfig | None = None) -> tuple[float, float, float, float]:
+def judge(frame: np.ndarray, mask: np.ndarray) -> tuple[float, float, float, float]:
     """Over the mask's groups: (the median and the largest across / along ratio, the largest busy ratio, the
     share of the outline that keeps the wide guard: its group's edge shows a halo, or its stretch does)."""
-    cfg = cfg or HaloConfig()
-    count, labels = _groups(mask, cfg)
-    if count <= 1:
+    if not mask.any():
         return float("nan"), float("nan"), float("nan"), 0.0
-    ring = _Ring(frame, mask)
-    ratios = ring.group_ratios(labels, count, cfg.min_ring)
-    busy = busy_ratios(frame, mask, labels, count, ring, cfg)
-    wide_group = ~(ratios < cfg.ratio) | (busy >= cfg.busy)
-    wide = wide_group[labels[ring.ys, ring.xs]] | ring.local_halo(cfg.local_sigma, cfg.local_ratio)
-    return (float(np.nanmedian(ratios[1:])), float(np.nanmax(ratios[1:])), float(np.nanmax(busy[1:])),
+    judged = judge_edges(frame, mask)
+    ratios, busy, wide = judged.ratios[1:], judged.busy[1:], judged.ring_wide
+    return (float(np.nanmedian(ratios)), float(np.nanmax(ratios)), float(np.nanmax(busy)),
             float(wide.mean()) if len(wide) else 0.0)
 
 

@@ -2,9 +2,9 @@
 
 The clip is processed in chunks of ``chunk`` frames, each with ``span`` frames of context on both sides (so
 memory does not grow with the clip, and a chunked run gives what a whole-clip run gives):
-1. check inputs; per frame, the region: the mask dilated by 3 px where its edge shows a halo, by 1 px where it
-   is clean (``inpaint.halo``; ``unknown``: its pixels are never copied from or trusted), plus a ring of known
-   pixels around it;
+1. check inputs; per frame, the region: the mask dilated by 3 px, or by 1 px where a mask that stays put (an
+   overlay) has a clean edge (``inpaint.halo``; a moving mask is a tracked object's and keeps 3 px);
+   ``unknown``: its pixels are never copied from or trusted; plus a ring of known pixels around it;
 2. dense flow between neighbouring frames, completed into the unknown pixels from the background around
    them (``inpaint.flow_completion``);
 3. candidates: two passes, from the past and from the future, chain every region pixel to the nearest frame
@@ -61,6 +61,9 @@ class ClassicalConfig:
     # pixels from 1 px beyond the mask, as the fifth and seventh rounds measured on exact holes and thin captions
     clean_guard: int = -3
     halo: HaloConfig = field(default_factory=HaloConfig)
+    # a mask whose IoU with a neighbouring frame's is below this moves (a tracked object's): it keeps ``guard``
+    # whatever its edge; only a mask that stays put (an overlay's) is judged by ``inpaint.halo``
+    still_iou: float = 0.95
     ring: int = 8  # width (px) of the ring of known pixels that checks every source
     max_error: float = 16.0  # ring misalignment (mean abs grey levels) above which a source is dropped
     spatial: str = "membrane"  # what fills the pixels no trusted source covers: 'membrane' or 'telea'
@@ -142,7 +145,7 @@ class _Clip:
         return self._region[i]
 
     def moves(self, i: int) -> bool:
-        """Whether frame ``i``'s mask differs from a neighbour's (IoU below ``halo.still_iou``). The neighbours'
+        """Whether frame ``i``'s mask differs from a neighbour's (IoU below ``still_iou``). The neighbours'
         masks are read, not kept: this must not hold frames outside the range being filled."""
         mask = self.mask(i)
         for j in (i - 1, i + 1):
@@ -151,7 +154,7 @@ class _Clip:
                 if other.shape != mask.shape:
                     return True  # the size check of mask(j) will say what is wrong when it is filled
                 union = np.count_nonzero(mask | other)
-                if union and np.count_nonzero(mask & other) < self.cfg.halo.still_iou * union:
+                if union and np.count_nonzero(mask & other) < self.cfg.still_iou * union:
                     return True
         return False
 
@@ -339,16 +342,16 @@ class ClassicalInpainter:
             weight += wt
         best = total / np.maximum(weight, 1e-12)[:, None]
         accepted = weight > 0
+        # the error the trusted sources make at each pixel (what the next frame may carry, and the thin parts weigh)
+        trusted_error = np.where(accepted, 1.0 / np.sqrt(np.maximum(weight, 1e-12)) - 1.0, cfg.max_error)
         confidence = np.full(mask.shape, cfg.max_error, np.float32)  # the error each output pixel is trusted to
-        confidence[region.ys, region.xs] = np.where(accepted, 1.0 / np.sqrt(np.maximum(weight, 1e-12)) - 1.0,
-                                                    cfg.max_error)
+        confidence[region.ys, region.xs] = trusted_error
         thin, spatial_weight = spatial_weights(frame, clip.unknown(i), region, cfg.thin)
         mix = thin & accepted
         if mix.any():
             spatial = spatial_fill(frame, clip.unknown(i), cfg.inpaint_radius, cfg.spatial)
             colours = spatial[region.ys[mix], region.xs[mix]].astype(np.float32)
-            error = 1.0 / np.sqrt(weight[mix]) - 1.0  # the trusted sources' error, as ``confidence`` below
-            temporal_weight = 1.0 / np.maximum(error, 0.5) ** 2
+            temporal_weight = 1.0 / np.maximum(trusted_error[mix], 0.5) ** 2
             best[mix] = ((best[mix] * temporal_weight[:, None] + colours * spatial_weight[mix, None])
                          / (temporal_weight + spatial_weight[mix])[:, None])
         fill = frame.copy()

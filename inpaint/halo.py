@@ -41,9 +41,6 @@ class HaloConfig:
     # zigzags across its object's): the largest group of an exact hole 0.71-1.56, the demo's tracked mask 1.53-3.77
     busy: float = 1.5
     far: int = 4
-    # the classical fill uses the narrow guard only for a mask that stays put (IoU with its neighbours' masks at
-    # least this): an overlay's; a moving mask is a tracked object's and keeps the wide guard
-    still_iou: float = 0.95
 
 
 def _disk(r: int) -> np.ndarray:
@@ -130,24 +127,32 @@ def _groups(mask: np.ndarray, cfg: HaloConfig) -> tuple[int, np.ndarray]:
     return cv2.connectedComponents(cv2.dilate(mask.astype(np.uint8), _disk(cfg.join)))
 
 
-def edge_ratios(frame: np.ndarray, mask: np.ndarray, cfg: HaloConfig = HaloConfig()) -> tuple[np.ndarray, np.ndarray]:
-    """(group labels H x W int32, 0 off the groups; the across / along ratio of each group, index = label,
-    NaN for a group too small to judge). ``frame`` RGB uint8, ``mask`` bool."""
+@dataclass
+class EdgeJudgement:
+    """What the check saw beside a mask, per group (index = label; 0 is off the groups) and per ring pixel."""
+
+    labels: np.ndarray  # H x W int32: the mask's groups (parts within ``join`` px), 0 elsewhere
+    ratios: np.ndarray  # per group: across / along on the first ring (NaN: too few ring pixels to judge)
+    busy: np.ndarray  # per group: the first ring's variation / the ring ``far`` px out (NaN: no ring pixels)
+    wide_group: np.ndarray  # per group: keeps the wide guard (a halo, too small to judge, or a busy ring)
+    ring_ys: np.ndarray  # the first ring's pixels...
+    ring_xs: np.ndarray
+    ring_local: np.ndarray  # ...whether its stretch of outline has a strong edge beside it...
+    ring_wide: np.ndarray  # ...and whether it keeps the wide guard (its group's verdict, or its stretch's)
+
+
+def judge_edges(frame: np.ndarray, mask: np.ndarray, cfg: HaloConfig = HaloConfig()) -> EdgeJudgement:
+    """Judge the edge of each group of ``mask`` (bool) on ``frame`` (RGB uint8); see the module's docstring."""
     count, labels = _groups(mask, cfg)
-    if count <= 1:
-        return labels, np.full(count, np.nan, np.float64)
-    return labels, _Ring(frame, mask).group_ratios(labels, count, cfg.min_ring)
-
-
-def busy_ratios(frame: np.ndarray, mask: np.ndarray, labels: np.ndarray, count: int, first: _Ring,
-                cfg: HaloConfig = HaloConfig()) -> np.ndarray:
-    """Per group: how much more the first ring outside the mask varies than the ring ``cfg.far`` px out (NaN
-    where either has no pixel). About 1 beside a clean edge (both rings are background); well above 1 where
-    the mask's edge runs through the object's own edge, zigzagging in and out of it."""
+    ring = _Ring(frame, mask)
+    ratios = ring.group_ratios(labels, count, cfg.min_ring)
     outer = _Ring(frame, cv2.dilate(mask.astype(np.uint8), _disk(cfg.far - 1)) > 0)
-    near, far = first.mean_change(labels, count), outer.mean_change(labels, count)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return near / np.maximum(far, 0.5)
+        busy = ring.mean_change(labels, count) / np.maximum(outer.mean_change(labels, count), 0.5)
+    wide_group = ~(ratios < cfg.ratio) | (busy >= cfg.busy)  # NaN (not judged) counts as a halo
+    local = ring.local_halo(cfg.local_sigma, cfg.local_ratio)
+    ring_wide = wide_group[labels[ring.ys, ring.xs]] | local
+    return EdgeJudgement(labels, ratios, busy, wide_group, ring.ys, ring.xs, local, ring_wide)
 
 
 def unknown_region(frame: np.ndarray, mask: np.ndarray, clean: int, halo: int,
@@ -158,19 +163,16 @@ def unknown_region(frame: np.ndarray, mask: np.ndarray, clean: int, halo: int,
     mask = mask.astype(bool)
     if clean >= halo:
         return cv2.dilate(mask.astype(np.uint8), _disk(max(halo, 0))) > 0
-    count, labels = _groups(mask, cfg)
-    if count <= 1:
+    if not mask.any():
         return np.zeros(mask.shape, bool)
-    ring = _Ring(frame, mask)
-    has_halo = ~(ring.group_ratios(labels, count, cfg.min_ring) < cfg.ratio)  # NaN (not judged): a halo
-    has_halo |= busy_ratios(frame, mask, labels, count, ring, cfg) >= cfg.busy
-    wide = mask & has_halo[labels]
+    judged = judge_edges(frame, mask, cfg)
+    wide = mask & judged.wide_group[judged.labels]
     out = cv2.dilate((mask & ~wide).astype(np.uint8), _disk(max(clean, 0))) > 0
     if wide.any():
         out |= cv2.dilate(wide.astype(np.uint8), _disk(max(halo, 0))) > 0
-    local = ring.local_halo(cfg.local_sigma, cfg.local_ratio)
+    local = judged.ring_local
     if local.any():  # the ring pixels are 1 px out: grown by ``halo - 1`` they reach as far as the wide guard
         seeds = np.zeros(mask.shape, np.uint8)
-        seeds[ring.ys[local], ring.xs[local]] = 1
+        seeds[judged.ring_ys[local], judged.ring_xs[local]] = 1
         out |= cv2.dilate(seeds, _disk(max(halo - 1, 0))) > 0
     return out

@@ -378,3 +378,20 @@ def test_verify_memory_benchmark_measures_both_ways(tmp_path: Path) -> None:
     for way in ("before", "now"):
         result = verify_memory.check(way, "mobile_sam", path)
         assert result["seconds"] > 0 and result["extra_mb"] >= 0
+
+
+def test_halo_check_reads_the_fills_own_judgement() -> None:
+    """``benchmarks.halo_check.judge`` summarises ``inpaint.halo.judge_edges``: an exact hole in texture keeps
+    little of its outline 3 px away, the same hole under a soft white layer all of it."""
+    from benchmarks import halo_check, removal_holes
+
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (120, 160, 3)).astype(np.uint8), (0, 0), 1.2)
+    hole = np.zeros((120, 160), bool)
+    hole[30:90, 40:120] = True
+    median, largest, busy, wide = halo_check.judge(frame, hole)
+    assert median < 1.5 and wide < 0.3
+    soft, _, _ = removal_holes.lay_soft([frame], [hole], [np.full_like(frame, 255)])
+    median, largest, busy, wide = halo_check.judge(soft[0], hole)
+    assert median >= 1.5 and wide == 1.0
+    assert np.isnan(halo_check.judge(frame, np.zeros_like(hole))[0])

@@ -3,7 +3,12 @@
 import cv2
 import numpy as np
 
-from inpaint.halo import HaloConfig, edge_ratios, unknown_region
+from inpaint.halo import HaloConfig, judge_edges, unknown_region
+
+
+def edge_ratios(frame, mask):
+    judged = judge_edges(frame, mask)
+    return judged.labels, judged.ratios
 
 
 def _texture(h: int = 120, w: int = 160, seed: int = 0) -> np.ndarray:
