@@ -4,8 +4,9 @@ project, object ids that do not exist)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -69,10 +70,15 @@ def check_output(path: Path, suffixes: set[str] | None = VIDEO_SUFFIXES) -> Path
         raise OutputError(f"cannot write {path}: folder {folder} does not exist")
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a folder")
-    try:  # os.access says yes to root on a read-only or pseudo file system: create a file there to know
-        fd, probe = tempfile.mkstemp(prefix=f".{path.stem}.probe.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+    # os.access says yes to root on a read-only or pseudo file system: create a file there to know (its name is
+    # chosen first and it is removed in a finally, so Ctrl-C at any point leaves nothing behind)
+    probe = folder / f".{path.stem}.probe.{os.getpid()}.{secrets.token_hex(4)}"
+    try:
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {os_reason(exc, folder)}") from None
     return path

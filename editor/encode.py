@@ -9,16 +9,15 @@ Reproducible: the same frames give the same file, byte for byte (x264's macroblo
 off: with it, libx264 here gave a different stream from run to run). The source's audio is copied packet
 for packet when the container takes it as it is (AAC, MP3, ALAC into MP4/MOV, whose edit lists hide the
 encoder's priming; the sound then ends within one packet, about 20 ms, of the video), else re-encoded and
-trimmed to the sample. The file is written under a hidden ``.NAME.PID.XXXX.part.EXT`` name beside the output and
-renamed at the end; a part file left by a killed run (its process is gone) is swept by the next write of the
-same output.
+trimmed to the sample. The file is written under a hidden ``.NAME.PID.TOKEN.part.EXT`` name beside the output and
+renamed at the end (``tracking.atomic_files``: a failed, stopped or interrupted write removes it); a part file
+left by a run killed outright (its process is gone) is swept by the next write of the same output.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -37,6 +36,7 @@ from editor.video import (
     read_audio,
     short_error,
 )
+from tracking.atomic_files import replaced_atomically
 
 Progress = Callable[[int, int], object]
 log = logging.getLogger("tam")
@@ -243,18 +243,6 @@ def _audio_for(source: Path, out: av.container.OutputContainer, ext: str, codec:
     return _AudioPump(source, out, codec)
 
 
-def part_path(path: Path) -> Path:
-    """A new hidden part file beside ``path`` (``.NAME.PID.XXXX.part.EXT``), with the umask's file mode."""
-    from editor.files import file_mode
-
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=f".part{path.suffix}", dir=path.parent)
-    try:
-        os.fchmod(fd, file_mode())
-    finally:
-        os.close(fd)
-    return Path(name)
-
-
 def sweep_parts(path: Path) -> list[Path]:
     """Remove the part files of ``path`` left by runs whose process is gone (killed); returns what it removed."""
     removed = []
@@ -378,11 +366,13 @@ def write_video(
     if times is not None and total is not None and len(times) != total:
         raise InputError(f"{len(times)} timestamps for {total} frames")
     sweep_parts(path)
-    tmp = part_path(path)
     pump: _AudioPump | _AudioCopy | None = None
     time_base = Fraction(1, 90000) if times is not None else 1 / fps
     try:
-        with av.open(str(tmp), mode="w", format=fmt) as out:
+        with (
+            replaced_atomically(path, suffix=f".part{path.suffix}", stem=path.stem) as tmp,
+            av.open(str(tmp), mode="w", format=fmt) as out,
+        ):
             stream = out.add_stream(video_codec, rate=fps)
             stream.width, stream.height = width + pad[1], height + pad[0]
             stream.pix_fmt = pix_fmt
@@ -418,10 +408,6 @@ def write_video(
             if pump is not None:
                 pump.encode_until(float(n / fps) if times is None else _end_time(times, n, fps), final=True)
                 pump.flush()
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     finally:
         if pump is not None:
             pump.close()
@@ -454,7 +440,6 @@ __all__ = [
     "DecodeStats",
     "VideoInfo",
     "iter_frames",
-    "part_path",
     "probe",
     "read_audio",
     "sweep_parts",

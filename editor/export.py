@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 
 from editor.compose import source_frames
 from editor.errors import InputError, OutputError
-from editor.files import atomic_write_bytes, temp_beside
+from editor.files import atomic_write_bytes, replaced_atomically
 from editor.masks_io import davis_palette, label_to_png, resize_labels
 from editor.store import guard_output
 
@@ -155,16 +154,13 @@ def export_davis_zip(project: Any, out_path: str | Path, progress: Progress | No
     written = _check_masks(project)
     out = Path(out_path)
     _out_dir(out.parent)
-    tmp = temp_beside(out)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:  # PNGs are compressed already
-            for n, (name, data) in enumerate(davis_pngs(project), 1):
-                z.writestr(f"Annotations/{name}", data)
-                _tick(progress, n, len(written))
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with (
+        replaced_atomically(out) as tmp,
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z,  # PNGs are compressed already
+    ):
+        for n, (name, data) in enumerate(davis_pngs(project), 1):
+            z.writestr(f"Annotations/{name}", data)
+            _tick(progress, n, len(written))
     return out
 
 

@@ -1,7 +1,7 @@
 """Files written atomically with the mode the user's umask gives, and a project's image files.
 
-Every file tam writes goes through a temp file in the same folder and ``os.replace``, so a killed run leaves only
-complete files; the temp files get the mode any new file would (``mkstemp`` alone would make them private, 0600).
+Every file tam writes goes through a temp file in the same folder and ``os.replace``
+(``tracking.atomic_files.replaced_atomically``), so a stopped or killed run leaves only complete files.
 Images: RGB frames as PNG, label maps as palette PNGs in the DAVIS layout (0 background, k object k).
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from editor.errors import InputError, ProjectError
+from tracking.atomic_files import replaced_atomically
 
 
 def davis_palette() -> list[int]:
@@ -51,26 +51,10 @@ def file_mode() -> int:
     return 0o666 & ~mask
 
 
-def temp_beside(path: Path, suffix: str = ".tmp") -> Path:
-    """A new, empty temp file in ``path``'s folder (for an atomic write), with the umask's mode, not 0600."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    try:
-        os.fchmod(fd, file_mode())
-    finally:
-        os.close(fd)
-    return Path(tmp)
-
-
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file beside it and ``os.replace``."""
-    tmp = temp_beside(path)
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` via a temp file beside it and ``os.replace`` (nothing left if interrupted)."""
+    with replaced_atomically(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -98,13 +82,8 @@ def write_label_png(path: Path, labels: np.ndarray) -> None:
         raise InputError(f"a label map must be uint8 H x W (0 = background), got {labels.dtype} {labels.shape}")
     image = Image.fromarray(labels)  # mode L; putpalette turns it into P with the same indices
     image.putpalette(_PALETTE)
-    tmp = temp_beside(path, ".tmp.png")
-    try:
+    with replaced_atomically(path, ".tmp.png") as tmp:
         image.save(tmp, format="PNG", compress_level=1)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_label_png(path: Path) -> np.ndarray:
@@ -125,7 +104,7 @@ __all__ = [
     "davis_palette",
     "file_mode",
     "read_label_png",
-    "temp_beside",
+    "replaced_atomically",
     "write_label_png",
     "write_png",
 ]

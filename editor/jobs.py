@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from editor.errors import CancelledError, TamError
+from editor.files import atomic_write_bytes
 from editor.lock import project_lock
 from editor.messages import user_message
 
@@ -250,9 +251,7 @@ class JobRunner:
 
     def _write(self, status: JobStatus) -> None:
         path = self.state_path(status.name)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(asdict(status)))
-        os.replace(tmp, path)
+        atomic_write_bytes(path, json.dumps(asdict(status)).encode())
 
 
 def _alive(path: Path, pid: int) -> bool:

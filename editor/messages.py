@@ -29,7 +29,7 @@ _PART = re.compile(r"^\.(?P<stem>.+)\.\d+\.[^.]+\.part(?P<suffix>\.\w+)$")
 
 
 def written_name(path: str | os.PathLike[str]) -> str:
-    """The file a user asked for, for a path tam writes to: a hidden part file (``encode.part_path``) names its
+    """The file a user asked for, for a path tam writes to: a hidden part file (``encode.write_video``'s) names its
     final file, any other path stands for itself."""
     p = Path(path)
     m = _PART.match(p.name)

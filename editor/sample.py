@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from editor.errors import InputError, OutputError
+from tracking.atomic_files import replaced_atomically
 
 
 @dataclass
@@ -160,9 +161,11 @@ def write_sample_video(
     w, h = sample.size
     if w % 2 or h % 2:
         raise InputError(f"H.264 needs an even width and height, got {w}x{h}")
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
-        with av.open(str(tmp), "w") as out:
+        with (
+            replaced_atomically(path, suffix=f".tmp{path.suffix}", stem=path.stem) as tmp,
+            av.open(str(tmp), "w") as out,
+        ):
             vs = out.add_stream("libx264", rate=sample.fps)
             vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
             vs.options = {"crf": "16", "preset": "veryfast"}
@@ -184,10 +187,6 @@ def write_sample_video(
                     out.mux(packet)
             for packet in aus.encode():
                 out.mux(packet)
-        tmp.replace(path)
-    except Exception as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise OutputError(f"cannot write the sample video to {path}: {e}") from e
-        raise
+    except OSError as e:
+        raise OutputError(f"cannot write the sample video to {path}: {e}") from e
     return sample

@@ -15,9 +15,9 @@ Layout (docs/architecture.md)::
       prompts.json, session.json   owned by tracking.session
       exports/
 
-Every file is written atomically (``editor.files``: temp file in the same folder, then ``os.replace``), so a
-killed run leaves only complete files and the decode resumes where it stopped; the files get the mode the user's
-umask gives any new file (``mkstemp`` alone would make them private, 0600). The source is only ever read, and no output
+Every file is written atomically (``tracking.atomic_files``: temp file in the same folder, then ``os.replace``),
+so a stopped or killed run leaves only complete files and the decode resumes where it stopped; the files get the
+mode the user's umask gives any new file. The source is only ever read, and no output
 may be, contain or lie inside the source or the project's own files (:func:`guard_output`). One process
 writes a project at a time (``editor.lock``).
 
@@ -45,7 +45,6 @@ from editor.files import (  # the file helpers lived here before editor.files: r
     davis_palette,
     file_mode,
     read_label_png,
-    temp_beside,
     write_label_png,
     write_png,
 )
@@ -504,7 +503,6 @@ __all__ = [
     "read_label_png",
     "same_source",
     "source_digest",
-    "temp_beside",
     "working_size",
     "write_label_png",
     "write_png",

@@ -30,6 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tracking.atomic_files import write_atomic
+
 Flags = dict[int, dict[int, tuple[str, ...]]]  # frame -> object id -> reasons
 
 
@@ -192,8 +194,6 @@ class SignalLog:
     def save(self) -> None:
         if not self._dirty:
             return
-        from tracking.session.state import write_atomic  # the session's own atomic write (imported late: no cycle)
-
         data = {str(f): {str(o): asdict(s) for o, s in objs.items()} for f, objs in sorted(self.signals.items())}
         write_atomic(self.path, json.dumps(data).encode())
         self._dirty = False

@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from tracking.atomic_files import write_atomic
 from tracking.flags import FrameSignal
-from tracking.session.state import read_png, write_atomic, write_png
+from tracking.session.state import read_png, write_png
 
 Signals = dict[int, FrameSignal]  # object id -> what the propagator said about it on one frame
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
 
 import cv2
 import numpy as np
+
+from tracking.atomic_files import write_atomic
 
 PromptKind = Literal["click", "box", "mask"]
 FORMAT_VERSION = 1
@@ -324,21 +325,6 @@ def state_stamp(state_dir: str | os.PathLike[str]) -> tuple[tuple[int, int, int]
         except FileNotFoundError:
             out.append((0, 0, 0))
     return tuple(out)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    mask = os.umask(0o022)  # mkstemp makes the file 0600: give it the mode the user's umask gives new files
-    os.umask(mask)
-    os.fchmod(fd, 0o666 & ~mask)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
