@@ -1,8 +1,9 @@
 """The holes of the removal benchmark: the shapes users' overlays and objects have, and the soft-edged layers.
 
 A static grid of squares, a thick text-and-ring logo, a thin caption, another clip's object masks moved along
-a path (clear of the host's own object), and layers laid over a host with a softened edge (what a drawn or
-tracked mask leaves around what it covers). ``benchmarks.removal_quality`` builds its cases from these.
+a path (clear of the host's own object), layers laid over a host with a softened edge (what a drawn or
+tracked mask leaves around what it covers), and a caption burnt in and then coded with H.264 (what a caption in a
+user's downloaded video is). ``benchmarks.removal_quality`` builds its cases from these.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ import numpy as np
 # tolerance within which the DAVIS boundary measure counts a mask's edge as right (0.8 % of the diagonal, 4 px).
 HALO_SIGMA = 1.5
 HALO_LEVELS = 2.0  # a pixel the soft layer changed by more than this (grey levels, max over RGB) must be filled
+# The coded caption: CRF 23 is x264's own default (web and phone exports sit around it); the caption's ringing
+# reaches a few pixels past its outline (a 4x4 or 8x8 transform block), so changes are looked for within
+# CODED_REACH px of the mask: farther away, a change is the codec's noise, which no fill can undo.
+CODED_CRF = 23
+CODED_REACH = 4
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -184,3 +190,38 @@ def text_mask(size: tuple[int, int], text: str = "MY CHANNEL 2026") -> np.ndarra
     cv2.putText(mask, text, (max(0, w // 20), min(h - 1, h - h // 12 - base)), cv2.FONT_HERSHEY_SIMPLEX, scale, 1,
                 thick, cv2.LINE_8)
     return mask > 0
+
+
+def h264_round_trip(frames: Sequence[np.ndarray], crf: int = CODED_CRF, fps: int = 24) -> list[np.ndarray]:
+    """``frames`` coded with H.264 (tam's own writer: yuv420p, the given CRF) and decoded again."""
+    import tempfile
+    from pathlib import Path
+
+    from editor.encode import write_video
+    from editor.video import iter_frames
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_video(iter(frames), Path(folder) / "coded.mp4", fps, crf=crf)
+        return list(iter_frames(path))
+
+
+def lay_coded(
+    host: Sequence[np.ndarray], hard: Sequence[np.ndarray], colour: tuple[int, int, int] = (255, 255, 255)
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Burn ``colour`` in where ``hard`` is set (a hard edge, as a caption is drawn), then code the clip with
+    H.264; (the frames given, the masks a user would give: ``hard``, the pixels to be filled: the mask and what
+    the caption changed within ``CODED_REACH`` px of it, by more than ``HALO_LEVELS``, against the host coded
+    alike). The codec's noise elsewhere (the host coded against itself) is left out of the score."""
+    burnt = []
+    for f, m in zip(host, hard, strict=True):
+        out = f.copy()
+        out[m] = colour
+        burnt.append(out)
+    coded, plain = h264_round_trip(burnt), h264_round_trip(host)
+    masks, changed = [], []
+    for c, p, m in zip(coded, plain, hard, strict=True):
+        near = cv2.dilate(m.astype(np.uint8), _disk(CODED_REACH)) > 0
+        moved = np.abs(c.astype(np.int16) - p.astype(np.int16)).max(axis=2) > HALO_LEVELS
+        masks.append(m.astype(bool))
+        changed.append(m.astype(bool) | (near & moved))
+    return coded, masks, changed

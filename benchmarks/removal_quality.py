@@ -18,6 +18,10 @@ shapes users' footage has (every host is a real clip at 480p or below, mostly a 
   or tracked mask covers), the truth is the host's own frame, and the score counts every pixel the layer
   changed by more than ``removal_holes.HALO_LEVELS`` grey levels (the halo the mask misses too: it must go as
   well);
+- ``codedtext``: the thin caption burnt in white (a hard edge) and the clip then coded with H.264 at CRF 23
+  (``removal_holes.lay_coded``), as a caption is in a video a user downloads: the mask is the caption's
+  outline, the ring around it carries the codec's ringing, and the score counts the mask and every pixel within
+  4 px of it that the caption changed (against the host coded alike);
 - the synthetic sample (``editor.sample.make_sample``), whose clean background is rendered with it: the
   hole is its object, the truth the background behind it.
 The inpainter never sees the truth inside the hole: those pixels are painted mid-grey before it runs.
@@ -62,6 +66,7 @@ from benchmarks.removal_holes import (
     _bbox,
     _disk,
     grid_mask,
+    lay_coded,
     lay_soft,
     logo_mask,
     path_masks,
@@ -78,7 +83,7 @@ class CaseSpec:
     """One benchmark case: a host clip, a hole shape, and what the camera does (for the reader)."""
 
     host: str
-    kind: str  # grid | logo | path | large | softlogo | halo | text | softtext
+    kind: str  # grid | logo | path | large | softlogo | halo | text | softtext | codedtext
     camera: str
     donor: str = ""  # donor clip of the object-shaped masks (path, large)
 
@@ -112,6 +117,8 @@ CASES += tuple(replace(s, kind="text") for s in CASES if s.kind in ("grid", "log
 # the same caption in white with a soft edge: whether the fill tells a thin caption's halo from a clean edge
 # (session 12)
 CASES += tuple(replace(s, kind="softtext") for s in CASES if s.kind == "text")
+# the same caption burnt in and coded with H.264, as it is in a downloaded video (session 13)
+CASES += tuple(replace(s, kind="codedtext") for s in CASES if s.kind == "text")
 QUICK_CASES = (CASES[0], CASES[4], CASES[8], CASES[14])
 
 
@@ -212,6 +219,9 @@ def make_case(spec: CaseSpec, frames: int, clips_dir: str | None = None) -> Case
         frames_given, holes, scored = lay_soft(imgs, [shape] * n, [np.full((h, w, 3), 255, np.uint8)] * n)
         label = "soft-edged white logo" if spec.kind == "softlogo" else "soft-edged white caption"
         return Case(f"{spec.host} / {label}", frames_given, holes, spec.camera, imgs, scored)
+    elif spec.kind == "codedtext":
+        frames_given, holes, scored = lay_coded(imgs, [text_mask((w, h))] * n)
+        return Case(f"{spec.host} / white caption coded with H.264", frames_given, holes, spec.camera, imgs, scored)
     elif spec.kind == "halo":
         donor = load_host(spec.donor, frames, clips_dir)
         if donor is None or len(donor[1]) < n or not all(m.any() for m in donor[1][:n]):
