@@ -21,7 +21,9 @@ memory does not grow with the clip, and a chunked run gives what a whole-clip ru
 5. what no candidate covers is filled spatially (``spatial_fill``: a membrane, chosen by measurement over
    OpenCV's Telea, the patch-based ``inpaint.patch_fill`` and opencv-contrib's xphoto, see docs/benchmarks.md);
    in thin parts of the hole the spatial fill is also averaged with the trusted sources, each weighted by the
-   error it is expected to make (``inpaint.thin_parts``);
+   error it is expected to make (``inpaint.thin_parts``); beside a clean edge the spatial fill starts at the
+   mask itself (``clean_spatial_guard``): the first pixels outside are its border, and stay as they are where no
+   source covers them;
 6. the fill is pasted back with ``inpaint.paste.paste_back`` (dilated, feathered), so pixels outside the
    dilated mask are bit-identical to the input.
 """
@@ -38,7 +40,7 @@ from inpaint import homography_source as hs
 from inpaint import sources as src
 from inpaint.diffuse import fill_smooth
 from inpaint.flow_completion import FlowConfig, FlowSolver, sample_points
-from inpaint.halo import HaloConfig, unknown_region
+from inpaint.halo import HaloConfig, grown_regions
 from inpaint.long_range import Keyframes, LongRangeConfig, long_range_colours
 from inpaint.paste import paste_back
 from inpaint.ring_check import check_all
@@ -60,6 +62,11 @@ class ClassicalConfig:
     # the same around a mask whose edge shows no halo (``inpaint.halo``: a hard caption, an exact hole): -3 trusts
     # pixels from 1 px beyond the mask, as the fifth and seventh rounds measured on exact holes and thin captions
     clean_guard: int = -3
+    # the same for the spatial fill's border around a clean edge: -4 is the mask itself, so the spatial fill reads
+    # the pixels right beside a clean edge (as Telea does) and keeps them where no checked source covers them;
+    # the temporal sources keep ``clean_guard`` (thin captions, exact and coded with H.264: better on all 20,
+    # +0.1 to +1.0 dB, and no soft-edged case changes; docs/benchmarks.md, "Removal quality, ninth round")
+    clean_spatial_guard: int = -4
     halo: HaloConfig = field(default_factory=HaloConfig)
     # a mask whose IoU with a neighbouring frame's is below this moves (a tracked object's): it keeps ``guard``
     # whatever its edge; only a mask that stays put (an overlay's) is judged by ``inpaint.halo``
@@ -99,6 +106,7 @@ class _Clip:
         self._flow: dict[tuple[int, int], np.ndarray] = {}
         self._grey: dict[int, np.ndarray] = {}
         self._unknown: dict[int, np.ndarray] = {}
+        self._spatial: dict[int, np.ndarray] = {}
         self._step: dict[int, np.ndarray | None] = {}
         self.keyframes = Keyframes(cfg.long_range)
         self._scouted = 0  # frames before this one have been offered as keyframes and matched to the next
@@ -133,12 +141,17 @@ class _Clip:
             if not mask.any():
                 empty = np.zeros(0, np.int32)
                 self._region[i] = src.Region(empty, empty, np.zeros(0, bool), np.zeros(mask.shape, bool))
+                self._spatial[i] = np.zeros(mask.shape, bool)
             else:
                 # a mask that moves is a tracked (or per-frame) object's, whose edge is never exact (the tracker's
                 # error, motion blur, the codec smearing the object's edge): it keeps the wide guard; a mask that
                 # stays put is an overlay's, and its edge is judged (``inpaint.halo``)
-                guard = cfg.guard if self.moves(i) else cfg.clean_guard
-                unknown = unknown_region(self.frame(i), mask, cfg.dilate + guard, cfg.dilate + cfg.guard, cfg.halo)
+                moves = self.moves(i)
+                guard = cfg.guard if moves else cfg.clean_guard
+                spatial_guard = cfg.guard if moves else cfg.clean_spatial_guard
+                unknown, spatial = grown_regions(self.frame(i), mask, (cfg.dilate + guard, cfg.dilate + spatial_guard),
+                                                 cfg.dilate + cfg.guard, cfg.halo)
+                self._spatial[i] = spatial & unknown
                 dense = cv2.dilate(unknown.astype(np.uint8), _disk(cfg.ring)) > 0
                 ys, xs = np.nonzero(dense)
                 self._region[i] = src.Region(ys.astype(np.int32), xs.astype(np.int32), unknown[ys, xs], dense)
@@ -157,6 +170,12 @@ class _Clip:
                 if union and np.count_nonzero(mask & other) < self.cfg.still_iou * union:
                     return True
         return False
+
+    def spatial(self, i: int) -> np.ndarray:
+        """Bool H x W: the pixels the spatial fill must fill (``unknown`` less the first pixels beside a clean
+        edge, which it reads as they are)."""
+        self.region(i)
+        return self._spatial[i]
 
     def grey(self, i: int) -> np.ndarray:
         if i not in self._grey:
@@ -218,12 +237,14 @@ class _Clip:
             self._scouted += 1
 
     def _forget(self, k: int) -> None:
-        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown):
+        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown,
+                      self._spatial):
             store.pop(k, None)
 
     def evict_before(self, i: int, far: int) -> None:
         """Forget frames before ``i``, and keyframes and steps before ``far`` (the long-range source's reach)."""
-        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown):
+        for store in (self._frame, self._mask, self._region, self._prepared, self._grey, self._unknown,
+                      self._spatial):
             for k in [k for k in store if k < i]:
                 del store[k]
         for key in [key for key in self._flow if min(key) < i]:
@@ -346,10 +367,12 @@ class ClassicalInpainter:
         trusted_error = np.where(accepted, 1.0 / np.sqrt(np.maximum(weight, 1e-12)) - 1.0, cfg.max_error)
         confidence = np.full(mask.shape, cfg.max_error, np.float32)  # the error each output pixel is trusted to
         confidence[region.ys, region.xs] = trusted_error
-        thin, spatial_weight = spatial_weights(frame, clip.unknown(i), region, cfg.thin)
+        # the spatial fill fills ``clip.spatial(i)``: beside a clean edge it reads the first pixels as they are
+        missing = clip.spatial(i)
+        thin, spatial_weight = spatial_weights(frame, missing, region, cfg.thin)
         mix = thin & accepted
         if mix.any():
-            spatial = spatial_fill(frame, clip.unknown(i), cfg.inpaint_radius, cfg.spatial)
+            spatial = spatial_fill(frame, missing, cfg.inpaint_radius, cfg.spatial)
             colours = spatial[region.ys[mix], region.xs[mix]].astype(np.float32)
             temporal_weight = 1.0 / np.maximum(trusted_error[mix], 0.5) ** 2
             best[mix] = ((best[mix] * temporal_weight[:, None] + colours * spatial_weight[mix, None])
@@ -357,11 +380,11 @@ class ClassicalInpainter:
         fill = frame.copy()
         sel = region.unknown & accepted
         fill[region.ys[sel], region.xs[sel]] = np.clip(np.rint(best[sel]), 0, 255).astype(np.uint8)
-        missing = np.zeros(mask.shape, np.uint8)
-        gap = region.unknown & ~accepted
-        missing[region.ys[gap], region.xs[gap]] = 255
-        if missing.any():
-            fill = spatial_fill(fill, missing > 0, cfg.inpaint_radius, cfg.spatial)
+        gap = region.unknown & ~accepted & missing[region.ys, region.xs]  # else kept as it is
+        if gap.any():
+            hole = np.zeros(mask.shape, bool)
+            hole[region.ys[gap], region.xs[gap]] = True
+            fill = spatial_fill(fill, hole, cfg.inpaint_radius, cfg.spatial)
         return paste_back(frame, fill, mask, dilate=cfg.dilate, feather=cfg.feather), confidence
 
 

@@ -160,19 +160,33 @@ def unknown_region(frame: np.ndarray, mask: np.ndarray, clean: int, halo: int,
     """Bool H x W: ``mask`` grown by ``halo`` px around groups whose edge shows a halo (or that are too small to
     judge) and along stretches of any outline with a strong edge beside them, by ``clean`` px elsewhere: the
     pixels the fill must not trust."""
+    return grown_regions(frame, mask, (clean,), halo, cfg)[0]
+
+
+def grown_regions(frame: np.ndarray, mask: np.ndarray, cleans: tuple[int, ...], halo: int,
+                  cfg: HaloConfig = HaloConfig()) -> list[np.ndarray]:
+    """``unknown_region`` for each of ``cleans`` (px around a clean edge), the edge judged once: the fill's
+    temporal sources and its spatial fill may start at different distances from a clean edge."""
     mask = mask.astype(bool)
-    if clean >= halo:
-        return cv2.dilate(mask.astype(np.uint8), _disk(max(halo, 0))) > 0
+    wide_all = cv2.dilate(mask.astype(np.uint8), _disk(max(halo, 0))) > 0
     if not mask.any():
-        return np.zeros(mask.shape, bool)
+        return [np.zeros(mask.shape, bool) for _ in cleans]
+    if all(c >= halo for c in cleans):
+        return [wide_all for _ in cleans]
     judged = judge_edges(frame, mask, cfg)
     wide = mask & judged.wide_group[judged.labels]
-    out = cv2.dilate((mask & ~wide).astype(np.uint8), _disk(max(clean, 0))) > 0
+    guarded = np.zeros(mask.shape, bool)
     if wide.any():
-        out |= cv2.dilate(wide.astype(np.uint8), _disk(max(halo, 0))) > 0
+        guarded |= cv2.dilate(wide.astype(np.uint8), _disk(max(halo, 0))) > 0
     local = judged.ring_local
     if local.any():  # the ring pixels are 1 px out: grown by ``halo - 1`` they reach as far as the wide guard
         seeds = np.zeros(mask.shape, np.uint8)
         seeds[judged.ring_ys[local], judged.ring_xs[local]] = 1
-        out |= cv2.dilate(seeds, _disk(max(halo - 1, 0))) > 0
+        guarded |= cv2.dilate(seeds, _disk(max(halo - 1, 0))) > 0
+    out = []
+    for clean in cleans:
+        if clean >= halo:
+            out.append(wide_all)
+        else:
+            out.append(guarded | (cv2.dilate((mask & ~wide).astype(np.uint8), _disk(max(clean, 0))) > 0))
     return out

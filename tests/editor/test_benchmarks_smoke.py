@@ -194,6 +194,24 @@ def test_soft_edged_layers_leave_a_halo_the_score_counts() -> None:
     assert math.isinf(removal_quality.score(case, "all", fill_it_all).psnr)
 
 
+def test_a_coded_caption_rings_beyond_its_mask_and_the_score_counts_the_ringing() -> None:
+    """``codedtext`` cases: the caption is burnt in and the clip coded with H.264, so the pixels next to its
+    outline carry the codec's ringing; the pixels scored are the mask and what the caption changed within
+    ``CODED_REACH`` px of it (against the host coded alike), never the codec's noise farther away."""
+    rng = np.random.default_rng(1)
+    base = cv2.GaussianBlur(rng.integers(40, 200, (96, 128, 3), dtype=np.uint8), (0, 0), 3)
+    host = [np.roll(base, 2 * i, axis=1) for i in range(4)]
+    hard = removal_holes.text_mask((128, 96), "TAM")
+    frames, masks, scored = removal_holes.lay_coded(host, [hard] * 4)
+    assert len(frames) == 4 and frames[0].shape == host[0].shape
+    reach = cv2.dilate(hard.astype(np.uint8), np.ones((2 * removal_holes.CODED_REACH + 1,) * 2, np.uint8)) > 0
+    for f, m, s, t in zip(frames, masks, scored, host, strict=True):
+        assert np.array_equal(m, hard) and (s & ~m).any() and not (s & ~reach).any()
+        assert f[hard].mean() > 200  # the caption is there, white after coding
+        ring = s & ~m
+        assert np.abs(f[ring].astype(int) - t[ring].astype(int)).max() > 10  # ringing a fill must remove
+
+
 def _centre_x(mask: np.ndarray) -> float:
     return float(np.nonzero(mask)[1].mean())
 

@@ -410,9 +410,11 @@ def test_a_thin_logo_trusts_what_lies_close_to_it(clips_dir):
 
 def test_a_hard_edged_caption_is_filled_from_its_own_edge():
     """A thin caption (``removal_holes.text_mask``, ~2 px strokes here) cut exactly into the sample's pan: no halo
-    beside it (``inpaint.halo``), so the fill trusts pixels from 1 px beyond the mask: 50.0 dB over the strokes.
-    With the soft logo's 3 px guard everywhere (the code before the check) a 2 px stroke became an 8 px band:
-    37.7 dB; Telea on the exact mask 32.9."""
+    beside it (``inpaint.halo``), so the fill trusts pixels from 1 px beyond the mask: 45.0 dB over the strokes
+    (50.0 before the spatial fill read the stroke's own edge: on this rendered pan the temporal sources are exact
+    and the spatial fill, now weighted as the thinner gap it fills, costs there; on real footage it gains, see
+    the next test). With the soft logo's 3 px guard everywhere (the code before the check) a 2 px stroke became
+    an 8 px band: 37.7 dB; Telea on the exact mask 32.9."""
     from benchmarks import removal_holes
     from benchmarks import removal_quality as rq
 
@@ -422,7 +424,28 @@ def test_a_hard_edged_caption_is_filled_from_its_own_edge():
     case = rq.Case("thin caption", list(host), [caption] * len(host))
     mine = rq.score(case, "classical", ClassicalInpainter())
     assert mine.outside_change == 0
-    assert mine.psnr >= 45.0 and mine.worst_psnr >= 44.0
+    assert mine.psnr >= 44.0 and mine.worst_psnr >= 42.0
+
+
+def test_beside_a_clean_edge_the_spatial_fill_reads_the_pixels_as_they_are():
+    """A still camera under a still caption: no frame shows what the strokes hide, so the spatial fill does it
+    all. Beside a clean edge it starts at the mask itself (``clean_spatial_guard``): the first pixels outside come
+    back as they were (the code before filled them too, from 2 px out: up to 50 levels off), and the strokes are
+    filled from them: 31.7 dB, Telea 29.2 (the code before: 28.9)."""
+    from benchmarks import removal_holes
+    from benchmarks import removal_quality as rq
+
+    still = make_sample(n_frames=1).background[0]
+    h, w = still.shape[:2]
+    caption = removal_holes.text_mask((w, h))
+    frames = [still.copy() for _ in range(6)]
+    got = {}
+    ClassicalInpainter()(rq.blank_holes(frames, [caption] * 6), [caption] * 6, got.__setitem__)
+    ring = (cv2.dilate(caption.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~caption
+    for i in range(6):
+        assert np.abs(got[i][ring].astype(int) - still[ring].astype(int)).max() <= 1
+    case = rq.Case("still caption", frames, [caption] * 6)
+    assert rq.score(case, "classical", ClassicalInpainter()).psnr >= rq.score(case, "telea", rq.telea).psnr + 2.0
 
 
 @pytest.mark.slow
