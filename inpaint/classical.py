@@ -64,8 +64,9 @@ class ClassicalConfig:
     clean_guard: int = -3
     # the same for the spatial fill's border around a clean edge: -4 is the mask itself, so the spatial fill reads
     # the pixels right beside a clean edge (as Telea does) and keeps them where no checked source covers them;
-    # the temporal sources keep ``clean_guard`` (thin captions, exact and coded with H.264: better on all 20,
-    # +0.1 to +1.0 dB, and no soft-edged case changes; docs/benchmarks.md, "Removal quality, ninth round")
+    # the temporal sources keep ``clean_guard`` (thin captions, exact and coded with H.264: 13 of 20 better by up
+    # to 1.3 dB, 4 lower by at most 0.26, 3 the same; still grids and logos +0.0 to +0.17; moving and soft-edged
+    # cases unchanged; docs/benchmarks.md, "Removal quality, ninth round")
     clean_spatial_guard: int = -4
     halo: HaloConfig = field(default_factory=HaloConfig)
     # a mask whose IoU with a neighbouring frame's is below this moves (a tracked object's): it keeps ``guard``

@@ -168,9 +168,9 @@ def grown_regions(frame: np.ndarray, mask: np.ndarray, cleans: tuple[int, ...], 
     """``unknown_region`` for each of ``cleans`` (px around a clean edge), the edge judged once: the fill's
     temporal sources and its spatial fill may start at different distances from a clean edge."""
     mask = mask.astype(bool)
-    wide_all = cv2.dilate(mask.astype(np.uint8), _disk(max(halo, 0))) > 0
     if not mask.any():
         return [np.zeros(mask.shape, bool) for _ in cleans]
+    wide_all = cv2.dilate(mask.astype(np.uint8), _disk(max(halo, 0))) > 0
     if all(c >= halo for c in cleans):
         return [wide_all for _ in cleans]
     judged = judge_edges(frame, mask, cfg)
