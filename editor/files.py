@@ -8,7 +8,6 @@ Images: RGB frames as PNG, label maps as palette PNGs in the DAVIS layout (0 bac
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from editor.errors import InputError, ProjectError
-from tracking.atomic_files import replaced_atomically
+from tracking.atomic_files import replaced_atomically, write_bytes_atomically
 
 
 def davis_palette() -> list[int]:
@@ -38,23 +37,9 @@ def davis_palette() -> list[int]:
 _PALETTE = davis_palette()
 
 
-def file_mode() -> int:
-    """The mode a new file gets under the process's umask (``0o666 & ~umask``), e.g. 0o644 under umask 022."""
-    try:  # Linux reports the umask without changing it (changing it would race with other threads)
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file beside it and ``os.replace`` (nothing left if interrupted)."""
-    with replaced_atomically(path) as tmp, open(tmp, "wb") as handle:
-        handle.write(data)
+    write_bytes_atomically(path, data)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -102,7 +87,6 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "davis_palette",
-    "file_mode",
     "read_label_png",
     "replaced_atomically",
     "write_label_png",

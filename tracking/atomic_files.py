@@ -37,9 +37,10 @@ def replaced_atomically(path: str | os.PathLike[str], suffix: str = ".tmp", stem
             try:
                 os.close(os.open(tmp, _FLAGS, 0o666))  # 0o666 less the umask, as any new file
                 break
-            except FileExistsError:  # a stale file of a dead process that had our PID: not ours to keep either
+            except FileExistsError:  # the name is taken (a random token: all but never): try another
                 continue
         else:
+            tmp = None  # the names tried are not ours to remove
             raise FileExistsError(f"no free temp file name beside {path.name}")
         yield tmp
         os.replace(tmp, path)
@@ -50,12 +51,16 @@ def replaced_atomically(path: str | os.PathLike[str], suffix: str = ".tmp", stem
         raise
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (its folder is created if missing)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (its folder must exist)."""
     with replaced_atomically(path) as tmp, open(tmp, "wb") as handle:
         handle.write(data)
 
 
-__all__ = ["replaced_atomically", "write_atomic"]
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, creating its folder if missing (the session's files)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomically(path, data)
+
+
+__all__ = ["replaced_atomically", "write_atomic", "write_bytes_atomically"]
